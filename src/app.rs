@@ -1,0 +1,154 @@
+//! Composition root: builds the shared state, loads models in the background, serves until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::auth::ApiKeys;
+use crate::config::Config;
+use crate::engine::llama::{LlamaEngine, LoadParams};
+use crate::engine::{Engine, ModelRegistry};
+use crate::store::{ModelRecord, Store, StoreError};
+
+/// Everything a request handler may reach. Cheap to clone; no globals, so two servers can share a process.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub models: ModelRegistry,
+    pub store: Store,
+    pub api_keys: Arc<ApiKeys>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs the server until SIGTERM/SIGINT.
+pub async fn run(config: Config) -> Result<(), AppError> {
+    let store = {
+        let dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || Store::open(&dir)).await.expect("store open task")?
+    };
+    if config.data_dir_fallback {
+        tracing::warn!(data_dir = %config.data_dir.display(), "the default data dir is not writable; using this one instead");
+    }
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| AppError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Bind { addr: config.listen, source })?;
+    let state = AppState {
+        api_keys: Arc::new(ApiKeys::new(&config.api_keys)),
+        config: Arc::new(config),
+        models: ModelRegistry::default(),
+        store,
+    };
+    for spec in &state.config.models {
+        state.models.add_loading(&spec.name, &spec.path.display().to_string());
+    }
+    tokio::spawn(load_models(state.clone()));
+    tracing::info!(addr = %addr, tls = state.config.tls.is_some(), data_dir = %state.config.data_dir.display(), "listening");
+    let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
+    let tls = state.config.tls.clone();
+    let router = crate::http::router(state);
+    crate::http::serve(listener, tls.as_ref(), router, shutdown_signal(), drain).await.map_err(AppError::Serve)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Loads every configured model in order; a model that fails is reported and the rest still load.
+async fn load_models(state: AppState) {
+    let config = state.config.clone();
+    for (i, spec) in config.models.iter().enumerate() {
+        let params = LoadParams {
+            name: spec.name.clone(),
+            path: spec.path.clone(),
+            ctx_size: config.ctx_size,
+            parallel: config.parallel,
+            threads: config.threads,
+            batch_size: config.batch_size,
+            queue_depth: config.queue_depth,
+            gpu_layers: 0,
+        };
+        let started = Instant::now();
+        let loaded = tokio::task::spawn_blocking(move || LlamaEngine::load(params)).await;
+        match loaded {
+            Ok(Ok(engine)) => {
+                let info = engine.info().clone();
+                tracing::info!(model = %info.name, architecture = %info.architecture, quantization = %info.quantization,
+                    slots = info.slots, context_per_slot = info.context_per_slot, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+                remember_model(&state.store, &info.name, &info.path, info.size_bytes).await;
+                state.models.set_loaded(&spec.name, Arc::new(engine));
+                if i == 0 {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(model = %spec.name, error = %e, "model failed to load; the server keeps running without it");
+                state.models.set_failed(&spec.name, e.to_string());
+            }
+            Err(e) => {
+                tracing::error!(model = %spec.name, error = %e, "model loader crashed");
+                state.models.set_failed(&spec.name, "the loader crashed; see the log".into());
+            }
+        }
+    }
+}
+
+/// Registers a model that loaded, keeping what an earlier run recorded about it.
+async fn remember_model(store: &Store, name: &str, path: &str, size: u64) {
+    let store = store.clone();
+    let (name, path) = (name.to_string(), path.to_string());
+    let result = tokio::task::spawn_blocking(move || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let record = match store.model(&name)? {
+            Some(existing) if existing.path == path && existing.size == size => return Ok(()),
+            Some(existing) => ModelRecord { path, size, sha256: None, ..existing },
+            None => ModelRecord {
+                name,
+                path,
+                sha256: None,
+                size,
+                family: None,
+                ctx_size: None,
+                parallel: None,
+                threads: None,
+                gpu_layers: None,
+                added_at: now,
+            },
+        };
+        store.upsert_model(&record)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not record the model in the database"),
+        Err(e) => tracing::warn!(error = %e, "could not record the model in the database"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+}

@@ -1,0 +1,78 @@
+//! Who may call what: API keys for the OpenAI-compatible `/v1` API (GitLab tokens and admin sessions come in later modules).
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::app::AppState;
+use crate::config::Secret;
+use crate::http::{ApiError, OpenAiError};
+
+/// Configured API keys, kept only as SHA-256 digests and compared in constant time.
+#[derive(Default)]
+pub struct ApiKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl ApiKeys {
+    pub fn new(keys: &[Secret]) -> Self {
+        ApiKeys { digests: keys.iter().map(|k| digest(k.expose())).collect() }
+    }
+
+    /// No keys configured: `/v1` is open.
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// True when `presented` is one of the keys; the time taken does not depend on which or how much matched.
+    pub fn verify(&self, presented: &str) -> bool {
+        let candidate = digest(presented);
+        self.digests.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&candidate)).into()
+    }
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+/// `Authorization: Bearer <key>` on `/v1` when keys are configured.
+pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.api_keys.is_empty() {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    match presented {
+        Some(key) if state.api_keys.verify(key) => next.run(req).await,
+        Some(_) => {
+            tracing::warn!("rejected a /v1 request with an unknown API key");
+            OpenAiError(ApiError::Unauthorized("the API key is not valid".into())).into_response()
+        }
+        None => OpenAiError(ApiError::Unauthorized(
+            "this server requires an API key: send Authorization: Bearer <key>".into(),
+        ))
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifies_only_configured_keys() {
+        let keys = ApiKeys::new(&[Secret::new("0123456789abcdef-one"), Secret::new("0123456789abcdef-two")]);
+        assert!(keys.verify("0123456789abcdef-one"));
+        assert!(keys.verify("0123456789abcdef-two"));
+        assert!(!keys.verify("0123456789abcdef-thr"));
+        assert!(!keys.verify(""));
+        assert!(!ApiKeys::default().verify("x"));
+    }
+}

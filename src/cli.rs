@@ -1,0 +1,180 @@
+//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigArgs};
+use crate::engine::gguf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "airgate",
+    version,
+    about = "GitLab AI Gateway and llama.cpp model server in one binary, for air-gapped hosts"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Settings for `serve` when no subcommand is given.
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the APIs (the default when no subcommand is given).
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Validate or print the boot configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the airgate version and the llama.cpp build it carries.
+    Version,
+    /// Work with GGUF model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a config file (default: /etc/airgate/airgate.toml) with the environment and flags applied.
+    Check {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print the effective configuration as TOML, secrets redacted.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Print a GGUF file's metadata: architecture, parameters, quantisation, context, templates, FIM tokens.
+    Inspect {
+        file: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("airgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        None => serve(cli.config),
+        Some(Command::Serve { config }) => serve(config),
+        Some(Command::Config(ConfigCommand::Check { file, mut config })) => {
+            if file.is_some() {
+                config.config = file;
+            }
+            let cfg = Config::load(&config)?;
+            let problems = check_files(&cfg);
+            let source =
+                cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
+            if problems.is_empty() {
+                println!("ok: {source}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Some(Command::Config(ConfigCommand::Show { config })) => {
+            let cfg = Config::load(&config)?;
+            print!("{}", cfg.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Version) => {
+            println!("airgate {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", crate::engine::llama::build_info());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Model(ModelCommand::Inspect { file, json })) => inspect(&file, json),
+    }
+}
+
+/// Files the configuration names that do not exist.
+fn check_files(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for m in &cfg.models {
+        if !m.path.is_file() {
+            problems.push(format!("model {}: file {} does not exist", m.name, m.path.display()));
+        }
+    }
+    if let Some(tls) = &cfg.tls {
+        for (what, path) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+            if !path.is_file() {
+                problems.push(format!("{what}: file {} does not exist", path.display()));
+            }
+        }
+    }
+    problems
+}
+
+fn serve(args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(&args)?;
+    crate::telemetry::init(config.log_format, &config.log_level);
+    config.resolve_data_dir()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(crate::app::run(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let info = gguf::read(file)?;
+    let fim = info.fim_tokens();
+    let rows: Vec<(&str, String)> = vec![
+        ("file", file.display().to_string()),
+        ("architecture", info.architecture().unwrap_or("unknown").to_string()),
+        ("name", info.name().unwrap_or("-").to_string()),
+        ("parameters", format!("{} ({:.0}M)", info.parameter_count, info.parameter_count as f64 / 1e6)),
+        ("quantization", info.quantization()),
+        ("file size", format!("{} bytes", info.file_size)),
+        ("context length", info.context_length().map(|c| c.to_string()).unwrap_or_else(|| "-".into())),
+        ("sliding window", info.sliding_window().map(|c| c.to_string()).unwrap_or_else(|| "-".into())),
+        ("chat template", if info.has_chat_template() { "present".into() } else { "absent".into() }),
+        (
+            "FIM tokens",
+            if fim.present() {
+                format!("present (prefix {:?}, suffix {:?}, middle {:?})", fim.prefix, fim.suffix, fim.middle)
+            } else {
+                "absent".into()
+            },
+        ),
+        ("gguf version", info.version.to_string()),
+        ("tensors", info.tensor_count.to_string()),
+    ];
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(k, v)| (k.to_lowercase().replace(' ', "_"), serde_json::Value::String(v.clone())))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&map)?);
+    } else {
+        for (k, v) in rows {
+            println!("{k:<16} {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

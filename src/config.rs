@@ -1,0 +1,665 @@
+//! Boot configuration: defaults → /etc/airgate/airgate.toml (or --config) → AIRGATE_* environment → flags, validated.
+//!
+//! Every layer replaces the one below it key by key (lists are replaced whole, `tls.cert` and
+//! `tls.key` individually). Empty environment variables count as unset. Errors name the key and
+//! where the offending value came from (flag, environment variable, config file, default) but
+//! never an API key.
+
+use serde::{Deserialize, Serialize, de};
+use std::fmt::{self, Display};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/airgate/airgate.toml";
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/airgate";
+const MIN_API_KEY_LEN: usize = 16;
+
+/// Commented sample `airgate.toml`; every setting line is commented out, so it parses to the defaults.
+pub const SAMPLE_CONFIG: &str = r#"# airgate configuration (TOML). Every setting is optional; the values shown are the defaults.
+# Precedence: built-in defaults < this file < AIRGATE_* environment variables < command-line flags.
+# Unknown keys are an error. Empty environment variables are ignored.
+
+# Address and port to listen on. Env AIRGATE_LISTEN, flag --listen.
+#listen = "0.0.0.0:5052"
+
+# Directory for persistent state. If this default is not writable, airgate falls back to
+# $XDG_DATA_HOME/airgate or $HOME/.local/share/airgate. Env AIRGATE_DATA_DIR, flag --data-dir.
+#data_dir = "/var/lib/airgate"
+
+# GGUF models to serve; the first is the default model. Each entry is "PATH[:NAME]" or a table
+# { path = "/models/x.gguf", name = "x" }. NAME defaults to the file name without ".gguf" and must
+# match [A-Za-z0-9._-]{1,64}. Env AIRGATE_MODELS (comma-separated), flag --model (repeatable).
+#models = []
+
+# Inference threads per model; 0 = number of physical cores. Env AIRGATE_THREADS, flag --threads.
+#threads = 0
+
+# Context tokens per sequence slot (256..=1048576). Env AIRGATE_CTX_SIZE, flag --ctx-size.
+#ctx_size = 4096
+
+# Concurrent sequence slots per model (1..=64). Env AIRGATE_PARALLEL, flag --parallel.
+#parallel = 4
+
+# llama.cpp batch size, n_batch (32..=8192). Env AIRGATE_BATCH_SIZE, flag --batch-size.
+#batch_size = 512
+
+# Requests allowed to wait per model (1..=100000). Env AIRGATE_QUEUE_DEPTH, flag --queue-depth.
+#queue_depth = 64
+
+# GitLab instance whose tokens are accepted (http:// or https://). Default: none.
+# Env AIRGATE_GITLAB_URL (or AIGW_GITLAB_URL), flag --gitlab-url.
+#gitlab_url = "https://gitlab.example.com"
+
+# Static API keys (at least 16 characters each). Env AIRGATE_API_KEYS (comma-separated),
+# flag --api-key (repeatable; visible in the process list, prefer this file or the environment).
+#api_keys = []
+
+# Largest accepted request body in bytes (1..=1099511627776). Env AIRGATE_MAX_BODY_BYTES, flag --max-body-bytes.
+#max_body_bytes = 16777216
+
+# Seconds to let in-flight requests finish on shutdown (0..=86400).
+# Env AIRGATE_SHUTDOWN_TIMEOUT_SECS, flag --shutdown-timeout-secs.
+#shutdown_timeout_secs = 30
+
+# Log format: "auto" (text on a terminal, JSON otherwise), "json" or "text".
+# Env AIRGATE_LOG_FORMAT, flag --log-format.
+#log_format = "auto"
+
+# Log filter (tracing EnvFilter directives, e.g. "info,airgate=debug"). Env AIRGATE_LOG_LEVEL, flag --log-level.
+#log_level = "info"
+
+# Serve HTTPS: PEM certificate chain and private key, both or neither. Default: plain HTTP.
+# Env AIRGATE_TLS_CERT / AIRGATE_TLS_KEY, flags --tls-cert / --tls-key.
+#[tls]
+#cert = "/etc/airgate/tls/cert.pem"
+#key = "/etc/airgate/tls/key.pem"
+"#;
+
+// Command-line flags for every configuration key; environment variables are applied by `Config::resolve`
+// (no clap `env`, so tests can inject them). A plain comment: a doc comment would become subcommand help.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// Config file [default: /etc/airgate/airgate.toml, if it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address [default: 0.0.0.0:5052]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// State directory [default: /var/lib/airgate]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// GGUF model to serve, optionally named (repeatable; the first is the default model)
+    #[arg(long = "model", value_name = "PATH[:NAME]")]
+    pub models: Vec<String>,
+    /// Inference threads per model; 0 = physical cores [default: 0]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+    /// Context tokens per sequence slot [default: 4096]
+    #[arg(long, value_name = "TOKENS")]
+    pub ctx_size: Option<u32>,
+    /// Sequence slots per model [default: 4]
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
+    /// llama.cpp batch size [default: 512]
+    #[arg(long, value_name = "TOKENS")]
+    pub batch_size: Option<u32>,
+    /// Requests waiting per model [default: 64]
+    #[arg(long, value_name = "N")]
+    pub queue_depth: Option<usize>,
+    /// TLS certificate chain (PEM); requires --tls-key
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); requires --tls-cert
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// GitLab instance URL
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+    /// Static API key, at least 16 characters (repeatable)
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// Maximum request body size in bytes [default: 16777216]
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Graceful shutdown timeout [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+    /// Log format [default: auto]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter directives [default: info]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// True when the default data dir was not writable and `resolve_data_dir` fell back to the user's data dir.
+    pub data_dir_fallback: bool,
+    /// The first model is the default model.
+    pub models: Vec<ModelSpec>,
+    pub threads: u32,
+    pub ctx_size: u32,
+    pub parallel: u32,
+    pub batch_size: u32,
+    pub queue_depth: usize,
+    pub tls: Option<TlsPaths>,
+    /// Without trailing slash.
+    pub gitlab_url: Option<String>,
+    pub api_keys: Vec<Secret>,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSpec {
+    pub path: PathBuf,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise
+    Auto,
+    Json,
+    Text,
+}
+
+impl FromStr for LogFormat {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <Self as clap::ValueEnum>::from_str(s, true).map_err(|_| "expected auto, json or text")
+    }
+}
+
+/// A secret string: Debug, Display and Serialize print `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+impl Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// Syntax error, wrong type or unknown key in the config file; `detail` has the line and key.
+    #[error("config file {}: {detail}", path.display())]
+    Parse { path: PathBuf, detail: String },
+    /// A value failed validation; `origin` says where it came from ("flag --parallel", ...).
+    #[error("invalid {key} (from {origin}): {message}")]
+    Invalid { key: String, origin: String, message: String },
+    #[error("data_dir {}: {message}", path.display())]
+    DataDir { path: PathBuf, message: String },
+}
+
+fn invalid(key: &str, origin: &str, message: impl Into<String>) -> ConfigError {
+    let (key, origin, message) = (key.into(), origin.into(), message.into());
+    ConfigError::Invalid { key, origin, message }
+}
+
+/// Contents of the config file; `None` = not set there.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    models: Option<Vec<FileModel>>,
+    threads: Option<u32>,
+    ctx_size: Option<u32>,
+    parallel: Option<u32>,
+    batch_size: Option<u32>,
+    queue_depth: Option<usize>,
+    gitlab_url: Option<String>,
+    api_keys: Option<Vec<String>>,
+    max_body_bytes: Option<usize>,
+    shutdown_timeout_secs: Option<u64>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+/// A model entry: `"PATH[:NAME]"` or `{ path = "...", name = "..." }`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum FileModel {
+    Spec(String),
+    Table(ModelTable),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelTable {
+    path: PathBuf,
+    name: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for FileModel {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = FileModel;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a "PATH[:NAME]" string or a { path = "...", name = "..." } table"#)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<FileModel, E> {
+                Ok(FileModel::Spec(s.to_owned()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, m: A) -> Result<FileModel, A::Error> {
+                ModelTable::deserialize(de::value::MapAccessDeserializer::new(m)).map(FileModel::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses `PATH[:NAME]`. Rule: split at the last ':' unless the part after it is empty, contains
+/// a '/' or ends with ".gguf" — then the whole string is the path (so `/m/a:b.gguf` is a path and
+/// `/m/a:b.gguf:fast` is that path named "fast"). Use the table form for other paths containing ':'.
+/// A given NAME must match `[A-Za-z0-9._-]{1,64}`; the default name is the file name minus a trailing
+/// ".gguf", with other characters replaced by '_' and cut to 64 characters.
+pub fn parse_model_spec(spec: &str) -> Result<ModelSpec, String> {
+    let spec = spec.trim();
+    if spec.ends_with(':') {
+        return Err(format!("model spec {spec:?} has an empty name after ':'"));
+    }
+    match spec.rsplit_once(':') {
+        Some((path, name))
+            if !name.is_empty() && !name.contains('/') && !name.to_ascii_lowercase().ends_with(".gguf") =>
+        {
+            model_spec(path, Some(name))
+        }
+        _ => model_spec(spec, None),
+    }
+}
+
+fn model_spec(path: &str, name: Option<&str>) -> Result<ModelSpec, String> {
+    if path.is_empty() {
+        return Err("model path is empty".into());
+    }
+    let path = PathBuf::from(path);
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let name = match name {
+        Some(n) => n.to_owned(),
+        None => {
+            let file = path.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
+            let stem = file.len() - if file.to_ascii_lowercase().ends_with(".gguf") { 5 } else { 0 };
+            let clean = file[..stem].chars().map(|c| if valid(c) { c } else { '_' });
+            clean.take(64).collect()
+        }
+    };
+    if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
+        let p = path.display();
+        return Err(format!("model name {name:?} (for {p}) must match [A-Za-z0-9._-]{{1,64}}"));
+    }
+    Ok(ModelSpec { path, name })
+}
+
+/// Turns a toml error into "line N, key `k`: message" (the key is recovered from the source line).
+fn parse_detail(text: &str, err: &toml::de::Error) -> String {
+    let Some(start) = err.span().map(|s| s.start.min(text.len())) else {
+        return err.message().to_owned();
+    };
+    let line_no = text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let table = text.lines().take(line_no - 1).map(str::trim).filter(|l| l.starts_with('[')).last();
+    let bare = |s: &str| s.trim().trim_matches(['[', ']']).trim().to_owned();
+    let key = if line.starts_with('[') {
+        Some(bare(line))
+    } else {
+        let k = line.split('=').next().map(str::trim).filter(|k| line.contains('=') && !k.is_empty());
+        k.map(|k| table.map_or(k.to_owned(), |t| format!("{}.{k}", bare(t))))
+    };
+    let key_ok = |k: &String| k.chars().all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c));
+    match key.filter(key_ok) {
+        Some(k) => format!("line {line_no}, key `{k}`: {}", err.message()),
+        None => format!("line {line_no}: {}", err.message()),
+    }
+}
+
+fn env_var(key: &str) -> String {
+    format!("AIRGATE_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+/// Physical cores (from /proc/cpuinfo), capped by the CPUs this process may use; at least 1.
+fn default_threads() -> u32 {
+    let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let physical = std::fs::read_to_string("/proc/cpuinfo").ok().map(|info| {
+        let mut cores = std::collections::HashSet::new();
+        for block in info.split("\n\n") {
+            let field = |k: &str| block.lines().find(|l| l.starts_with(k)).and_then(|l| l.split(':').nth(1));
+            if let (Some(p), Some(c)) = (field("physical id"), field("core id")) {
+                cores.insert((p.trim().to_owned(), c.trim().to_owned()));
+            }
+        }
+        cores.len()
+    });
+    let n = match physical {
+        Some(p) if p > 0 => p.min(avail),
+        _ => avail,
+    };
+    u32::try_from(n.max(1)).unwrap_or(u32::MAX)
+}
+
+/// The layers above the defaults: flags, environment, file.
+struct Layers<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file_origin: String,
+}
+
+impl Layers<'_> {
+    fn env(&self, var: &str) -> Option<(String, String)> {
+        let v = (self.env)(var).filter(|v| !v.trim().is_empty())?;
+        Some((v.trim().to_owned(), format!("environment variable {var}")))
+    }
+
+    /// flag > AIRGATE_<KEY> (then AIGW_GITLAB_URL for gitlab_url) > file; with where it came from.
+    fn pick<T: FromStr>(&self, key: &str, flag: Option<T>, file: Option<T>) -> Result<Option<(T, String)>, ConfigError>
+    where
+        T::Err: Display,
+    {
+        if let Some(v) = flag {
+            return Ok(Some((v, format!("flag --{}", key.replace(['_', '.'], "-")))));
+        }
+        let from_env =
+            self.env(&env_var(key)).or_else(|| (key == "gitlab_url").then(|| self.env("AIGW_GITLAB_URL")).flatten());
+        if let Some((s, origin)) = from_env {
+            return match s.parse() {
+                Ok(v) => Ok(Some((v, origin))),
+                Err(e) => Err(invalid(key, &origin, format!("{s:?}: {e}"))),
+            };
+        }
+        Ok(file.map(|v| (v, self.file_origin.clone())))
+    }
+
+    fn ranged<T>(
+        &self,
+        key: &str,
+        flag: Option<T>,
+        file: Option<T>,
+        default: T,
+        range: RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Display,
+        T::Err: Display,
+    {
+        let (v, origin) = self.pick(key, flag, file)?.unwrap_or((default, "default".into()));
+        if !range.contains(&v) {
+            let msg = format!("{v} is outside {}..={}", range.start(), range.end());
+            return Err(invalid(key, &origin, msg));
+        }
+        Ok(v)
+    }
+
+    /// Lists: flag (repeatable) > AIRGATE_<KEY> (comma-separated) > file; each layer replaces the whole list.
+    fn list<T>(
+        &self,
+        key: &str,
+        flag_name: &str,
+        flag: &[String],
+        file: Option<Vec<T>>,
+        wrap: fn(String) -> T,
+    ) -> (Vec<T>, String) {
+        if !flag.is_empty() {
+            return (flag.iter().cloned().map(wrap).collect(), format!("flag --{flag_name}"));
+        }
+        if let Some((s, origin)) = self.env(&env_var(key)) {
+            let items = s.split(',').map(str::trim).filter(|s| !s.is_empty());
+            return (items.map(|s| wrap(s.to_owned())).collect(), origin);
+        }
+        match file {
+            Some(v) => (v, self.file_origin.clone()),
+            None => (Vec::new(), "default".into()),
+        }
+    }
+}
+
+impl Config {
+    /// Real process: reads the file named by args (or the default path if it exists) and std::env.
+    pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {
+        let path = args.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t),
+            Err(e) if args.config.is_none() && e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let env = |k: &str| std::env::var(k).ok();
+        Config::resolve(args, text.as_deref().map(|t| (path.as_path(), t)), &env)
+    }
+
+    /// Pure core used by load and by tests: `file` is (path, contents) of the config file if one is read; `env` looks up an environment variable.
+    pub fn resolve(
+        args: &ConfigArgs,
+        file: Option<(&Path, &str)>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let f: FileConfig = match file {
+            Some((path, text)) => toml::from_str(text)
+                .map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: parse_detail(text, &e) })?,
+            None => FileConfig::default(),
+        };
+        let file_origin = file.map_or(String::new(), |(p, _)| format!("config file {}", p.display()));
+        let l = Layers { env, file_origin };
+        let a = args;
+
+        let default_listen = SocketAddr::from(([0, 0, 0, 0], 5052));
+        let listen = l.pick("listen", a.listen, f.listen)?.map_or(default_listen, |v| v.0);
+        let data_dir =
+            l.pick("data_dir", a.data_dir.clone(), f.data_dir)?.map_or(PathBuf::from(DEFAULT_DATA_DIR), |v| v.0);
+
+        let (entries, origin) = l.list("models", "model", &a.models, f.models, FileModel::Spec);
+        let mut models: Vec<ModelSpec> = Vec::new();
+        for entry in entries {
+            let m = match entry {
+                FileModel::Spec(s) => parse_model_spec(&s),
+                FileModel::Table(t) => model_spec(&t.path.to_string_lossy(), t.name.as_deref()),
+            }
+            .map_err(|e| invalid("models", &origin, e))?;
+            if models.iter().any(|o| o.name == m.name) {
+                return Err(invalid("models", &origin, format!("duplicate model name {:?}", m.name)));
+            }
+            models.push(m);
+        }
+
+        let threads = match l.ranged("threads", a.threads, f.threads, 0, 0..=4096)? {
+            0 => default_threads(),
+            n => n,
+        };
+        let ctx_size = l.ranged("ctx_size", a.ctx_size, f.ctx_size, 4096, 256..=1_048_576)?;
+        let parallel = l.ranged("parallel", a.parallel, f.parallel, 4, 1..=64)?;
+        let batch_size = l.ranged("batch_size", a.batch_size, f.batch_size, 512, 32..=8192)?;
+        let queue_depth = l.ranged("queue_depth", a.queue_depth, f.queue_depth, 64, 1..=100_000)?;
+        let max_body_bytes = l.ranged("max_body_bytes", a.max_body_bytes, f.max_body_bytes, 16 << 20, 1..=1 << 40)?;
+        let shutdown_timeout_secs =
+            l.ranged("shutdown_timeout_secs", a.shutdown_timeout_secs, f.shutdown_timeout_secs, 30, 0..=86_400)?;
+
+        let ft = f.tls.unwrap_or_default();
+        let cert = l.pick("tls.cert", a.tls_cert.clone(), ft.cert)?;
+        let key = l.pick("tls.key", a.tls_key.clone(), ft.key)?;
+        let only = if cert.is_some() { "tls.cert" } else { "tls.key" };
+        let tls = match (cert, key) {
+            (Some((cert, _)), Some((key, _))) => Some(TlsPaths { cert, key }),
+            (Some((_, o)), None) | (None, Some((_, o))) => {
+                return Err(invalid(only, &o, "set both tls.cert and tls.key, or neither"));
+            }
+            (None, None) => None,
+        };
+
+        let gitlab_url = match l.pick("gitlab_url", a.gitlab_url.clone(), f.gitlab_url)? {
+            Some((url, origin)) => Some(check_url(&url).map_err(|m| invalid("gitlab_url", &origin, m))?),
+            None => None,
+        };
+
+        let (keys, origin) = l.list("api_keys", "api-key", &a.api_keys, f.api_keys, |s| s);
+        for (i, k) in keys.iter().enumerate() {
+            if k.chars().count() < MIN_API_KEY_LEN {
+                let msg = format!("API key #{} is shorter than {MIN_API_KEY_LEN} characters", i + 1);
+                return Err(invalid("api_keys", &origin, msg));
+            }
+        }
+
+        let log_format = l.pick("log_format", a.log_format, f.log_format)?.map_or(LogFormat::Auto, |v| v.0);
+        let (log_level, origin) =
+            l.pick("log_level", a.log_level.clone(), f.log_level)?.unwrap_or(("info".into(), "default".into()));
+        if log_level.trim().is_empty() {
+            return Err(invalid("log_level", &origin, "must not be empty"));
+        }
+
+        Ok(Config {
+            listen,
+            data_dir,
+            data_dir_fallback: false,
+            models,
+            threads,
+            ctx_size,
+            parallel,
+            batch_size,
+            queue_depth,
+            tls,
+            gitlab_url,
+            api_keys: keys.into_iter().map(Secret).collect(),
+            max_body_bytes,
+            shutdown_timeout_secs,
+            log_format,
+            log_level,
+            config_file: file.map(|(p, _)| p.to_owned()),
+        })
+    }
+
+    /// Creates `data_dir` and checks it is writable. Only when `data_dir` is the default
+    /// (`/var/lib/airgate`, whether implicit or spelled out) does a failure fall back to
+    /// `$XDG_DATA_HOME/airgate` (if absolute) or `$HOME/.local/share/airgate`, setting `data_dir_fallback`.
+    pub fn resolve_data_dir(&mut self) -> Result<(), ConfigError> {
+        self.resolve_data_dir_with(Path::new(DEFAULT_DATA_DIR), &|k| std::env::var_os(k).map(PathBuf::from))
+    }
+
+    fn resolve_data_dir_with(
+        &mut self,
+        default: &Path,
+        env: &dyn Fn(&str) -> Option<PathBuf>,
+    ) -> Result<(), ConfigError> {
+        let err = match ensure_writable(&self.data_dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if self.data_dir != default => {
+                return Err(ConfigError::DataDir { path: self.data_dir.clone(), message: e });
+            }
+            Err(e) => e,
+        };
+        let base = env("XDG_DATA_HOME")
+            .filter(|p| p.is_absolute())
+            .or_else(|| env("HOME").filter(|p| p.is_absolute()).map(|h| h.join(".local/share")));
+        let Some(fallback) = base.map(|b| b.join("airgate")) else {
+            return Err(ConfigError::DataDir {
+                path: self.data_dir.clone(),
+                message: format!("{err}; no XDG_DATA_HOME or HOME to fall back to"),
+            });
+        };
+        ensure_writable(&fallback).map_err(|e2| ConfigError::DataDir {
+            path: self.data_dir.clone(),
+            message: format!("{err}; fallback {} failed too: {e2}", fallback.display()),
+        })?;
+        self.data_dir = fallback;
+        self.data_dir_fallback = true;
+        Ok(())
+    }
+
+    /// TOML text of the effective config with secrets redacted ("***"), for `airgate config show`.
+    pub fn to_redacted_toml(&self) -> String {
+        let models = self
+            .models
+            .iter()
+            .map(|m| FileModel::Table(ModelTable { path: m.path.clone(), name: Some(m.name.clone()) }));
+        let f = FileConfig {
+            listen: Some(self.listen),
+            data_dir: Some(self.data_dir.clone()),
+            models: Some(models.collect()),
+            threads: Some(self.threads),
+            ctx_size: Some(self.ctx_size),
+            parallel: Some(self.parallel),
+            batch_size: Some(self.batch_size),
+            queue_depth: Some(self.queue_depth),
+            gitlab_url: self.gitlab_url.clone(),
+            api_keys: Some(self.api_keys.iter().map(|k| k.to_string()).collect()),
+            max_body_bytes: Some(self.max_body_bytes),
+            shutdown_timeout_secs: Some(self.shutdown_timeout_secs),
+            log_format: Some(self.log_format),
+            log_level: Some(self.log_level.clone()),
+            tls: self.tls.as_ref().map(|t| FileTls { cert: Some(t.cert.clone()), key: Some(t.key.clone()) }),
+        };
+        let mut out = String::from("# Effective airgate configuration (API keys redacted).\n");
+        match &self.config_file {
+            Some(p) => out += &format!("# Config file: {}\n", p.display()),
+            None => out += "# Config file: none\n",
+        }
+        if self.data_dir_fallback {
+            out += &format!("# data_dir: {DEFAULT_DATA_DIR} was not writable; fell back.\n");
+        }
+        out + &toml::to_string(&f).unwrap_or_else(|e| format!("# cannot serialize: {e}\n"))
+    }
+}
+
+fn ensure_writable(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create directory: {e}"))?;
+    let probe = dir.join(format!(".airgate-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| format!("directory is not writable: {e}"))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Accepts `http(s)://HOST[...]` without whitespace; strips trailing slashes.
+fn check_url(url: &str) -> Result<String, String> {
+    let lower = url.to_ascii_lowercase();
+    let rest = ["https://", "http://"].iter().find_map(|s| lower.starts_with(s).then(|| &url[s.len()..]));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    match host {
+        Some(h) if !h.is_empty() && !url.chars().any(char::is_whitespace) => Ok(url.trim_end_matches('/').to_owned()),
+        _ => Err(format!("{url:?} is not an http:// or https:// URL with a host")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,413 @@
+//! The model thread: owns the llama context, assigns requests to sequence slots and decodes every active slot in one batch per step.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc as std_mpsc};
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc;
+
+use crate::engine::stop::StopMatcher;
+use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
+
+/// Shortest cached prefix worth reusing.
+const MIN_REUSE: usize = 32;
+
+/// One request, tokenized and fitted to the context.
+pub(super) struct Job {
+    pub tokens: Vec<LlamaToken>,
+    pub max_tokens: u32,
+    pub truncated: u32,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+    pub ignore_eos: bool,
+    pub events: mpsc::Sender<Event>,
+    pub enqueued: Instant,
+}
+
+pub(super) struct Worker {
+    pub model: Arc<LlamaModel>,
+    pub backend: &'static LlamaBackend,
+    pub ctx_per_slot: u32,
+    pub slots: u32,
+    pub threads: u32,
+    pub batch_size: u32,
+    pub jobs: std_mpsc::Receiver<Job>,
+    pub queued: Arc<AtomicUsize>,
+    pub ready: Arc<AtomicBool>,
+}
+
+/// A request occupying a slot.
+struct Running {
+    job: Job,
+    sampler: LlamaSampler,
+    /// Prompt tokens already in the KV cache.
+    evaluated: usize,
+    cached_tokens: usize,
+    /// The last sampled token, not yet fed to the model.
+    next: Option<LlamaToken>,
+    generated: u32,
+    pending_bytes: Vec<u8>,
+    stop: StopMatcher,
+    /// Index in the current batch whose logits belong to this slot.
+    logits_at: Option<i32>,
+    started: Instant,
+    first_token: Option<Instant>,
+}
+
+struct Slot {
+    seq: i32,
+    /// Tokens whose keys and values this sequence holds, in position order.
+    cached: Vec<LlamaToken>,
+    running: Option<Running>,
+}
+
+impl Worker {
+    /// Creates the context, warms it up, reports back on `started`, then serves jobs until the engine is dropped.
+    pub fn run(self, started: std_mpsc::Sender<Result<(), String>>) {
+        let n_ctx = self.ctx_per_slot.saturating_mul(self.slots);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(self.batch_size)
+            .with_n_ubatch(self.batch_size)
+            .with_n_seq_max(self.slots)
+            .with_n_threads(self.threads as i32)
+            .with_n_threads_batch(self.threads as i32)
+            .with_swa_full(true)
+            .with_kv_unified(false);
+        let mut ctx = match self.model.new_context(self.backend, params) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                let _ = started.send(Err(format!("cannot create a llama context of {n_ctx} tokens: {e}")));
+                return;
+            }
+        };
+        if let Err(e) = warm_up(&self.model, &mut ctx) {
+            let _ = started.send(Err(format!("warm-up failed: {e}")));
+            return;
+        }
+        self.ready.store(true, Ordering::Release);
+        let _ = started.send(Ok(()));
+        self.serve(&mut ctx);
+        tracing::debug!("model thread stopped");
+    }
+
+    fn serve(&self, ctx: &mut LlamaContext<'_>) {
+        let mut slots: Vec<Slot> =
+            (0..self.slots as i32).map(|seq| Slot { seq, cached: Vec::new(), running: None }).collect();
+        let mut batch = LlamaBatch::new(self.batch_size as usize, 1);
+        loop {
+            if !self.intake(ctx, &mut slots) {
+                return;
+            }
+            drop_cancelled(&mut slots);
+            // A prompt chunk is decoded on its own, exactly as it would be if its request were alone:
+            // llama.cpp's kernels round differently for different batch shapes, and greedy output
+            // must not depend on what else the server is doing.
+            batch.clear();
+            self.fill_prompt_chunk(&mut slots, &mut batch);
+            let prompt_step = batch.n_tokens() > 0 && self.decode(ctx, &mut batch, &mut slots);
+            batch.clear();
+            self.fill_generation(&mut slots, &mut batch);
+            let generation_step = batch.n_tokens() > 0 && self.decode(ctx, &mut batch, &mut slots);
+            if !prompt_step && !generation_step && slots.iter().any(|s| s.running.is_some()) {
+                // Every active client is behind on reading its stream: give them a moment.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    /// Decodes the batch and samples every slot that has logits in it. False when the decode failed
+    /// (the affected requests are told and their slots freed).
+    fn decode(&self, ctx: &mut LlamaContext<'_>, batch: &mut LlamaBatch, slots: &mut [Slot]) -> bool {
+        if let Err(e) = ctx.decode(batch) {
+            tracing::error!(error = %e, "llama decode failed");
+            for slot in slots.iter_mut().filter(|s| s.running.is_some()) {
+                let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                slot.cached.clear();
+                if let Some(run) = slot.running.take() {
+                    let _ = run.job.events.try_send(Event::Failed(format!("decode failed: {e}")));
+                }
+            }
+            return false;
+        }
+        for slot in slots.iter_mut() {
+            self.sample(ctx, slot);
+        }
+        true
+    }
+
+    /// Moves queued jobs into free slots. Blocks when nothing is running. False when the engine is gone.
+    fn intake(&self, ctx: &mut LlamaContext<'_>, slots: &mut [Slot]) -> bool {
+        while slots.iter().any(|s| s.running.is_none()) {
+            let busy = slots.iter().any(|s| s.running.is_some());
+            let job = if busy {
+                match self.jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(std_mpsc::TryRecvError::Empty) => return true,
+                    Err(std_mpsc::TryRecvError::Disconnected) => return true,
+                }
+            } else {
+                match self.jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return false,
+                }
+            };
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            if job.events.is_closed() {
+                continue;
+            }
+            let slot = best_slot(slots, &job.tokens);
+            assign(ctx, &self.model, slot, job);
+        }
+        true
+    }
+
+    /// The next token of every generating slot whose client keeps up.
+    fn fill_generation(&self, slots: &mut [Slot], batch: &mut LlamaBatch) {
+        for slot in slots.iter_mut() {
+            let Some(run) = slot.running.as_mut() else { continue };
+            let Some(token) = run.next else { continue };
+            if batch.n_tokens() as usize >= self.batch_size as usize || run.job.events.capacity() < 2 {
+                continue;
+            }
+            let at = batch.n_tokens();
+            if batch.add(token, slot.cached.len() as i32, &[slot.seq], true).is_err() {
+                continue;
+            }
+            slot.cached.push(token);
+            run.next = None;
+            run.logits_at = Some(at);
+        }
+    }
+
+    /// Up to `batch_size` prompt tokens of the slot that has waited longest for its prompt.
+    fn fill_prompt_chunk(&self, slots: &mut [Slot], batch: &mut LlamaBatch) {
+        let Some(slot) = slots
+            .iter_mut()
+            .filter(|s| {
+                s.running.as_ref().is_some_and(|r| r.evaluated < r.job.tokens.len() && r.job.events.capacity() >= 2)
+            })
+            .min_by_key(|s| s.running.as_ref().map(|r| r.started))
+        else {
+            return;
+        };
+        let run = slot.running.as_mut().expect("filtered on running");
+        let end = run.job.tokens.len().min(run.evaluated + self.batch_size as usize);
+        for i in run.evaluated..end {
+            let last = i + 1 == run.job.tokens.len();
+            if batch.add(run.job.tokens[i], slot.cached.len() as i32, &[slot.seq], last).is_err() {
+                break;
+            }
+            slot.cached.push(run.job.tokens[i]);
+            if last {
+                run.logits_at = Some(batch.n_tokens() - 1);
+            }
+        }
+        run.evaluated = slot.cached.len();
+    }
+
+    /// Samples the slot's next token if the last decode produced its logits, and streams the text.
+    fn sample(&self, ctx: &LlamaContext<'_>, slot: &mut Slot) {
+        let Some(run) = slot.running.as_mut() else { return };
+        let Some(idx) = run.logits_at.take() else { return };
+        let token = run.sampler.sample(ctx, idx);
+        let now = Instant::now();
+        run.first_token.get_or_insert(now);
+        let vocab = self.model.vocab();
+        if vocab.is_eog(token) && !run.job.ignore_eos {
+            finish(slot, FinishReason::Stop);
+            return;
+        }
+        run.generated += 1;
+        run.pending_bytes.extend(vocab.token_to_piece(token, false, None));
+        let text = take_utf8(&mut run.pending_bytes);
+        let pushed = run.stop.push(&text);
+        if !pushed.emit.is_empty() {
+            let _ = run.job.events.try_send(Event::Text(pushed.emit));
+        }
+        if pushed.stopped {
+            run.pending_bytes.clear();
+            run.stop = StopMatcher::default();
+            finish(slot, FinishReason::Stop);
+        } else if run.generated >= run.job.max_tokens || slot.cached.len() + 1 >= self.ctx_per_slot as usize {
+            finish(slot, FinishReason::Length);
+        } else {
+            run.next = Some(token);
+        }
+    }
+}
+
+/// Decodes one token so the first real request does not pay for lazy initialisation.
+fn warm_up(model: &LlamaModel, ctx: &mut LlamaContext<'_>) -> Result<(), String> {
+    let mut batch = LlamaBatch::new(1, 1);
+    batch.add(model.vocab().bos(), 0, &[0], true).map_err(|e| e.to_string())?;
+    ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+    let mut sampler = LlamaSampler::greedy();
+    let _ = sampler.sample(ctx, 0);
+    ctx.clear_kv_cache();
+    Ok(())
+}
+
+/// The free slot whose cache shares the longest prefix with `tokens` (the first free one when none does).
+fn best_slot<'a>(slots: &'a mut [Slot], tokens: &[LlamaToken]) -> &'a mut Slot {
+    let best = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.running.is_none())
+        .max_by_key(|(i, s)| (common_prefix(&s.cached, tokens), std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
+        .expect("intake only assigns when a slot is free");
+    &mut slots[best]
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Puts a job into a slot, keeping the cached prefix it shares with the prompt.
+fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job) {
+    // At least one prompt token must be evaluated to get logits for the first sample.
+    let mut reuse = common_prefix(&slot.cached, &job.tokens).min(job.tokens.len().saturating_sub(1));
+    if reuse < MIN_REUSE {
+        // Too short to save anything, and evaluating the whole prompt keeps short requests
+        // bit-for-bit identical however the cache was left.
+        reuse = 0;
+    }
+    if reuse < slot.cached.len() {
+        let removed = ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(reuse as u32), None);
+        if !matches!(removed, Ok(true)) {
+            let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            reuse = 0;
+        }
+        slot.cached.truncate(reuse);
+    }
+    let sampler = build_sampler(model, &job.sampling);
+    let started = Instant::now();
+    slot.running = Some(Running {
+        stop: StopMatcher::new(&job.stop),
+        job,
+        sampler,
+        evaluated: reuse,
+        cached_tokens: reuse,
+        next: None,
+        generated: 0,
+        pending_bytes: Vec::new(),
+        logits_at: None,
+        started,
+        first_token: None,
+    });
+}
+
+fn build_sampler(model: &LlamaModel, p: &SamplingParams) -> LlamaSampler {
+    let mut chain = Vec::new();
+    if p.repeat_penalty != 1.0 || p.frequency_penalty != 0.0 || p.presence_penalty != 0.0 {
+        chain.push(LlamaSampler::penalties(
+            model.n_vocab(),
+            64,
+            p.repeat_penalty,
+            p.frequency_penalty,
+            p.presence_penalty,
+        ));
+    }
+    if p.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if p.top_k > 0 {
+            chain.push(LlamaSampler::top_k(p.top_k));
+        }
+        chain.push(LlamaSampler::top_p(p.top_p, 1));
+        chain.push(LlamaSampler::min_p(p.min_p, 1));
+        chain.push(LlamaSampler::temp(p.temperature));
+        let seed = p.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u32);
+        chain.push(LlamaSampler::dist(seed));
+    }
+    LlamaSampler::chain_simple(chain)
+}
+
+/// Frees the slots of clients that went away; their evaluated tokens stay cached for reuse.
+fn drop_cancelled(slots: &mut [Slot]) {
+    for slot in slots.iter_mut() {
+        if slot.running.as_ref().is_some_and(|r| r.job.events.is_closed()) {
+            slot.running = None;
+            // A sampled-but-unfed token is not in the cache, so `cached` stays exact.
+        }
+    }
+}
+
+/// Ends the slot's request with the remaining text and a `Done` event.
+fn finish(slot: &mut Slot, finish: FinishReason) {
+    let Some(mut run) = slot.running.take() else { return };
+    let mut tail = String::from_utf8_lossy(&run.pending_bytes).into_owned();
+    tail = {
+        let mut held = run.stop.push(&tail);
+        if !held.stopped {
+            held.emit.push_str(&run.stop.finish());
+        }
+        held.emit
+    };
+    if !tail.is_empty() {
+        let _ = run.job.events.try_send(Event::Text(tail));
+    }
+    let now = Instant::now();
+    let first = run.first_token.unwrap_or(now);
+    let usage = Usage {
+        prompt_tokens: run.job.tokens.len() as u32 + run.job.truncated,
+        completion_tokens: run.generated,
+        truncated_tokens: run.job.truncated,
+        cached_tokens: run.cached_tokens as u32,
+    };
+    let timings = Timings {
+        queued: run.started.duration_since(run.job.enqueued),
+        prompt: first.duration_since(run.started),
+        generation: now.duration_since(first),
+    };
+    let _ = run.job.events.try_send(Event::Done { finish, usage, timings });
+}
+
+/// Takes the longest valid UTF-8 prefix out of `bytes`, leaving an incomplete trailing character behind.
+fn take_utf8(bytes: &mut Vec<u8>) -> String {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        // Invalid bytes in the middle: replace them rather than stall the stream.
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            bytes.clear();
+            return text;
+        }
+    };
+    let rest = bytes.split_off(valid);
+    String::from_utf8(std::mem::replace(bytes, rest)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_split_across_tokens() {
+        let mut buf = "é".as_bytes()[..1].to_vec();
+        assert_eq!(take_utf8(&mut buf), "");
+        buf.extend(&"é".as_bytes()[1..]);
+        buf.extend(b"x");
+        assert_eq!(take_utf8(&mut buf), "éx");
+        assert!(buf.is_empty());
+        let mut bad = vec![b'a', 0xff, b'b'];
+        assert_eq!(take_utf8(&mut bad), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn prefix_length() {
+        let a = [LlamaToken(1), LlamaToken(2), LlamaToken(3)];
+        assert_eq!(common_prefix(&a, &a[..2]), 2);
+        assert_eq!(common_prefix(&a, &[LlamaToken(9)]), 0);
+    }
+}

@@ -1,0 +1,171 @@
+//! Inference engines: the `Engine` trait every model backend implements, request/event types, and the registry of loaded models.
+
+pub mod gguf;
+pub mod llama;
+pub mod registry;
+pub mod stop;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+pub use registry::{ModelRegistry, ModelStatus};
+
+/// How a model is asked to produce text.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// Prompt text. Special tokens written in it (`<start_of_turn>`, FIM tokens) are parsed as such.
+    pub prompt: String,
+    /// Upper bound of generated tokens; `None` = as many as the context allows.
+    pub max_tokens: Option<u32>,
+    pub sampling: SamplingParams,
+    /// Strings that end generation; they are never part of the output.
+    pub stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens (benchmarks use it to force a token count).
+    pub ignore_eos: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 = greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 = disabled.
+    pub top_k: i32,
+    pub min_p: f32,
+    /// 1.0 = disabled.
+    pub repeat_penalty: f32,
+    pub frequency_penalty: f32,
+    pub presence_penalty: f32,
+    pub seed: Option<u32>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.8,
+            top_p: 0.95,
+            top_k: 40,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// End-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` or the context was exhausted.
+    Length,
+    /// The client went away.
+    Cancelled,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// Prompt tokens dropped from the left because the prompt did not fit the context.
+    pub truncated_tokens: u32,
+    /// Prompt tokens served from the slot's KV cache instead of being evaluated.
+    pub cached_tokens: u32,
+}
+
+/// What a running generation sends back, in order: any number of `Text`, then exactly one `Done` or `Failed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Text(String),
+    Done { finish: FinishReason, usage: Usage, timings: Timings },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// Time spent waiting for a slot.
+    pub queued: Duration,
+    /// From slot assignment to the first generated token.
+    pub prompt: Duration,
+    pub generation: Duration,
+}
+
+/// A generation in progress: drop the receiver to cancel it.
+pub type EventStream = mpsc::Receiver<Event>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: String,
+    pub architecture: String,
+    pub parameters: u64,
+    pub size_bytes: u64,
+    pub quantization: String,
+    pub context_train: u32,
+    /// Context tokens one request may use (prompt + output).
+    pub context_per_slot: u32,
+    pub slots: u32,
+    pub has_chat_template: bool,
+    pub has_fim: bool,
+}
+
+/// Text pieces a fill-in-the-middle prompt is built from, as the model's own tokens render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FimTokens {
+    pub prefix: String,
+    pub suffix: String,
+    pub middle: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The request cannot be served as asked (too long, bad parameter): a 4xx.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The model's queue is full: a 429/503 with Retry-After.
+    #[error("model {model} is busy: {depth} requests are already waiting")]
+    QueueFull { model: String, depth: usize },
+    /// The model is not loaded (failed, or shutting down).
+    #[error("model {0} is not available")]
+    Unavailable(String),
+    #[error("inference failed: {0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait Engine: Send + Sync {
+    fn info(&self) -> &ModelInfo;
+    /// True once the model answered its warm-up token.
+    fn is_ready(&self) -> bool;
+    async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError>;
+    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError>;
+    /// Renders chat messages with the model's template (or the family default), ending with the assistant turn opener.
+    fn render_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError>;
+    /// The model's FIM tokens, when it has them.
+    fn fim_tokens(&self) -> Option<&FimTokens>;
+    /// Time budget: a request still queued after this is dropped. Engines without a queue ignore it.
+    fn queue_depth(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,181 @@
+//! The one place where failures become HTTP statuses, in the OpenAI or the GitLab error shape.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::engine::EngineError;
+
+/// A failure a handler reports; `status()` is the only mapping from failures to status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { message: String, param: Option<String> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the request body is larger than the server accepts (setting max_body_bytes)")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    Busy { message: String, retry_after: Duration },
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: Duration },
+    /// The detail is logged; the client sees a generic message.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest { message: message.into(), param: None }
+    }
+
+    pub fn bad_param(param: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { message: message.into(), param: Some(param.to_string()) }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Busy { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The message the client may see.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    fn openai_type(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::PayloadTooLarge | ApiError::UnsupportedMediaType(_) => {
+                "invalid_request_error"
+            }
+            ApiError::Unauthorized(_) => "authentication_error",
+            ApiError::NotFound(_) => "not_found_error",
+            ApiError::Busy { .. } => "rate_limit_error",
+            ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Internal(_) => "server_error",
+        }
+    }
+
+    fn openai_code(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Unauthorized(_) => Some("invalid_api_key"),
+            ApiError::NotFound(_) => Some("model_not_found"),
+            ApiError::PayloadTooLarge => Some("request_too_large"),
+            _ => None,
+        }
+    }
+
+    fn finish(&self, body: serde_json::Value) -> Response {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%detail, "request failed");
+        }
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let Some(after) = self.retry_after() {
+            let secs = after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&secs) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::InvalidRequest(message) => ApiError::BadRequest { message, param: None },
+            EngineError::QueueFull { .. } => {
+                ApiError::Busy { message: e.to_string(), retry_after: Duration::from_secs(1) }
+            }
+            EngineError::Unavailable(_) => {
+                ApiError::Unavailable { message: e.to_string(), retry_after: Duration::from_secs(5) }
+            }
+            EngineError::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+/// GitLab AI Gateway shape: `{"detail": "..."}` (401 uses `{"error": "..."}` as GitLab's gateway does).
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match &self {
+            ApiError::Unauthorized(m) => json!({ "error": m }),
+            other => json!({ "detail": other.public_message() }),
+        };
+        self.finish(body)
+    }
+}
+
+/// The same failure in OpenAI's shape, for `/v1`.
+#[derive(Debug)]
+pub struct OpenAiError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for OpenAiError {
+    fn from(e: E) -> Self {
+        OpenAiError(e.into())
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let param = match &e {
+            ApiError::BadRequest { param, .. } => param.clone(),
+            _ => None,
+        };
+        let body = json!({
+            "error": {
+                "message": e.public_message(),
+                "type": e.openai_type(),
+                "param": param,
+                "code": e.openai_code(),
+            }
+        });
+        e.finish(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_client_statuses() {
+        let cases = [
+            (EngineError::InvalidRequest("x".into()), 400),
+            (EngineError::QueueFull { model: "m".into(), depth: 1 }, 429),
+            (EngineError::Unavailable("m".into()), 503),
+            (EngineError::Internal("boom".into()), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from(e).status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn internal_detail_is_not_public() {
+        let e = ApiError::Internal("secret path /x".into());
+        assert_eq!(e.public_message(), "internal error");
+    }
+}

@@ -1,0 +1,11 @@
+//! airgate: GitLab AI Gateway and llama.cpp model server in one binary, for air-gapped hosts.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod store;
+pub mod telemetry;

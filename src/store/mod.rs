@@ -1,0 +1,491 @@
+//! Persistent settings in redb: schema version, registered models (later: endpoints, feature routes, users, sessions, API keys, audit).
+//!
+//! Only this module names `redb`; nothing of redb leaks through the public API. Every value is
+//! JSON (serde_json) in a `&str -> &[u8]` table, so records can gain `#[serde(default)]` fields
+//! without a migration. Every write is one write transaction committed with
+//! `Durability::Immediate`: once a call returns `Ok`, the change is on disk. All calls block;
+//! async callers should use `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// File name of the database inside the data directory.
+const FILE_NAME: &str = "airgate.redb";
+/// Key of the schema version in the `meta` table.
+const SCHEMA_KEY: &str = "schema_version";
+/// A settings database is tiny; don't let redb reserve its 1 GiB default cache.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const MODELS: TableDefinition<&str, &[u8]> = TableDefinition::new("models");
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+
+/// Upgrades the data in place from schema `n` to `n + 1`, inside the open transaction.
+type Migration = fn(&WriteTransaction) -> Result<(), redb::Error>;
+
+/// `MIGRATIONS[i]` migrates schema `i + 1` to `i + 2`. To bump the schema: append a function
+/// here and increment `SCHEMA_VERSION`; the assertion below keeps the two in step.
+const MIGRATIONS: &[Migration] = &[];
+const _: () = assert!(MIGRATIONS.len() + 1 == SCHEMA_VERSION as usize);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "database {path} was written by a newer airgate (schema {found}, this build understands up to {supported}); upgrade airgate or restore a backup"
+    )]
+    NewerSchema { path: String, found: u32, supported: u32 },
+    #[error("database {path} is locked by another airgate process")]
+    Locked { path: String },
+    #[error("data directory {path} is not usable: {message}")]
+    DataDir { path: String, message: String },
+    #[error(
+        "database {path} is damaged or is not an airgate database: {message}; restore a backup or move the file aside"
+    )]
+    Corrupt { path: String, message: String },
+    #[error("database {path}: {message}")]
+    Db { path: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub path: String,
+    /// Hex, lower-case; `None` until computed.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    pub size: u64,
+    /// GitLab family used for prompts (e.g. "codegemma", "general"); `None` = auto.
+    #[serde(default)]
+    pub family: Option<String>,
+    #[serde(default)]
+    pub ctx_size: Option<u32>,
+    #[serde(default)]
+    pub parallel: Option<u32>,
+    #[serde(default)]
+    pub threads: Option<u32>,
+    #[serde(default)]
+    pub gpu_layers: Option<u32>,
+    /// Unix seconds.
+    pub added_at: u64,
+}
+
+/// Handle on the open database. Cheap to clone; `Send + Sync`. The file stays open (and
+/// locked) until the last clone is dropped.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
+
+struct Inner {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Store").field(&self.0.path).finish()
+    }
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Maps any redb error to a `StoreError` naming the database file.
+fn map_redb(path: &Path, err: redb::Error) -> StoreError {
+    let path = show(path);
+    match err {
+        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => StoreError::Locked { path },
+        redb::Error::Corrupted(message) => StoreError::Corrupt { path, message },
+        // Not a redb file, a redb file from something else, or an unknown redb file format.
+        e @ (redb::Error::TableTypeMismatch { .. }
+        | redb::Error::TableIsMultimap(_)
+        | redb::Error::TypeDefinitionChanged { .. }
+        | redb::Error::UpgradeRequired(_)) => StoreError::Corrupt { path, message: e.to_string() },
+        redb::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            StoreError::Corrupt { path, message: e.to_string() }
+        }
+        other => StoreError::Db { path, message: other.to_string() },
+    }
+}
+
+/// `.ctx(path)` turns any redb error into a `StoreError` for that file.
+trait Ctx<T> {
+    fn ctx(self, path: &Path) -> Result<T, StoreError>;
+}
+
+impl<T, E: Into<redb::Error>> Ctx<T> for Result<T, E> {
+    fn ctx(self, path: &Path) -> Result<T, StoreError> {
+        self.map_err(|e| map_redb(path, e.into()))
+    }
+}
+
+fn decode<T: DeserializeOwned>(path: &Path, what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt { path: show(path), message: format!("{what} is unreadable ({e})") })
+}
+
+fn encode<T: Serialize + ?Sized>(path: &Path, what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value)
+        .map_err(|e| StoreError::Db { path: show(path), message: format!("cannot store {what}: {e}") })
+}
+
+impl Store {
+    /// Opens (or creates) `<data_dir>/airgate.redb`, creating tables and recording
+    /// `SCHEMA_VERSION` on first use, refusing a newer schema and migrating an older one.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Self::open_with(data_dir, MIGRATIONS)
+    }
+
+    /// `open`, bringing the file to schema `migrations.len() + 1` (tests pass their own list).
+    fn open_with(data_dir: &Path, migrations: &[Migration]) -> Result<Store, StoreError> {
+        if !data_dir.is_dir() {
+            let message = match std::fs::metadata(data_dir) {
+                Ok(_) => "not a directory".to_string(),
+                Err(e) => e.to_string(),
+            };
+            let path = show(data_dir);
+            return Err(StoreError::DataDir { path, message });
+        }
+        let path = data_dir.join(FILE_NAME);
+        // A plain open trusts the file and panics on damaged pages (observed with redb 4.5);
+        // the integrity check on open (reads the whole file) makes that an error instead.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_check_integrity_on_open(true)
+            .create(&path)
+            .ctx(&path)?;
+        let store = Store(Arc::new(Inner { db, path }));
+        store.prepare(migrations)?;
+        tracing::debug!(path = %store.path().display(), "store opened");
+        Ok(store)
+    }
+
+    /// Creates the tables and the schema record, or checks and migrates an existing schema.
+    /// One transaction: a refused or failed open changes nothing on disk.
+    fn prepare(&self, migrations: &[Migration]) -> Result<(), StoreError> {
+        let (p, current) = (self.path(), migrations.len() as u32 + 1);
+        let txn = self.begin_write()?;
+        let found = {
+            let meta = txn.open_table(META).ctx(p)?;
+            let raw = meta.get(SCHEMA_KEY).ctx(p)?;
+            match raw {
+                Some(v) => Some(decode::<u32>(p, "schema version", v.value())?),
+                None => None,
+            }
+        };
+        match found {
+            None => {
+                tracing::info!(path = %p.display(), schema = current, "creating database")
+            }
+            Some(v) if v == current => return Ok(()), // txn dropped = aborted, nothing written
+            Some(v) if v > current => {
+                return Err(StoreError::NewerSchema { path: show(p), found: v, supported: current });
+            }
+            Some(0) => {
+                return Err(StoreError::Corrupt { path: show(p), message: "schema version 0 is invalid".into() });
+            }
+            Some(v) => {
+                for (i, migrate) in migrations.iter().enumerate().skip(v as usize - 1) {
+                    tracing::info!(path = %p.display(), from = i + 1, to = i + 2, "migrating database");
+                    migrate(&txn).ctx(p)?;
+                }
+            }
+        }
+        txn.open_table(MODELS).ctx(p)?;
+        txn.open_table(SETTINGS).ctx(p)?;
+        {
+            let mut meta = txn.open_table(META).ctx(p)?;
+            let bytes = encode(p, "schema version", &current)?;
+            meta.insert(SCHEMA_KEY, bytes.as_slice()).ctx(p)?;
+        }
+        txn.commit().ctx(p)
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        let mut txn = self.0.db.begin_write().ctx(self.path())?;
+        txn.set_durability(Durability::Immediate).ctx(self.path())?;
+        Ok(txn)
+    }
+
+    /// Reads one JSON value from `table`.
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let p = self.path();
+        let txn = self.0.db.begin_read().ctx(p)?;
+        let t = txn.open_table(table).ctx(p)?;
+        let raw = t.get(key).ctx(p)?;
+        raw.map(|v| decode(p, what, v.value())).transpose()
+    }
+
+    /// Writes one JSON value into `table` in its own durable transaction.
+    fn put_json<T: Serialize + ?Sized>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        what: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let p = self.path();
+        let bytes = encode(p, what, value)?;
+        let txn = self.begin_write()?;
+        txn.open_table(table).ctx(p)?.insert(key, bytes.as_slice()).ctx(p)?;
+        txn.commit().ctx(p)
+    }
+
+    /// Path of the database file (`<data_dir>/airgate.redb`).
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        self.get_json(META, SCHEMA_KEY, "schema version")?
+            .ok_or_else(|| StoreError::Corrupt { path: show(self.path()), message: "schema version is missing".into() })
+    }
+
+    /// Inserts the model, or replaces the record of the same name.
+    pub fn upsert_model(&self, m: &ModelRecord) -> Result<(), StoreError> {
+        self.put_json(MODELS, &m.name, &format!("model {}", m.name), m)
+    }
+
+    pub fn model(&self, name: &str) -> Result<Option<ModelRecord>, StoreError> {
+        self.get_json(MODELS, name, &format!("model {name}"))
+    }
+
+    /// All models, sorted by name.
+    pub fn models(&self) -> Result<Vec<ModelRecord>, StoreError> {
+        let p = self.path();
+        let txn = self.0.db.begin_read().ctx(p)?;
+        let t = txn.open_table(MODELS).ctx(p)?;
+        let mut out = Vec::new();
+        // redb iterates &str keys in byte order, which is the sort by name.
+        for entry in t.iter().ctx(p)? {
+            let (k, v) = entry.ctx(p)?;
+            out.push(decode(p, &format!("model {}", k.value()), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Removes the model; `Ok(false)` if there was none of that name.
+    pub fn remove_model(&self, name: &str) -> Result<bool, StoreError> {
+        let p = self.path();
+        let txn = self.begin_write()?;
+        let existed = txn.open_table(MODELS).ctx(p)?.remove(name).ctx(p)?.is_some();
+        if existed {
+            txn.commit().ctx(p)?;
+        }
+        Ok(existed)
+    }
+
+    /// Generic JSON setting; `None` if never set.
+    pub fn get_setting<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.get_json(SETTINGS, key, &format!("setting {key}"))
+    }
+
+    pub fn set_setting<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        self.put_json(SETTINGS, key, &format!("setting {key}"), value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A fresh, empty directory unique to this test run.
+    fn temp_dir(tag: &str) -> PathBuf {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("airgate-store-{tag}-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn model(name: &str) -> ModelRecord {
+        ModelRecord {
+            name: name.into(),
+            path: format!("/models/{name}.gguf"),
+            sha256: None,
+            size: 42,
+            family: Some("general".into()),
+            ctx_size: Some(8192),
+            parallel: None,
+            threads: Some(4),
+            gpu_layers: None,
+            added_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn fresh_open_writes_schema_1() {
+        let dir = temp_dir("fresh");
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.path(), dir.join("airgate.redb"));
+        assert_eq!(store.schema_version().unwrap(), 1);
+        assert!(store.models().unwrap().is_empty());
+        drop(store);
+        assert_eq!(Store::open(&dir).unwrap().schema_version().unwrap(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn models_survive_reopen() {
+        let dir = temp_dir("models");
+        let store = Store::open(&dir).unwrap();
+        for name in ["qwen", "codegemma", "mistral"] {
+            store.upsert_model(&model(name)).unwrap();
+        }
+        assert_eq!(store.model("qwen").unwrap(), Some(model("qwen")));
+        assert_eq!(store.model("nope").unwrap(), None);
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        let names: Vec<_> = store.models().unwrap().into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["codegemma", "mistral", "qwen"]);
+        let mut updated = model("mistral");
+        (updated.sha256, updated.gpu_layers) = (Some("ab".repeat(32)), Some(99));
+        store.upsert_model(&updated).unwrap();
+        assert!(store.remove_model("codegemma").unwrap());
+        assert!(!store.remove_model("codegemma").unwrap());
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.models().unwrap(), vec![updated, model("qwen")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn record_without_optional_fields_decodes() {
+        let json = br#"{"name":"m","path":"/m.gguf","size":1,"added_at":2}"#;
+        let m: ModelRecord = decode(Path::new("x"), "model m", json).unwrap();
+        assert_eq!((m.sha256, m.family, m.ctx_size, m.threads), (None, None, None, None));
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let dir = temp_dir("settings");
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.get_setting::<String>("gitlab_url").unwrap(), None);
+        store.set_setting("gitlab_url", &"https://gitlab.example").unwrap();
+        store.set_setting("routes", &vec![1u32, 2, 3]).unwrap();
+        store.set_setting("routes", &vec![4u32]).unwrap();
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        let url: Option<String> = store.get_setting("gitlab_url").unwrap();
+        assert_eq!(url.as_deref(), Some("https://gitlab.example"));
+        assert_eq!(store.get_setting::<Vec<u32>>("routes").unwrap(), Some(vec![4]));
+        // A stored value of another type: an error, not a panic.
+        let err = store.get_setting::<u32>("gitlab_url").unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn raw_schema(dir: &Path, set: Option<&[u8]>) -> Vec<u8> {
+        let db = Database::create(dir.join(FILE_NAME)).unwrap();
+        if let Some(v) = set {
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META).unwrap().insert(SCHEMA_KEY, v).unwrap();
+            txn.commit().unwrap();
+        }
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        meta.get(SCHEMA_KEY).unwrap().unwrap().value().to_vec()
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = temp_dir("newer");
+        Store::open(&dir).unwrap().upsert_model(&model("keep")).unwrap();
+        raw_schema(&dir, Some(b"2"));
+        let err = Store::open(&dir).unwrap_err();
+        assert!(matches!(err, StoreError::NewerSchema { found: 2, supported: 1, .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("schema 2") && msg.contains("up to 1"), "{msg}");
+        assert!(msg.contains(&show(&dir.join(FILE_NAME))), "{msg}");
+        assert_eq!(raw_schema(&dir, None), b"2"); // the refused open wrote nothing
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn older_schema_is_migrated_in_order() {
+        fn to_v2(txn: &WriteTransaction) -> Result<(), redb::Error> {
+            txn.open_table(SETTINGS)?.insert("migrated", b"[2]".as_slice())?;
+            Ok(())
+        }
+        fn to_v3(txn: &WriteTransaction) -> Result<(), redb::Error> {
+            let mut t = txn.open_table(SETTINGS)?;
+            let mut seen: Vec<u32> = serde_json::from_slice(t.get("migrated")?.unwrap().value())
+                .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+            seen.push(3);
+            t.insert("migrated", serde_json::to_vec(&seen).unwrap().as_slice())?;
+            Ok(())
+        }
+        let dir = temp_dir("migrate");
+        Store::open(&dir).unwrap().upsert_model(&model("keep")).unwrap();
+        let store = Store::open_with(&dir, &[to_v2, to_v3]).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.get_setting::<Vec<u32>>("migrated").unwrap(), Some(vec![2, 3]));
+        assert_eq!(store.model("keep").unwrap(), Some(model("keep")));
+        drop(store);
+        let err = Store::open(&dir).unwrap_err(); // this build's schema 1 < 3
+        assert!(matches!(err, StoreError::NewerSchema { found: 3, .. }), "{err:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn second_open_is_locked() {
+        let dir = temp_dir("locked");
+        let first = Store::open(&dir).unwrap();
+        let err = Store::open(&dir).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        assert!(err.to_string().contains("locked by another airgate"), "{err}");
+        // Clones share the one open database; the lock goes with the last of them.
+        let clone = first.clone();
+        drop(first);
+        assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+        let t = std::thread::spawn(move || clone.upsert_model(&model("t")));
+        t.join().unwrap().unwrap();
+        Store::open(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unusable_data_dir_names_the_path() {
+        let dir = temp_dir("datadir");
+        let (missing, file) = (dir.join("does-not-exist"), dir.join("plain-file"));
+        std::fs::write(&file, b"x").unwrap();
+        for bad in [&missing, &file] {
+            let err = Store::open(bad).unwrap_err();
+            assert!(matches!(err, StoreError::DataDir { .. }), "{err:?}");
+            assert!(err.to_string().contains(&show(bad)), "{err}");
+        }
+        assert!(!missing.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn garbage_or_damaged_file_is_an_error_not_a_panic() {
+        let dir = temp_dir("damaged");
+        Store::open(&dir).unwrap().upsert_model(&model("m")).unwrap();
+        let mut damaged = std::fs::read(dir.join(FILE_NAME)).unwrap();
+        // Keep redb's header, scramble the pages: a plain redb open panics on this one.
+        for (j, b) in damaged[512..].iter_mut().enumerate() {
+            *b = (j * 31 + 7) as u8;
+        }
+        let noise: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 + 13) as u8).collect();
+        for bytes in [b"not a database".to_vec(), noise, damaged] {
+            std::fs::write(dir.join(FILE_NAME), &bytes).unwrap();
+            let err = Store::open(&dir).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+            assert!(err.to_string().contains("airgate.redb"), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

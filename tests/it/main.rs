@@ -1,0 +1,7 @@
+//! Integration tests: the real server, the real default model, HTTP over loopback.
+
+mod openai;
+mod python;
+mod server;
+mod support;
+mod tidy;

@@ -1,0 +1,213 @@
+//! Test harness: boots the real `airgate` binary on 127.0.0.1:0 with a temp data dir and the real default model.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+pub fn model_path() -> PathBuf {
+    let path = std::env::var_os("AIRGATE_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cache/airgate/models/gemma-3-270m-q4_k_m.gguf")
+    });
+    assert!(path.is_file(), "the default model is missing at {}: run `make test` (it installs it)", path.display());
+    path
+}
+
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap()
+}
+
+/// A running airgate process, killed on drop.
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+pub struct Builder {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    config_toml: String,
+    wait_ready: bool,
+    scheme: &'static str,
+    with_default_model: bool,
+}
+
+impl Builder {
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config_toml = toml.to_string();
+        self
+    }
+    pub fn no_wait(mut self) -> Self {
+        self.wait_ready = false;
+        self
+    }
+    pub fn tls(mut self) -> Self {
+        self.scheme = "https";
+        self
+    }
+    pub fn without_default_model(mut self) -> Self {
+        self.with_default_model = false;
+        self
+    }
+
+    pub fn start(self) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("airgate.toml");
+        std::fs::write(&config, &self.config_toml).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_airgate"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("RUST_LOG", "info,airgate=debug")
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--threads", "2"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        if self.with_default_model {
+            cmd.arg("--model").arg(model_path());
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        // Small defaults keep many servers cheap; a test's own flags win.
+        for (flag, value) in [("--ctx-size", "1024"), ("--parallel", "2")] {
+            if !self.args.iter().any(|a| a == flag) {
+                cmd.args([flag, value]);
+            }
+        }
+        cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn airgate");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut addr_tx = Some(addr_tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["message"] == "listening"
+                    && let Some(tx) = addr_tx.take()
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr: SocketAddr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("airgate did not start; log:\n{}", log.lock().unwrap().join("\n"));
+            }
+        };
+        let base = format!("{}://{}", self.scheme, addr);
+        let server = TestServer { child, base, _dir: dir, log };
+        if self.wait_ready {
+            server.wait_ready();
+        }
+        server
+    }
+}
+
+impl TestServer {
+    pub fn builder() -> Builder {
+        Builder {
+            args: Vec::new(),
+            env: Vec::new(),
+            config_toml: String::new(),
+            wait_ready: true,
+            scheme: "http",
+            with_default_model: true,
+        }
+    }
+
+    /// A server with the default model, ready to answer.
+    pub fn start() -> TestServer {
+        Self::builder().start()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Polls `/monitoring/ready` until it answers 200 (on a thread of its own, so async tests may call it).
+    pub fn wait_ready(&self) {
+        let url = self.url("/monitoring/ready");
+        let tls = self.base.starts_with("https");
+        let ready = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let client = if tls {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap()
+            } else {
+                client()
+            };
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while Instant::now() < deadline {
+                let ok = rt.block_on(async {
+                    client.get(&url).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+                });
+                if ok {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            false
+        })
+        .join()
+        .unwrap();
+        assert!(ready, "airgate never became ready; log:\n{}", self.logs());
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "airgate did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a file into the server's temp dir.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Reads an SSE body into its `data:` payloads.
+pub fn sse_payloads(body: &str) -> Vec<String> {
+    body.split("\n\n").filter_map(|frame| frame.strip_prefix("data: ")).map(str::to_string).collect()
+}
