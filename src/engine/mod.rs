@@ -3,6 +3,7 @@
 pub mod gguf;
 pub mod llama;
 pub mod registry;
+pub mod remote;
 pub mod stop;
 
 use std::time::Duration;
@@ -13,11 +14,19 @@ use tokio::sync::mpsc;
 
 pub use registry::{ModelRegistry, ModelStatus};
 
+/// What the model continues: raw text, or chat messages the engine renders with the model's template
+/// (a local model) or sends as they are (an OpenAI-compatible upstream).
+#[derive(Debug, Clone)]
+pub enum Prompt {
+    /// Raw prompt text. Special tokens written in it (`<start_of_turn>`, FIM tokens) are parsed as such.
+    Text(String),
+    Chat(Vec<ChatMessage>),
+}
+
 /// How a model is asked to produce text.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
-    /// Prompt text. Special tokens written in it (`<start_of_turn>`, FIM tokens) are parsed as such.
-    pub prompt: String,
+    pub prompt: Prompt,
     /// Upper bound of generated tokens; `None` = as many as the context allows.
     pub max_tokens: Option<u32>,
     pub sampling: SamplingParams,
@@ -132,7 +141,7 @@ pub struct FimTokens {
     pub middle: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
@@ -149,6 +158,12 @@ pub enum EngineError {
     /// The model is not loaded (failed, or shutting down).
     #[error("model {0} is not available")]
     Unavailable(String),
+    /// An upstream model server answered with an HTTP error status.
+    #[error("model server returned {status}: {message}")]
+    Upstream { status: u16, message: String, retry_after: Option<Duration> },
+    /// An upstream model server could not be reached or broke off (timeout, connection refused).
+    #[error("model server unreachable: {0}")]
+    Unreachable(String),
     #[error("inference failed: {0}")]
     Internal(String),
 }
@@ -164,7 +179,10 @@ pub trait Engine: Send + Sync {
     fn render_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError>;
     /// The model's FIM tokens, when it has them.
     fn fim_tokens(&self) -> Option<&FimTokens>;
-    /// Time budget: a request still queued after this is dropped. Engines without a queue ignore it.
+    /// Exact token count of `text` with the model's own tokenizer (blocking; call off the async
+    /// threads), or `None` when the tokenizer is not local.
+    fn count_tokens(&self, text: &str) -> Option<usize>;
+    /// Requests waiting for a slot.
     fn queue_depth(&self) -> usize {
         0
     }

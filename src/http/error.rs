@@ -25,6 +25,14 @@ pub enum ApiError {
     Busy { message: String, retry_after: Duration },
     #[error("{message}")]
     Unavailable { message: String, retry_after: Duration },
+    /// The model server behind a feature answered with an error status (GitLab reports "model server returned code …").
+    #[error("{status}: {message}")]
+    ModelServer { status: u16, message: String },
+    /// The request was understood but cannot be served as asked (unknown family, missing prompt inputs).
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Forbidden(String),
     /// The detail is logged; the client sees a generic message.
     #[error("internal error")]
     Internal(String),
@@ -48,6 +56,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ModelServer { .. } => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,6 +84,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found_error",
             ApiError::Busy { .. } => "rate_limit_error",
             ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::ModelServer { .. } => "upstream_error",
+            ApiError::Unprocessable(_) => "invalid_request_error",
+            ApiError::Forbidden(_) => "permission_error",
             ApiError::Internal(_) => "server_error",
         }
     }
@@ -110,6 +124,15 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Unavailable(_) => {
                 ApiError::Unavailable { message: e.to_string(), retry_after: Duration::from_secs(5) }
+            }
+            EngineError::Upstream { status: 429, retry_after, .. } => ApiError::Busy {
+                message: "the model server is rate limiting requests".into(),
+                retry_after: retry_after.unwrap_or(Duration::from_secs(5)),
+            },
+            EngineError::Upstream { status, message, .. } => ApiError::ModelServer { status, message },
+            EngineError::Unreachable(detail) => {
+                tracing::warn!(%detail, "model server unreachable");
+                ApiError::Unavailable { message: "Inference failed".into(), retry_after: Duration::from_secs(5) }
             }
             EngineError::Internal(detail) => ApiError::Internal(detail),
         }
@@ -167,6 +190,9 @@ mod tests {
             (EngineError::QueueFull { model: "m".into(), depth: 1 }, 429),
             (EngineError::Unavailable("m".into()), 503),
             (EngineError::Internal("boom".into()), 500),
+            (EngineError::Upstream { status: 429, message: "slow".into(), retry_after: None }, 429),
+            (EngineError::Upstream { status: 404, message: "no model".into(), retry_after: None }, 421),
+            (EngineError::Unreachable("refused".into()), 503),
         ];
         for (e, status) in cases {
             assert_eq!(ApiError::from(e).status().as_u16(), status);

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::app::AppState;
-use crate::engine::{ChatMessage, Engine, Event, EventStream, FinishReason, GenerateRequest, ModelStatus, Usage};
+use crate::engine::{
+    ChatMessage, Engine, Event, EventStream, FinishReason, GenerateRequest, ModelStatus, Prompt, Usage,
+};
 use crate::http::stream::{event_stream, sse_data};
 use crate::http::{ApiError, JsonBody, OpenAiError};
 use types::{GenerationRequest, PromptIn, UsageOut};
@@ -140,8 +142,7 @@ async fn chat_completions(
 ) -> OpenAiResult<Response> {
     let messages = chat_messages(&req)?;
     let engine = resolve_model(&state, req.model.as_deref())?;
-    let prompt = engine.render_chat(&messages)?;
-    let gen_req = generate_request(&req, prompt, None)?;
+    let gen_req = generate_request(&req, Prompt::Chat(messages), None)?;
     let events = engine.generate(gen_req).await?;
     let model = engine.info().name.clone();
     let meta = Meta { id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()), created: now_secs(), model };
@@ -198,7 +199,7 @@ async fn completions(
             format!("{}{prompt}{}{suffix}{}", fim.prefix, fim.suffix, fim.middle)
         }
     };
-    let gen_req = generate_request(&req, prompt, Some(COMPLETIONS_DEFAULT_MAX_TOKENS))?;
+    let gen_req = generate_request(&req, Prompt::Text(prompt), Some(COMPLETIONS_DEFAULT_MAX_TOKENS))?;
     let events = engine.generate(gen_req).await?;
     let meta = Meta {
         id: format!("cmpl-{}", uuid::Uuid::new_v4().simple()),

@@ -240,8 +240,11 @@ impl Engine for LlamaEngine {
     }
 
     async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
+        let prompt = match req.prompt {
+            Prompt::Text(text) => text,
+            Prompt::Chat(messages) => self.render_chat(&messages)?,
+        };
         let model = self.model.clone();
-        let prompt = req.prompt;
         let tokens = tokio::task::spawn_blocking(move || tokenize(&model, &prompt))
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -299,6 +302,10 @@ impl Engine for LlamaEngine {
 
     fn fim_tokens(&self) -> Option<&FimTokens> {
         self.fim.as_ref()
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        Some(self.model.vocab().tokenize(text.as_bytes(), false, true).len())
     }
 
     fn queue_depth(&self) -> usize {
