@@ -5,10 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::ApiKeys;
+use crate::auth::gitlab::GitlabAuth;
 use crate::config::Config;
 use crate::engine::llama::{LlamaEngine, LoadParams};
+use crate::engine::remote::RemoteClient;
 use crate::engine::{Engine, ModelRegistry};
 use crate::store::{ModelRecord, Store, StoreError};
+use crate::telemetry::LogFile;
 
 /// Everything a request handler may reach. Cheap to clone; no globals, so two servers can share a process.
 #[derive(Clone)]
@@ -17,6 +20,12 @@ pub struct AppState {
     pub models: ModelRegistry,
     pub store: Store,
     pub api_keys: Arc<ApiKeys>,
+    pub gitlab: Arc<GitlabAuth>,
+    /// Connection pool for OpenAI-compatible upstream model servers.
+    pub remote: RemoteClient,
+    /// The port and host names airgate answers on, to recognise GitLab endpoints that point back at it.
+    pub own_port: u16,
+    pub own_hosts: Arc<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +36,17 @@ pub enum AppError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::gitlab::AuthError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
 }
 
 /// Runs the server until SIGTERM/SIGINT.
-pub async fn run(config: Config) -> Result<(), AppError> {
+pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppError> {
+    if let Some(file) = log_file {
+        tokio::spawn(reopen_on_sighup(file));
+    }
     let store = {
         let dir = config.data_dir.clone();
         tokio::task::spawn_blocking(move || Store::open(&dir)).await.expect("store open task")?
@@ -41,12 +57,28 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| AppError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| AppError::Bind { addr: config.listen, source })?;
+    let gitlab = {
+        let (dir, url, bypass) = (config.data_dir.clone(), config.gitlab_url.clone(), config.auth_bypass);
+        tokio::task::spawn_blocking(move || GitlabAuth::new(&dir, url, bypass)).await.expect("auth setup task")?
+    };
     let state = AppState {
         api_keys: Arc::new(ApiKeys::new(&config.api_keys)),
         config: Arc::new(config),
         models: ModelRegistry::default(),
         store,
+        gitlab: Arc::new(gitlab),
+        remote: RemoteClient::new()?,
+        own_port: addr.port(),
+        own_hosts: Arc::new(own_hosts()),
     };
+    if state.config.gitlab_url.is_some() {
+        let gitlab = state.gitlab.clone();
+        tokio::spawn(async move {
+            if let Err(e) = gitlab.refresh_keys().await {
+                tracing::warn!(error = %e, "could not fetch GitLab's signing keys yet; will retry when a token needs them");
+            }
+        });
+    }
     for spec in &state.config.models {
         state.models.add_loading(&spec.name, &spec.path.display().to_string());
     }
@@ -58,6 +90,11 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     crate::http::serve(listener, tls.as_ref(), router, shutdown_signal(), drain).await.map_err(AppError::Serve)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Host names this machine answers to (besides loopback).
+fn own_hosts() -> Vec<String> {
+    std::fs::read_to_string("/etc/hostname").map(|h| vec![h.trim().to_string()]).unwrap_or_default()
 }
 
 /// Loads every configured model in order; a model that fails is reported and the rest still load.
@@ -128,6 +165,17 @@ async fn remember_model(store: &Store, name: &str, path: &str, size: u64) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "could not record the model in the database"),
         Err(e) => tracing::warn!(error = %e, "could not record the model in the database"),
+    }
+}
+
+/// logrotate moves the file away and sends SIGHUP: reopen the path.
+async fn reopen_on_sighup(file: LogFile) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        match file.reopen() {
+            Ok(()) => tracing::info!(path = %file.path().display(), "log file reopened"),
+            Err(e) => tracing::warn!(path = %file.path().display(), error = %e, "could not reopen the log file"),
+        }
     }
 }
 

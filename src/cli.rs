@@ -133,11 +133,12 @@ fn check_files(cfg: &Config) -> Vec<String> {
 
 fn serve(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(&args)?;
-    crate::telemetry::init(config.log_format, &config.log_level);
+    let log_file = crate::telemetry::init(config.log_format, &config.log_level, config.log_file.as_deref())
+        .with_context(|| format!("cannot open the log file {:?}", config.log_file))?;
     config.resolve_data_dir()?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(crate::app::run(config))?;
+    runtime.block_on(crate::app::run(config, log_file))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -17,65 +17,7 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/airgate";
 const MIN_API_KEY_LEN: usize = 16;
 
 /// Commented sample `airgate.toml`; every setting line is commented out, so it parses to the defaults.
-pub const SAMPLE_CONFIG: &str = r#"# airgate configuration (TOML). Every setting is optional; the values shown are the defaults.
-# Precedence: built-in defaults < this file < AIRGATE_* environment variables < command-line flags.
-# Unknown keys are an error. Empty environment variables are ignored.
-
-# Address and port to listen on. Env AIRGATE_LISTEN, flag --listen.
-#listen = "0.0.0.0:5052"
-
-# Directory for persistent state. If this default is not writable, airgate falls back to
-# $XDG_DATA_HOME/airgate or $HOME/.local/share/airgate. Env AIRGATE_DATA_DIR, flag --data-dir.
-#data_dir = "/var/lib/airgate"
-
-# GGUF models to serve; the first is the default model. Each entry is "PATH[:NAME]" or a table
-# { path = "/models/x.gguf", name = "x" }. NAME defaults to the file name without ".gguf" and must
-# match [A-Za-z0-9._-]{1,64}. Env AIRGATE_MODELS (comma-separated), flag --model (repeatable).
-#models = []
-
-# Inference threads per model; 0 = number of physical cores. Env AIRGATE_THREADS, flag --threads.
-#threads = 0
-
-# Context tokens per sequence slot (256..=1048576). Env AIRGATE_CTX_SIZE, flag --ctx-size.
-#ctx_size = 4096
-
-# Concurrent sequence slots per model (1..=64). Env AIRGATE_PARALLEL, flag --parallel.
-#parallel = 4
-
-# llama.cpp batch size, n_batch (32..=8192). Env AIRGATE_BATCH_SIZE, flag --batch-size.
-#batch_size = 512
-
-# Requests allowed to wait per model (1..=100000). Env AIRGATE_QUEUE_DEPTH, flag --queue-depth.
-#queue_depth = 64
-
-# GitLab instance whose tokens are accepted (http:// or https://). Default: none.
-# Env AIRGATE_GITLAB_URL (or AIGW_GITLAB_URL), flag --gitlab-url.
-#gitlab_url = "https://gitlab.example.com"
-
-# Static API keys (at least 16 characters each). Env AIRGATE_API_KEYS (comma-separated),
-# flag --api-key (repeatable; visible in the process list, prefer this file or the environment).
-#api_keys = []
-
-# Largest accepted request body in bytes (1..=1099511627776). Env AIRGATE_MAX_BODY_BYTES, flag --max-body-bytes.
-#max_body_bytes = 16777216
-
-# Seconds to let in-flight requests finish on shutdown (0..=86400).
-# Env AIRGATE_SHUTDOWN_TIMEOUT_SECS, flag --shutdown-timeout-secs.
-#shutdown_timeout_secs = 30
-
-# Log format: "auto" (text on a terminal, JSON otherwise), "json" or "text".
-# Env AIRGATE_LOG_FORMAT, flag --log-format.
-#log_format = "auto"
-
-# Log filter (tracing EnvFilter directives, e.g. "info,airgate=debug"). Env AIRGATE_LOG_LEVEL, flag --log-level.
-#log_level = "info"
-
-# Serve HTTPS: PEM certificate chain and private key, both or neither. Default: plain HTTP.
-# Env AIRGATE_TLS_CERT / AIRGATE_TLS_KEY, flags --tls-cert / --tls-key.
-#[tls]
-#cert = "/etc/airgate/tls/cert.pem"
-#key = "/etc/airgate/tls/key.pem"
-"#;
+pub const SAMPLE_CONFIG: &str = include_str!("config/airgate.sample.toml");
 
 // Command-line flags for every configuration key; environment variables are applied by `Config::resolve`
 // (no clap `env`, so tests can inject them). A plain comment: a doc comment would become subcommand help.
@@ -132,6 +74,15 @@ pub struct ConfigArgs {
     /// Log filter directives [default: info]
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Accept GitLab API requests without authentication (troubleshooting only)
+    #[arg(long)]
+    pub auth_bypass: bool,
+    /// Log request contents (prompts, code, model answers)
+    #[arg(long)]
+    pub logging_expanded: bool,
+    /// Also write the log to this file
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -155,6 +106,12 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// `[auth] bypass`: GitLab API requests are not authenticated.
+    pub auth_bypass: bool,
+    /// `[logging] expanded`: request contents are logged.
+    pub logging_expanded: bool,
+    /// `[logging] to_file`.
+    pub log_file: Option<PathBuf>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -253,6 +210,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     tls: Option<FileTls>,
+    auth: Option<FileAuth>,
+    logging: Option<FileLogging>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -260,6 +219,34 @@ struct FileConfig {
 struct FileTls {
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    bypass: Option<bool>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLogging {
+    expanded: Option<bool>,
+    to_file: Option<PathBuf>,
+}
+
+/// A boolean in the environment: true/false, 1/0 or yes/no, in any case.
+#[derive(Debug, Clone, Copy)]
+struct Switch(bool);
+
+impl FromStr for Switch {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(Switch(true)),
+            "false" | "0" | "no" => Ok(Switch(false)),
+            _ => Err("expected true/false, 1/0 or yes/no"),
+        }
+    }
 }
 
 /// A model entry: `"PATH[:NAME]"` or `{ path = "...", name = "..." }`.
@@ -364,6 +351,14 @@ fn env_var(key: &str) -> String {
     format!("AIRGATE_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
+/// GitLab's own AI Gateway variables, read when the AIRGATE_ one is unset.
+const AIGW_ALIASES: [(&str, &str); 4] = [
+    ("gitlab_url", "AIGW_GITLAB_URL"),
+    ("auth.bypass", "AIGW_AUTH__BYPASS_EXTERNAL"),
+    ("logging.expanded", "AIGW_LOGGING__ENABLE_REQUEST_LOGGING"),
+    ("logging.to_file", "AIGW_LOGGING__TO_FILE"),
+];
+
 /// Physical cores (from /proc/cpuinfo), capped by the CPUs this process may use; at least 1.
 fn default_threads() -> u32 {
     let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -396,7 +391,7 @@ impl Layers<'_> {
         Some((v.trim().to_owned(), format!("environment variable {var}")))
     }
 
-    /// flag > AIRGATE_<KEY> (then AIGW_GITLAB_URL for gitlab_url) > file; with where it came from.
+    /// flag > AIRGATE_<KEY> (then its AIGW_ alias, if any) > file; with where it came from.
     fn pick<T: FromStr>(&self, key: &str, flag: Option<T>, file: Option<T>) -> Result<Option<(T, String)>, ConfigError>
     where
         T::Err: Display,
@@ -404,8 +399,8 @@ impl Layers<'_> {
         if let Some(v) = flag {
             return Ok(Some((v, format!("flag --{}", key.replace(['_', '.'], "-")))));
         }
-        let from_env =
-            self.env(&env_var(key)).or_else(|| (key == "gitlab_url").then(|| self.env("AIGW_GITLAB_URL")).flatten());
+        let alias = AIGW_ALIASES.iter().find(|(k, _)| *k == key).map(|(_, var)| *var);
+        let from_env = self.env(&env_var(key)).or_else(|| alias.and_then(|var| self.env(var)));
         if let Some((s, origin)) = from_env {
             return match s.parse() {
                 Ok(v) => Ok(Some((v, origin))),
@@ -549,6 +544,14 @@ impl Config {
             return Err(invalid("log_level", &origin, "must not be empty"));
         }
 
+        let (fa, fl) = (f.auth.unwrap_or_default(), f.logging.unwrap_or_default());
+        let switch = |key, flag: bool, file: Option<bool>| {
+            Ok::<_, ConfigError>(l.pick(key, flag.then_some(Switch(true)), file.map(Switch))?.is_some_and(|v| v.0.0))
+        };
+        let auth_bypass = switch("auth.bypass", a.auth_bypass, fa.bypass)?;
+        let logging_expanded = switch("logging.expanded", a.logging_expanded, fl.expanded)?;
+        let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
+
         Ok(Config {
             listen,
             data_dir,
@@ -566,6 +569,9 @@ impl Config {
             shutdown_timeout_secs,
             log_format,
             log_level,
+            auth_bypass,
+            logging_expanded,
+            log_file,
             config_file: file.map(|(p, _)| p.to_owned()),
         })
     }
@@ -629,6 +635,8 @@ impl Config {
             log_format: Some(self.log_format),
             log_level: Some(self.log_level.clone()),
             tls: self.tls.as_ref().map(|t| FileTls { cert: Some(t.cert.clone()), key: Some(t.key.clone()) }),
+            auth: Some(FileAuth { bypass: Some(self.auth_bypass) }),
+            logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
         };
         let mut out = String::from("# Effective airgate configuration (API keys redacted).\n");
         match &self.config_file {

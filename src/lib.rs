@@ -6,6 +6,8 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod features;
 pub mod http;
+pub mod prompt;
 pub mod store;
 pub mod telemetry;

@@ -1,23 +1,91 @@
-//! Logging: tracing to stderr, human-readable on a terminal and JSON lines otherwise; `RUST_LOG` overrides the configured level.
+//! Logging: tracing to stderr, human-readable on a terminal and JSON lines otherwise (`RUST_LOG` overrides the
+//! level), optionally the same JSON lines to a file that is reopened on SIGHUP for logrotate.
 
-use std::io::IsTerminal;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. Safe to call once per process; later calls are ignored.
-pub fn init(format: LogFormat, level: &str) {
+/// A log file that can be reopened in place (after logrotate moved it away).
+#[derive(Clone)]
+pub struct LogFile {
+    path: PathBuf,
+    file: Arc<Mutex<File>>,
+}
+
+impl LogFile {
+    pub fn open(path: &Path) -> std::io::Result<LogFile> {
+        Ok(LogFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(open_append(path)?)) })
+    }
+
+    /// Reopens the path; on failure the old handle is kept and the error returned.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let fresh = open_append(&self.path)?;
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+pub struct LogFileWriter(Arc<Mutex<File>>);
+
+impl Write for LogFileWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogFile {
+    type Writer = LogFileWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        LogFileWriter(self.file.clone())
+    }
+}
+
+/// Installs the global subscriber (later calls are ignored). Returns the log file handle, if any, for SIGHUP.
+pub fn init(format: LogFormat, level: &str, file: Option<&Path>) -> std::io::Result<Option<LogFile>> {
+    let log_file = file.map(LogFile::open).transpose()?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().with_current_span(true).with_span_list(false).flatten_event(true).try_init()
-    } else {
-        builder.try_init()
-    };
+    let stderr_json = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+    });
+    let stderr_text = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let file_layer = log_file.clone().map(|f| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .with_ansi(false)
+            .with_writer(f)
+    });
+    let _ = tracing_subscriber::registry().with(filter).with(stderr_json).with(stderr_text).with(file_layer).try_init();
+    Ok(log_file)
 }

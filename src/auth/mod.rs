@@ -1,7 +1,10 @@
-//! Who may call what: API keys for the OpenAI-compatible `/v1` API (GitLab tokens and admin sessions come in later modules).
+//! Who may call what: GitLab tokens on the AI Gateway API (`gitlab`), API keys on the OpenAI-compatible `/v1` API.
 
-use axum::extract::{Request, State};
+pub mod gitlab;
+
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -31,6 +34,24 @@ impl ApiKeys {
     pub fn verify(&self, presented: &str) -> bool {
         let candidate = digest(presented);
         self.digests.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&candidate)).into()
+    }
+}
+
+/// The verified GitLab caller of an AI Gateway endpoint; rejects with GitLab's 401 messages.
+pub struct GitlabCaller(pub gitlab::Principal);
+
+impl FromRequestParts<AppState> for GitlabCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match state.gitlab.verify(&parts.headers).await {
+            Ok(principal) => Ok(GitlabCaller(principal)),
+            Err(gitlab::AuthError::Unauthorized(message)) => {
+                tracing::info!(reason = %message, "GitLab authentication failed");
+                Err(ApiError::Unauthorized(message))
+            }
+            Err(gitlab::AuthError::Setup(detail)) => Err(ApiError::Internal(detail)),
+        }
     }
 }
 

@@ -40,6 +40,7 @@ fn defaults() {
     assert_eq!((c.queue_depth, c.max_body_bytes, c.shutdown_timeout_secs), (64, 16 << 20, 30));
     assert_eq!((c.tls, c.gitlab_url, c.config_file), (None, None, None));
     assert_eq!((c.log_format, c.log_level.as_str()), (LogFormat::Auto, "info"));
+    assert_eq!((c.auth_bypass, c.logging_expanded, c.log_file), (false, false, None));
 }
 
 #[test]
@@ -116,6 +117,41 @@ fn gitlab_url_env_precedence() {
 }
 
 #[test]
+fn switches_and_log_file_layers() {
+    // (argv, file, env, (auth_bypass, logging_expanded)); AIRGATE_* beats AIGW_*, which beats the file.
+    let file = "[auth]\nbypass = true\n[logging]\nexpanded = false\n";
+    let cases = [
+        ("", "", "", (false, false)),
+        ("", file, "", (true, false)),
+        ("", file, "AIGW_AUTH__BYPASS_EXTERNAL=false;AIGW_LOGGING__ENABLE_REQUEST_LOGGING=TRUE", (false, true)),
+        ("", file, "AIRGATE_AUTH_BYPASS=no;AIRGATE_LOGGING_EXPANDED=Yes", (false, true)),
+        ("", "", "AIRGATE_AUTH_BYPASS=1;AIGW_AUTH__BYPASS_EXTERNAL=false", (true, false)),
+        ("", "", "AIRGATE_AUTH_BYPASS=0;AIGW_AUTH__BYPASS_EXTERNAL=true", (false, false)),
+        ("", "", "AIRGATE_LOGGING_EXPANDED=false;AIGW_LOGGING__ENABLE_REQUEST_LOGGING=true", (false, false)),
+        ("", file, "AIRGATE_AUTH_BYPASS= ;AIGW_AUTH__BYPASS_EXTERNAL=", (true, false)), // empty = unset
+        ("--auth-bypass --logging-expanded", "", "AIRGATE_AUTH_BYPASS=false;AIRGATE_LOGGING_EXPANDED=NO", (true, true)),
+    ];
+    for (argv, file, env, want) in cases {
+        let c = run(argv, file, env).unwrap();
+        assert_eq!((c.auth_bypass, c.logging_expanded), want, "{argv:?} {file:?} {env:?}");
+    }
+
+    let file = "[logging]\nto_file = \"/f.log\"\n";
+    let (aigw, airgate) = ("AIGW_LOGGING__TO_FILE=/aigw.log", "AIRGATE_LOGGING_TO_FILE=/airgate.log");
+    let both = format!("{aigw};{airgate}");
+    let cases = [
+        ("", "", "", None),
+        ("", file, "", Some("/f.log")),
+        ("", file, aigw, Some("/aigw.log")),
+        ("", file, both.as_str(), Some("/airgate.log")),
+        ("--log-file /flag.log", file, both.as_str(), Some("/flag.log")),
+    ];
+    for (argv, file, env, want) in cases {
+        assert_eq!(run(argv, file, env).unwrap().log_file.as_deref(), want.map(Path::new), "{argv} {file} {env}");
+    }
+}
+
+#[test]
 fn bad_values_name_key_line_and_origin() {
     let cases = [
         ("", "ctx_size = 1024\nbogus = 1", "", "line 2|key `bogus`|unknown field `bogus`"),
@@ -147,6 +183,19 @@ fn bad_values_name_key_line_and_origin() {
         ("--shutdown-timeout-secs 86401", "", "", "shutdown_timeout_secs"),
         ("", "log_level = \"\"", "", "log_level|config file"),
         ("--model /m/x.gguf:bad*name", "", "", "models|flag --model|bad*name"),
+        ("", "[auth]\nbypass = \"yes\"", "", "line 2|key `auth.bypass`|invalid type"),
+        ("", "[auth]\nbypas = true", "", "line 2|key `auth.bypas`|unknown field"),
+        ("", "[logging]\nexpanded = 1", "", "key `logging.expanded`|invalid type"),
+        ("", "[logging]\nto_file = 5", "", "key `logging.to_file`"),
+        (
+            "",
+            "",
+            "AIRGATE_AUTH_BYPASS=maybe",
+            "invalid auth.bypass (from environment variable AIRGATE_AUTH_BYPASS)|yes/no",
+        ),
+        ("", "", "AIGW_AUTH__BYPASS_EXTERNAL=on", "auth.bypass|environment variable AIGW_AUTH__BYPASS_EXTERNAL|\"on\""),
+        ("", "", "AIRGATE_LOGGING_EXPANDED=2", "logging.expanded|AIRGATE_LOGGING_EXPANDED"),
+        ("", "", "AIGW_LOGGING__ENABLE_REQUEST_LOGGING=y", "logging.expanded|AIGW_LOGGING__ENABLE_REQUEST_LOGGING"),
     ];
     for (argv, file, env, wants) in cases {
         let e = run(argv, file, env).map(|_| ()).expect_err(&format!("{argv:?} {file:?} {env:?}")).to_string();
@@ -228,7 +277,8 @@ fn secrets_never_printed() {
 fn redacted_toml_round_trips() {
     let file = format!(
         "listen = \"[::1]:1\"\nmodels = [\"/m/a.gguf\", \"/m/b.gguf:bee\"]\nthreads = 2\ngitlab_url = \"https://g.example\"\n\
-         api_keys = [\"{KEY_A}\"]\nlog_format = \"json\"\n[tls]\ncert = \"/c\"\nkey = \"/k\"\n"
+         api_keys = [\"{KEY_A}\"]\nlog_format = \"json\"\n[tls]\ncert = \"/c\"\nkey = \"/k\"\n\
+         [auth]\nbypass = true\n[logging]\nexpanded = true\nto_file = \"/l.log\"\n"
     );
     let mut c = run("", &file, "").unwrap();
     c.data_dir_fallback = true;
@@ -255,8 +305,8 @@ fn sample_config_is_valid() {
         .map(|l| l.to_owned() + "\n")
         .collect();
     let c = run("", &uncommented, "").unwrap();
-    assert!(c.tls.is_some() && c.gitlab_url.is_some(), "{uncommented}");
-    assert_eq!(Config { config_file: None, tls: None, gitlab_url: None, ..c }, defaults);
+    assert!(c.tls.is_some() && c.gitlab_url.is_some() && c.log_file.is_some(), "{uncommented}");
+    assert_eq!(Config { config_file: None, tls: None, gitlab_url: None, log_file: None, ..c }, defaults);
     // Every key of the file format is documented in the sample.
     let all: FileConfig = toml::from_str(&uncommented).unwrap();
     for line in toml::to_string(&all).unwrap().lines().filter(|l| l.contains(" = ")) {

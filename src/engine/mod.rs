@@ -117,6 +117,27 @@ pub struct Timings {
 /// A generation in progress: drop the receiver to cancel it.
 pub type EventStream = mpsc::Receiver<Event>;
 
+/// A whole generation, collected.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub text: String,
+    pub finish: FinishReason,
+    pub usage: Usage,
+}
+
+/// Waits for the whole generation.
+pub async fn collect(mut events: EventStream) -> Result<Generated, EngineError> {
+    let mut text = String::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done { finish, usage, .. } => return Ok(Generated { text, finish, usage }),
+            Event::Failed(detail) => return Err(EngineError::Internal(detail)),
+        }
+    }
+    Err(EngineError::Internal("the model stopped without finishing the response".into()))
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInfo {
     pub name: String,

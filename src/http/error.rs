@@ -139,6 +139,18 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<crate::features::FeatureError> for ApiError {
+    fn from(e: crate::features::FeatureError) -> Self {
+        use crate::features::FeatureError;
+        match e {
+            FeatureError::BadInput(m) => ApiError::bad_request(m),
+            FeatureError::Unprocessable(m) => ApiError::Unprocessable(m),
+            FeatureError::NoModel(message) => ApiError::Unavailable { message, retry_after: Duration::from_secs(10) },
+            FeatureError::Engine(e) => e.into(),
+        }
+    }
+}
+
 /// GitLab AI Gateway shape: `{"detail": "..."}` (401 uses `{"error": "..."}` as GitLab's gateway does).
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

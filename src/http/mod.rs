@@ -16,7 +16,7 @@ use axum::middleware;
 
 pub use error::{ApiError, OpenAiError};
 pub use json::JsonBody;
-pub use request_id::RequestId;
+pub use request_id::{RequestId, record_caller};
 
 use crate::app::AppState;
 
@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::monitoring::routes())
         .merge(crate::api::openai::routes(state.clone()))
+        .merge(crate::api::gitlab::routes())
         .merge(web::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -1,12 +1,16 @@
-//! Request ids: echo `X-Request-ID` or make one, carry it as `correlation_id` on every log line of the request, and write the access log.
+//! Request ids and the access log: echo `X-Request-ID` or make one, carry it as `correlation_id` on every log
+//! line of the request, and write one access-log line when the response body is finished (or abandoned).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use futures::StreamExt;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -21,28 +25,67 @@ fn accept(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
+/// Handlers fill these fields of the request span; the access-log line carries them.
+pub fn record_caller(feature: &str, instance_id: Option<&str>, user_id: Option<&str>) {
+    let span = tracing::Span::current();
+    span.record("feature", feature);
+    if let Some(id) = instance_id {
+        span.record("instance_id", id);
+    }
+    if let Some(id) = user_id {
+        span.record("user_id", id);
+    }
+}
+
 pub(super) async fn middleware(mut req: Request, next: Next) -> Response {
     let id =
         req.headers().get(&X_REQUEST_ID).and_then(accept).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let span = tracing::info_span!("request", correlation_id = %id);
+    let span =
+        tracing::info_span!("request", correlation_id = %id, feature = Empty, instance_id = Empty, user_id = Empty);
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(
-            target: "airgate::access",
-            %method,
-            path,
-            status,
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        );
-    });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
-    response
+    let status = response.status().as_u16();
+    let headers_at = started.elapsed();
+    let (parts, body) = response.into_parts();
+    let mut log = AccessLog { span, method, path, status, started, headers_at, first_chunk: None };
+    let body = body.into_data_stream().map(move |chunk| {
+        log.first_chunk.get_or_insert_with(|| log.started.elapsed());
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// Written when the response body is dropped: after the last byte, or when the client went away.
+struct AccessLog {
+    span: tracing::Span,
+    method: Method,
+    path: String,
+    status: u16,
+    started: Instant,
+    headers_at: Duration,
+    first_chunk: Option<Duration>,
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        self.span.in_scope(|| {
+            tracing::info!(
+                target: "airgate::access",
+                method = %self.method,
+                path = %self.path,
+                status = self.status,
+                duration_ms = ms(self.started.elapsed()),
+                response_start_ms = ms(self.headers_at),
+                first_chunk_ms = self.first_chunk.map(ms),
+                "request"
+            );
+        });
+    }
 }

@@ -15,7 +15,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::app::AppState;
 use crate::engine::{
-    ChatMessage, Engine, Event, EventStream, FinishReason, GenerateRequest, ModelStatus, Prompt, Usage,
+    ChatMessage, Engine, Event, EventStream, FinishReason, GenerateRequest, Generated, ModelStatus, Prompt, Usage,
+    collect,
 };
 use crate::http::stream::{event_stream, sse_data};
 use crate::http::{ApiError, JsonBody, OpenAiError};
@@ -123,7 +124,7 @@ fn chat_messages(req: &GenerationRequest) -> Result<Vec<ChatMessage>, ApiError> 
 
 fn generate_request(
     req: &GenerationRequest,
-    prompt: String,
+    prompt: Prompt,
     default_max: Option<u32>,
 ) -> Result<GenerateRequest, ApiError> {
     req.check_n()?;
@@ -150,7 +151,7 @@ async fn chat_completions(
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
         return Ok(event_stream(chat_stream(meta, events, include_usage)));
     }
-    let (text, finish, usage) = collect(events).await?;
+    let Generated { text, finish, usage } = collect(events).await?;
     Ok(Json(json!({
         "id": meta.id,
         "object": "chat.completion",
@@ -210,7 +211,7 @@ async fn completions(
         let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
         return Ok(event_stream(completion_stream(meta, events, include_usage)));
     }
-    let (text, finish, usage) = collect(events).await?;
+    let Generated { text, finish, usage } = collect(events).await?;
     Ok(Json(json!({
         "id": meta.id,
         "object": "text_completion",
@@ -227,19 +228,6 @@ struct Meta {
     id: String,
     created: u64,
     model: String,
-}
-
-/// Waits for the whole generation.
-async fn collect(mut events: EventStream) -> Result<(String, FinishReason, Usage), ApiError> {
-    let mut text = String::new();
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Text(t) => text.push_str(&t),
-            Event::Done { finish, usage, .. } => return Ok((text, finish, usage)),
-            Event::Failed(detail) => return Err(ApiError::Internal(detail)),
-        }
-    }
-    Err(ApiError::Internal("the model stopped without finishing the response".into()))
 }
 
 fn error_frame(detail: &str) -> String {

@@ -16,7 +16,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use super::{
-    ChatMessage, Engine, EngineError, EventStream, FimTokens, GenerateRequest, ModelInfo, SamplingParams, gguf,
+    ChatMessage, Engine, EngineError, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt, SamplingParams, gguf,
 };
 
 /// Capacity of one request's event channel; the worker skips a slot whose client is this far behind.

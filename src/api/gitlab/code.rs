@@ -1,0 +1,287 @@
+//! Code suggestions endpoints: `/v2/code/completions` (+ `/v2/completions`), `/v3/code/completions`, `/v4/code/suggestions`, `/v2/code/generations`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt, stream};
+use serde_json::{Value, json};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::types::{Component, ComponentsRequest, FlatRequest};
+use super::{feature_flags, now_secs, require, verbose, with_router};
+use crate::app::AppState;
+use crate::auth::GitlabCaller;
+use crate::engine::{Event, EventStream};
+use crate::features::code::{Answer, CodeInput, Kind, PlanInfo, suggest};
+use crate::features::routing::{Feature, ModelRequest, Route};
+use crate::http::stream::streaming;
+use crate::http::{ApiError, JsonBody};
+use crate::prompt::{self, LineCutter};
+
+const REGION: &str = "us-central1";
+
+/// `POST /v2/code/completions` and `/v2/completions` (spec §2.2).
+pub(super) async fn completions(
+    State(state): State<AppState>,
+    GitlabCaller(caller): GitlabCaller,
+    headers: HeaderMap,
+    JsonBody(req, _): JsonBody<FlatRequest>,
+) -> Result<Response, ApiError> {
+    require(&caller, "complete_code", true, "code completions")?;
+    req.validate()?;
+    let file = &req.current_file;
+    let flags = feature_flags(&headers);
+    let model = req.model();
+    let Some(lang) = prompt::language(&file.file_name, file.language_identifier.as_deref()) else {
+        // GitLab's gateway makes no model call when it cannot tell the language.
+        return Ok(Json(v2_body(&model, None, "", PlanInfo::default(), None, &flags)).into_response());
+    };
+    let route = with_router(&state, |r| r.route(&model, Feature::CodeCompletions)).await?;
+    let input = CodeInput {
+        file_name: file.file_name.clone(),
+        language: lang.clone(),
+        prefix: file.content_above_cursor.clone(),
+        suffix: file.content_below_cursor.clone(),
+        context: req.context.iter().map(|c| (c.name.clone(), c.content.clone())).collect(),
+        ..CodeInput::default()
+    };
+    log_request(&caller, Feature::CodeCompletions, &route);
+    let (answer, info) = suggest(&route, input, Kind::Completion, req.stream, verbose(&state, &headers)).await?;
+    Ok(match answer {
+        Answer::Stream(events) => raw_stream(text_chunks(events, false)),
+        Answer::Whole(g) => {
+            let usage = (g.usage.prompt_tokens, g.usage.completion_tokens);
+            Json(v2_body(&model, Some(&route), &lang, info, Some((&g.text, usage)), &flags)).into_response()
+        }
+    })
+}
+
+/// `POST /v2/code/generations` (legacy flat schema, spec §2.3.2; GitLab's troubleshooting script sends it).
+pub(super) async fn legacy_generations(
+    State(state): State<AppState>,
+    GitlabCaller(caller): GitlabCaller,
+    headers: HeaderMap,
+    JsonBody(req, _): JsonBody<FlatRequest>,
+) -> Result<Response, ApiError> {
+    require(&caller, "generate_code", false, "code generations")?;
+    req.validate()?;
+    let file = &req.current_file;
+    let flags = feature_flags(&headers);
+    let model = req.model();
+    let lang = prompt::language(&file.file_name, file.language_identifier.as_deref()).unwrap_or_else(|| "text".into());
+    let route = with_router(&state, |r| r.route(&model, Feature::CodeGenerations)).await?;
+    let input = CodeInput {
+        file_name: file.file_name.clone(),
+        language: lang.clone(),
+        prefix: file.content_above_cursor.clone(),
+        suffix: file.content_below_cursor.clone(),
+        context: req.context.iter().map(|c| (c.name.clone(), c.content.clone())).collect(),
+        instruction: req.prompt_text(),
+        enhancer: None,
+    };
+    log_request(&caller, Feature::CodeGenerations, &route);
+    let (answer, info) = suggest(&route, input, Kind::Generation, req.stream, verbose(&state, &headers)).await?;
+    Ok(match answer {
+        Answer::Stream(events) => raw_stream(text_chunks(events, false)),
+        Answer::Whole(g) => {
+            let usage = (g.usage.prompt_tokens, g.usage.completion_tokens);
+            Json(v2_body(&model, Some(&route), &lang, info, Some((&g.text, usage)), &flags)).into_response()
+        }
+    })
+}
+
+/// `POST /v3/code/completions`: completion or generation, raw text stream (spec §2.3.1).
+pub(super) async fn v3(
+    state: State<AppState>,
+    caller: GitlabCaller,
+    headers: HeaderMap,
+    JsonBody(req, _): JsonBody<ComponentsRequest>,
+) -> Result<Response, ApiError> {
+    components(state, caller, headers, req, false).await
+}
+
+/// `POST /v4/code/suggestions`: the same, streamed as Server-Sent Events (spec §2.3.1).
+pub(super) async fn v4(
+    state: State<AppState>,
+    caller: GitlabCaller,
+    headers: HeaderMap,
+    JsonBody(req, _): JsonBody<ComponentsRequest>,
+) -> Result<Response, ApiError> {
+    components(state, caller, headers, req, true).await
+}
+
+async fn components(
+    State(state): State<AppState>,
+    GitlabCaller(caller): GitlabCaller,
+    headers: HeaderMap,
+    req: ComponentsRequest,
+    sse: bool,
+) -> Result<Response, ApiError> {
+    req.validate()?;
+    let (kind, payload) = match &req.prompt_components[0] {
+        Component::EditorCompletion { payload } => {
+            require(&caller, "complete_code", false, "code completions")?;
+            (Kind::Completion, payload)
+        }
+        Component::EditorGeneration { payload } => {
+            require(&caller, "generate_code", true, "code generations")?;
+            (Kind::Generation, payload)
+        }
+        Component::Context { .. } => unreachable!("validate() rejects a leading code_context"),
+    };
+    let flags = feature_flags(&headers);
+    let model = req.model_metadata.clone().unwrap_or_else(|| ModelRequest {
+        provider: payload.model_provider.clone(),
+        name: payload.model_name.clone(),
+        ..ModelRequest::default()
+    });
+    let feature = if kind == Kind::Completion { Feature::CodeCompletions } else { Feature::CodeGenerations };
+    let lang = prompt::language(&payload.file_name, payload.language_identifier.as_deref());
+    let stream = payload.stream.unwrap_or(false);
+    if kind == Kind::Completion && lang.is_none() {
+        let model_json = json!({ "engine": model.provider.clone().unwrap_or_else(|| "litellm".into()), "name": model.name, "lang": "" });
+        return Ok(Json(components_body(model_json, None, &flags)).into_response());
+    }
+    let lang = lang.unwrap_or_else(|| "text".into());
+    let route = with_router(&state, |r| r.route(&model, feature)).await?;
+    let instruction = payload
+        .prompt_enhancer
+        .as_ref()
+        .and_then(|e| e["user_instruction"].as_str())
+        .or_else(|| payload.prompt.as_ref().and_then(Value::as_str))
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_string);
+    let input = CodeInput {
+        file_name: payload.file_name.clone(),
+        language: lang.clone(),
+        prefix: payload.content_above_cursor.clone(),
+        suffix: payload.content_below_cursor.clone(),
+        context: req.context(),
+        instruction,
+        enhancer: payload.prompt_enhancer.clone(),
+    };
+    let model_json = match kind {
+        Kind::Completion => json!({ "engine": route.provider, "name": route.family.as_str(), "lang": lang }),
+        Kind::Generation => {
+            json!({ "engine": "agent", "name": format!("Code Generations Agent ({})", route.family.as_str()), "lang": lang })
+        }
+    };
+    log_request(&caller, feature, &route);
+    let (answer, _) = suggest(&route, input, kind, stream, verbose(&state, &headers)).await?;
+    Ok(match answer {
+        Answer::Whole(g) => Json(components_body(model_json, Some(&g.text), &flags)).into_response(),
+        Answer::Stream(events) => {
+            let chunks = text_chunks(events, kind == Kind::Generation);
+            if sse { sse_stream(model_json, &flags, chunks) } else { raw_stream(chunks) }
+        }
+    })
+}
+
+fn log_request(caller: &crate::auth::gitlab::Principal, feature: Feature, route: &Route) {
+    crate::http::record_caller(feature.as_str(), caller.instance_id.as_deref(), caller.global_user_id.as_deref());
+    tracing::info!(
+        feature = feature.as_str(),
+        instance_id = caller.instance_id.as_deref().unwrap_or("-"),
+        user_id = caller.global_user_id.as_deref().unwrap_or("-"),
+        model = %route.engine.info().name,
+        local = route.local,
+        family = route.family.as_str(),
+        "gitlab request"
+    );
+}
+
+/// The §2.2 response: `choices` is empty when there is no text.
+fn v2_body(
+    model: &ModelRequest,
+    route: Option<&Route>,
+    lang: &str,
+    info: PlanInfo,
+    output: Option<(&str, (u32, u32))>,
+    flags: &[String],
+) -> Value {
+    let engine =
+        route.map(|r| r.provider.clone()).or_else(|| model.provider.clone()).unwrap_or_else(|| "litellm".into());
+    let name = route.map(|r| r.family.as_str().to_string()).or_else(|| model.name.clone()).unwrap_or_default();
+    let (text, (input_tokens, output_tokens)) = output.unwrap_or(("", (0, 0)));
+    let choices =
+        if text.is_empty() { json!([]) } else { json!([{ "text": text, "index": 0, "finish_reason": "length" }]) };
+    json!({
+        "id": "id",
+        "model": {
+            "engine": engine,
+            "name": name,
+            "lang": lang,
+            "tokens_consumption_metadata": {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "max_output_tokens_used": info.max_output_tokens > 0 && output_tokens >= info.max_output_tokens,
+                "context_tokens_sent": info.context_tokens_sent,
+                "context_tokens_used": info.context_tokens_used,
+            },
+            "region": REGION,
+        },
+        "experiments": [],
+        "object": "text_completion",
+        "created": now_secs(),
+        "choices": choices,
+        "metadata": { "enabled_feature_flags": flags },
+    })
+}
+
+/// The v3/v4 non-stream response.
+fn components_body(model: Value, text: Option<&str>, flags: &[String]) -> Value {
+    let choices = match text {
+        Some(t) if !t.is_empty() => json!([{ "text": t, "index": 0, "finish_reason": "length" }]),
+        _ => json!([]),
+    };
+    json!({
+        "choices": choices,
+        "model": model,
+        "metadata": { "model": model, "timestamp": now_secs(), "enabled_feature_flags": flags },
+    })
+}
+
+/// Generated text as it arrives; generations are re-cut into whole lines with Markdown fences removed.
+fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = String> + Send {
+    let mut cutter = cut_lines.then(LineCutter::new);
+    ReceiverStream::new(events).flat_map(move |event| {
+        let out: Vec<String> = match event {
+            Event::Text(t) => match cutter.as_mut() {
+                Some(c) => c.push(&t).into_iter().collect(),
+                None => vec![t],
+            },
+            Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().collect(),
+            Event::Failed(detail) => {
+                tracing::error!(%detail, "generation failed mid-stream");
+                Vec::new()
+            }
+        };
+        stream::iter(out.into_iter().filter(|s| !s.is_empty()))
+    })
+}
+
+/// GitLab's "event-stream" that is really raw text deltas (spec §2.2).
+fn raw_stream(chunks: impl Stream<Item = String> + Send + 'static) -> Response {
+    streaming("text/event-stream; charset=utf-8", chunks)
+}
+
+/// v4 Server-Sent Events: one `stream_start` with metadata, `content_chunk`s, one `stream_end` with `null`; CRLF line ends.
+fn sse_stream(model: Value, flags: &[String], chunks: impl Stream<Item = String> + Send + 'static) -> Response {
+    let frame = |event: &str, data: &Value| format!("event: {event}\r\ndata: {data}\r\n\r\n");
+    let start = frame(
+        "stream_start",
+        &json!({ "metadata": { "model": model, "timestamp": now_secs(), "enabled_feature_flags": flags, "region": REGION } }),
+    );
+    let body = stream::once(async move { start })
+        .chain(chunks.map(move |text| {
+            format!(
+                "event: content_chunk\r\ndata: {}\r\n\r\n",
+                json!({ "choices": [{ "delta": { "content": text }, "index": 0 }] })
+            )
+        }))
+        .chain(stream::once(async { "event: stream_end\r\ndata: null\r\n\r\n".to_string() }));
+    let mut response = streaming("text/event-stream; charset=utf-8", body);
+    response.headers_mut().insert("x-streaming-format", HeaderValue::from_static("sse"));
+    response
+}

@@ -1,0 +1,367 @@
+//! GitLab authentication: trusts the GitLab instance's OIDC keys (JWKS) and airgate's own signing key, verifies RS256 tokens and the X-Gitlab-* header cross-checks, mints user access tokens.
+//!
+//! Decisions beyond spec §4.2: tokens must carry `exp` and `aud` (30 s leeway on `exp`/`nbf`); a token
+//! without `kid` is tried against every trusted key (as GitLab's Python gateway does); header fields that
+//! could fetch keys (`jku`, `x5u`, `jwk`) are ignored; a missing `sub` fails the `sub` cross-check.
+//! Tokens, keys and `Authorization` values never reach a log line or an error message.
+
+mod keys;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use keys::{Jwks, OwnKey, Timing};
+
+pub const AUDIENCE: &str = "gitlab-ai-gateway";
+pub const OWN_ISSUER: &str = "gitlab-ai-gateway";
+
+/// Scopes a user access token can carry (spec §2.4).
+const USER_TOKEN_SCOPES: [&str; 2] = ["complete_code", "ai_gateway_model_provider_proxy"];
+const USER_TOKEN_TTL_SECS: u64 = 3600;
+const LEEWAY_SECS: u64 = 30;
+
+const AUTH_TYPE_HEADER: &str = "X-Gitlab-Authentication-Type";
+const REALM_HEADER: &str = "X-Gitlab-Realm";
+const INSTANCE_ID_HEADER: &str = "X-Gitlab-Instance-Id";
+const GLOBAL_USER_ID_HEADER: &str = "X-Gitlab-Global-User-Id";
+
+const NO_HEADER: &str = "No authorization header presented";
+const INVALID_HEADER: &str = "Invalid authorization header";
+const NOT_OIDC: &str = "Invalid authentication token type - only OIDC is supported";
+const FORBIDDEN: &str = "Forbidden by auth provider";
+
+/// Who is calling, after verification.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub subject: String,
+    pub issuer: String,
+    pub scopes: BTreeSet<String>,
+    /// Minted by airgate itself (`/v1/code/user_access_token`).
+    pub gateway_issued: bool,
+    pub realm: Option<String>,
+    pub instance_id: Option<String>,
+    pub global_user_id: Option<String>,
+    /// `auth.bypass`: every scope check passes.
+    pub bypass: bool,
+}
+
+impl Principal {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.bypass || self.scopes.contains(scope)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// 401; the message is GitLab's wording, e.g. "No authorization header presented",
+    /// "Invalid authorization header", "Invalid authentication token type - only OIDC is supported",
+    /// "Forbidden by auth provider", "Header mismatch 'X-Gitlab-Instance-Id'".
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Setup problems (key file unreadable…): never shown to clients in detail.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// For the admin/diagnostics: the state of GitLab's cached keys.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyStatus {
+    pub gitlab_url: Option<String>,
+    /// Last successful key fetch, epoch seconds.
+    pub last_success: Option<u64>,
+    /// GitLab keys cached (airgate's own key not counted).
+    pub keys: usize,
+    pub last_error: Option<String>,
+}
+
+/// Verifies GitLab and airgate tokens; mints airgate's user access tokens. Share as `Arc<GitlabAuth>`.
+pub struct GitlabAuth {
+    own: OwnKey,
+    jwks: Option<Arc<Jwks>>,
+    bypass: bool,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for GitlabAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.jwks.as_ref().map(|j| j.base());
+        f.debug_struct("GitlabAuth")
+            .field("kid", &self.own.kid)
+            .field("gitlab_url", &url)
+            .field("bypass", &self.bypass)
+            .finish()
+    }
+}
+
+/// Claims read from a verified token (`exp`, `nbf` and `aud` are checked by jsonwebtoken).
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    gitlab_realm: Option<String>,
+    #[serde(default)]
+    gitlab_instance_id: Option<String>,
+}
+
+/// Claims of a user access token (spec §2.4).
+#[derive(Serialize)]
+struct UserTokenClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gitlab_realm: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gitlab_instance_id: Option<&'a str>,
+    scopes: Vec<&'a str>,
+}
+
+impl GitlabAuth {
+    /// Loads (or on first start generates, RSA 2048, file mode 0600, written atomically) airgate's signing key at `<data_dir>/jwt_signing_key.pem`;
+    /// `gitlab_url` is the instance whose OIDC keys are trusted (None: only airgate's own key). Does no network I/O.
+    /// Generating the key is CPU-bound (well under a second in release builds): call it off the async threads.
+    pub fn new(data_dir: &Path, gitlab_url: Option<String>, bypass: bool) -> Result<GitlabAuth, AuthError> {
+        Self::with_timing(data_dir, gitlab_url, bypass, keys::TIMING)
+    }
+
+    fn with_timing(
+        data_dir: &Path,
+        gitlab_url: Option<String>,
+        bypass: bool,
+        timing: Timing,
+    ) -> Result<Self, AuthError> {
+        let own = OwnKey::load_or_create(data_dir)?;
+        let jwks = match gitlab_url {
+            Some(url) => Some(Arc::new(Jwks::new(url.trim_end_matches('/').to_owned(), timing)?)),
+            None => None,
+        };
+        if bypass {
+            tracing::warn!(
+                "AUTHENTICATION BYPASS IS ON (auth.bypass): every GitLab API request is accepted without a token \
+                 and passes every scope check. Use it only for troubleshooting, never on a reachable network."
+            );
+        }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true; // off by default in jsonwebtoken
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "aud"]); // `aud` is otherwise only checked when present
+        Ok(GitlabAuth { own, jwks, bypass, validation })
+    }
+
+    /// Fetches `<gitlab_url>/.well-known/openid-configuration`, then its `jwks_uri`, and caches the keys.
+    /// Call once in the background at start; never panics; logs failures. `Ok(0)` without a GitLab URL.
+    pub async fn refresh_keys(&self) -> Result<usize, String> {
+        match &self.jwks {
+            Some(jwks) => jwks.refresh().await,
+            None => Ok(0),
+        }
+    }
+
+    /// Verifies a request's headers (Authorization: Bearer <jwt>, scheme case-insensitive; X-Gitlab-Authentication-Type: oidc;
+    /// X-Gitlab-Realm / X-Gitlab-Instance-Id / X-Gitlab-Global-User-Id cross-checks).
+    pub async fn verify(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        if self.bypass {
+            tracing::warn!("authentication bypass is on: request not authenticated");
+            return Ok(bypass_principal(headers));
+        }
+        let token = bearer_token(headers)?;
+        if !header_str(headers, AUTH_TYPE_HEADER).is_some_and(|t| t.trim().eq_ignore_ascii_case("oidc")) {
+            return Err(AuthError::Unauthorized(NOT_OIDC.into()));
+        }
+        if let Some(jwks) = &self.jwks {
+            jwks.spawn_refresh_if_stale();
+        }
+        let (claims, own_key) = self.decode(token).await?;
+
+        let (realm, instance_id, user_id) = (
+            header_str(headers, REALM_HEADER),
+            header_str(headers, INSTANCE_ID_HEADER),
+            header_str(headers, GLOBAL_USER_ID_HEADER),
+        );
+        if claims.gitlab_realm.as_deref().is_some_and(|claim| Some(claim) != realm) {
+            return Err(mismatch(REALM_HEADER));
+        }
+        if claims.gitlab_instance_id.as_deref().is_some_and(|claim| Some(claim) != instance_id) {
+            return Err(mismatch(INSTANCE_ID_HEADER));
+        }
+        let gateway_issued = own_key && claims.iss.as_deref() == Some(OWN_ISSUER);
+        let (sub_header, sub_expected) =
+            if gateway_issued { (GLOBAL_USER_ID_HEADER, user_id) } else { (INSTANCE_ID_HEADER, instance_id) };
+        if claims.sub.is_none() || claims.sub.as_deref() != sub_expected {
+            return Err(mismatch(sub_header));
+        }
+        Ok(Principal {
+            subject: claims.sub.unwrap_or_default(),
+            issuer: claims.iss.unwrap_or_default(),
+            scopes: claims.scopes.unwrap_or_default().into_iter().collect(),
+            gateway_issued,
+            realm: claims.gitlab_realm.or(realm.map(str::to_owned)),
+            instance_id: claims.gitlab_instance_id.or(instance_id.map(str::to_owned)),
+            global_user_id: user_id.map(str::to_owned),
+            bypass: false,
+        })
+    }
+
+    /// Checks alg, key and claims; returns the claims and whether airgate's own key signed the token.
+    async fn decode(&self, token: &str) -> Result<(Claims, bool), AuthError> {
+        // `alg: none` and unknown algorithms fail here: jsonwebtoken's `Algorithm` has no such variant.
+        let header = jsonwebtoken::decode_header(token).map_err(|e| rejected(reason(e.kind())))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(rejected("algorithm is not RS256"));
+        }
+        let mut candidates = self.candidates(header.kid.as_deref());
+        if candidates.is_empty()
+            && let (Some(kid), Some(jwks)) = (header.kid.as_deref(), &self.jwks)
+        {
+            tracing::debug!("token signed by a key id not in the cache; refreshing GitLab's keys");
+            let _ = tokio::time::timeout(jwks.timing.fetch_timeout, tokio::spawn(jwks.clone().refresh_if_due())).await;
+            candidates = self.candidates(Some(kid));
+        }
+        if candidates.is_empty() {
+            return Err(rejected("unknown signing key id"));
+        }
+        for (key, own_key) in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &key, &self.validation) {
+                Ok(data) => return Ok((data.claims, own_key)),
+                // Another key may fit (tokens without `kid`, or a key GitLab published malformed).
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_)) => continue,
+                Err(e) => return Err(rejected(reason(e.kind()))),
+            }
+        }
+        Err(rejected(reason(&ErrorKind::InvalidSignature)))
+    }
+
+    /// Keys to try: the one with this `kid` (airgate's own first), or all of them when the token has no `kid`.
+    fn candidates(&self, kid: Option<&str>) -> Vec<(DecodingKey, bool)> {
+        let mut keys = Vec::new();
+        if kid.is_none_or(|k| k == self.own.kid) {
+            keys.push((self.own.decoding.clone(), true));
+            if kid.is_some() {
+                return keys;
+            }
+        }
+        if let Some(jwks) = &self.jwks {
+            keys.extend(jwks.lookup(kid).into_iter().map(|k| (k.key, false)));
+        }
+        keys
+    }
+
+    /// Mints an RS256 token for IDE direct access (§2.4): iss = aud = "gitlab-ai-gateway", sub = caller's global user id,
+    /// iat/nbf/exp (+1 h), jti, gitlab_realm, gitlab_instance_id, scopes = the caller's scopes ∩ {complete_code,
+    /// ai_gateway_model_provider_proxy}. Returns (token, expires_at epoch secs).
+    ///
+    /// Refuses (Unauthorized) callers that are gateway-issued, hold neither scope, or sent no
+    /// X-Gitlab-Global-User-Id; the handler should check the first two itself and answer 403 (spec §2.4).
+    pub fn mint_user_token(&self, caller: &Principal) -> Result<(String, u64), AuthError> {
+        let scopes: Vec<&str> = USER_TOKEN_SCOPES.into_iter().filter(|s| caller.has_scope(s)).collect();
+        if caller.gateway_issued || scopes.is_empty() {
+            return Err(AuthError::Unauthorized("Unauthorized to create user access token".into()));
+        }
+        let Some(sub) = caller.global_user_id.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(AuthError::Unauthorized(format!("Missing header '{GLOBAL_USER_ID_HEADER}'")));
+        };
+        let now = now_secs();
+        let exp = now + USER_TOKEN_TTL_SECS;
+        let claims = UserTokenClaims {
+            iss: OWN_ISSUER,
+            aud: AUDIENCE,
+            sub,
+            iat: now,
+            nbf: now,
+            exp,
+            jti: uuid::Uuid::new_v4().to_string(),
+            gitlab_realm: caller.realm.as_deref(),
+            gitlab_instance_id: caller.instance_id.as_deref(),
+            scopes,
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.own.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.own.encoding)
+            .map_err(|e| AuthError::Setup(format!("cannot sign a user access token: {}", reason(e.kind()))))?;
+        Ok((token, exp))
+    }
+
+    /// For the admin/diagnostics: last successful key fetch (epoch secs), number of GitLab keys cached, last error.
+    pub fn status(&self) -> KeyStatus {
+        match &self.jwks {
+            Some(jwks) => jwks.status(),
+            None => KeyStatus { gitlab_url: None, last_success: None, keys: 0, last_error: None },
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| AuthError::Unauthorized(NO_HEADER.into()))?;
+    let parsed = value.to_str().ok().and_then(|v| v.trim().split_once(' '));
+    match parsed {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
+        _ => Err(AuthError::Unauthorized(INVALID_HEADER.into())),
+    }
+}
+
+fn mismatch(header: &str) -> AuthError {
+    AuthError::Unauthorized(format!("Header mismatch '{header}'"))
+}
+
+/// A token that failed verification: the client sees GitLab's message, the log the reason (never the token).
+fn rejected(reason: &str) -> AuthError {
+    tracing::info!(reason, "GitLab token rejected");
+    AuthError::Unauthorized(FORBIDDEN.into())
+}
+
+/// A short, token-free description of a jsonwebtoken error (its own messages can quote claim values).
+fn reason(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::ExpiredSignature => "expired (exp)",
+        ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+        ErrorKind::InvalidAudience => "audience is not gitlab-ai-gateway",
+        ErrorKind::MissingRequiredClaim(_) => "exp or aud claim missing",
+        ErrorKind::InvalidClaimFormat(_) => "exp or nbf is not a number",
+        ErrorKind::InvalidSignature => "signature does not match",
+        ErrorKind::InvalidAlgorithm => "algorithm does not match the key",
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => "malformed token",
+        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => "unusable key",
+        _ => "rejected by jsonwebtoken",
+    }
+}
+
+fn bypass_principal(headers: &HeaderMap) -> Principal {
+    let get = |name| header_str(headers, name).map(str::to_owned);
+    let (realm, instance_id, global_user_id) = (get(REALM_HEADER), get(INSTANCE_ID_HEADER), get(GLOBAL_USER_ID_HEADER));
+    Principal {
+        subject: global_user_id.clone().or_else(|| instance_id.clone()).unwrap_or_else(|| "auth-bypass".into()),
+        issuer: "auth-bypass".into(),
+        scopes: BTreeSet::new(),
+        gateway_issued: false,
+        realm,
+        instance_id,
+        global_user_id,
+        bypass: true,
+    }
+}

@@ -1,1 +1,0 @@
-//! OpenAI-compatible upstream model servers (vLLM and similar), reached over HTTP: the `Engine` for remote endpoints.

@@ -1,0 +1,29 @@
+//! GitLab Duo features: which model serves a request (local or remote), how its prompt is built, how the answer is cleaned.
+
+pub mod code;
+pub mod routing;
+
+use crate::engine::EngineError;
+use crate::prompt::PromptError;
+
+/// Why a feature request cannot be served; `http::ApiError` turns it into a status.
+#[derive(Debug, thiserror::Error)]
+pub enum FeatureError {
+    /// The request is malformed in a way the wire types could not catch (names the field).
+    #[error("{0}")]
+    BadInput(String),
+    /// Understood but not servable as asked: unknown model family, unknown model.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// No model can serve it right now (none configured, still loading, failed).
+    #[error("{0}")]
+    NoModel(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<PromptError> for FeatureError {
+    fn from(e: PromptError) -> Self {
+        FeatureError::Unprocessable(e.to_string())
+    }
+}

@@ -1,0 +1,166 @@
+//! Model routing: GitLab names a model per request (flat `model_*` fields or `model_metadata`); airgate serves
+//! it in-process when it is one of its own models, calls it as an OpenAI-compatible upstream otherwise, and
+//! falls back to the model mapped to the feature when the request names none.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::FeatureError;
+use crate::engine::remote::{RemoteClient, RemoteConfig};
+use crate::engine::{Engine, ModelRegistry, ModelStatus};
+use crate::prompt::Family;
+
+/// The model a GitLab request asks for, whichever encoding it came in.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelRequest {
+    /// `litellm`, `openai`, `custom_openai`, `gitlab`, …
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The GitLab model family (`codestral`, `mistral`, …).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// `custom_openai/<served model>` (or just the served model name).
+    #[serde(default)]
+    pub identifier: Option<String>,
+}
+
+impl ModelRequest {
+    /// Names no model to call (a family alone only picks the prompt layout).
+    fn names_no_model(&self) -> bool {
+        [&self.endpoint, &self.identifier].iter().all(|f| f.as_deref().is_none_or(|s| s.trim().is_empty()))
+    }
+
+    /// The served model name from the identifier: `custom_openai/Foo` → `Foo`, `Foo` → `Foo`.
+    fn served_name(&self) -> Option<&str> {
+        let id = self.identifier.as_deref()?.trim();
+        let name = id.split_once('/').map_or(id, |(_, rest)| rest);
+        (!name.is_empty()).then_some(name)
+    }
+}
+
+/// The GitLab Duo features an admin maps to models (spec §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    CodeCompletions,
+    CodeGenerations,
+    DuoChat,
+}
+
+impl Feature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::CodeCompletions => "code_completions",
+            Feature::CodeGenerations => "code_generations",
+            Feature::DuoChat => "duo_chat",
+        }
+    }
+}
+
+/// What the admin mapped each feature to (settings key `feature_routes`): a local model name.
+pub type FeatureRoutes = BTreeMap<Feature, String>;
+pub const FEATURE_ROUTES_KEY: &str = "feature_routes";
+
+/// Where a request goes.
+pub struct Route {
+    pub engine: Arc<dyn Engine>,
+    pub family: Family,
+    /// In-process model (exact tokenizer, raw FIM prompts) or an upstream server.
+    pub local: bool,
+    /// The provider string echoed back in responses (`litellm` for self-hosted).
+    pub provider: String,
+}
+
+/// What routing needs to know about this airgate.
+pub struct Router<'a> {
+    pub models: &'a ModelRegistry,
+    pub remote: &'a RemoteClient,
+    pub routes: &'a FeatureRoutes,
+    /// Port airgate listens on and the host names it answers to, to recognise an endpoint that
+    /// points at airgate itself.
+    pub own_port: u16,
+    pub own_hosts: &'a [String],
+}
+
+impl Router<'_> {
+    pub fn route(&self, req: &ModelRequest, feature: Feature) -> Result<Route, FeatureError> {
+        let provider = req.provider.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "litellm".into());
+        let family = match req.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(name) => Family::parse(name)?,
+            None => Family::General,
+        };
+        if req.names_no_model() {
+            let name = self.routes.get(&feature).cloned().or_else(|| self.models.default_name());
+            let name = name.ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))?;
+            return Ok(Route { engine: self.local(&name)?, family, local: true, provider });
+        }
+        if let Some(name) = req.served_name()
+            && self.models.status(name).is_some()
+        {
+            return Ok(Route { engine: self.local(name)?, family, local: true, provider });
+        }
+        let endpoint = req.endpoint.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        match endpoint {
+            Some(url) if self.is_self(url) => {
+                // GitLab points at airgate's /v1 but names a model airgate does not have: serve the
+                // feature's model rather than fail, and say so.
+                let name = self.routes.get(&feature).cloned().or_else(|| self.models.default_name());
+                let name = name.ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))?;
+                tracing::warn!(requested = ?req.served_name(), serving = %name, "the request names a model airgate does not have; serving the feature's model");
+                Ok(Route { engine: self.local(&name)?, family, local: true, provider })
+            }
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(FeatureError::BadInput(format!("model endpoint `{url}` is not an http(s) URL")));
+                }
+                let model = req.served_name().map(str::to_string).unwrap_or_else(|| family.as_str().to_string());
+                let cfg = RemoteConfig {
+                    name: model.clone(),
+                    base_url: url.trim_end_matches('/').to_string(),
+                    model,
+                    api_key: req.api_key.clone().filter(|k| !k.is_empty()),
+                    connect_timeout: std::time::Duration::from_secs(5),
+                    request_timeout: std::time::Duration::from_secs(60),
+                    context_tokens: family.max_context_tokens() as u32,
+                };
+                Ok(Route { engine: Arc::new(self.remote.engine(cfg)), family, local: false, provider })
+            }
+            None => Err(FeatureError::Unprocessable(format!(
+                "model `{}` is not loaded in airgate and the request names no endpoint",
+                req.served_name().unwrap_or_default()
+            ))),
+        }
+    }
+
+    fn local(&self, name: &str) -> Result<Arc<dyn Engine>, FeatureError> {
+        match self.models.status(name) {
+            Some(ModelStatus::Ready) => {
+                self.models.get(name).ok_or_else(|| FeatureError::NoModel(format!("model `{name}` is not available")))
+            }
+            Some(ModelStatus::Loading) => Err(FeatureError::NoModel(format!("model `{name}` is still loading"))),
+            Some(ModelStatus::Failed(reason)) => {
+                Err(FeatureError::NoModel(format!("model `{name}` failed to load: {reason}")))
+            }
+            None => Err(FeatureError::Unprocessable(format!("model `{name}` is not configured in airgate"))),
+        }
+    }
+
+    /// True when `url` is airgate's own address (loopback or any host on airgate's port with a `/v1` path).
+    fn is_self(&self, url: &str) -> bool {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or_default();
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse::<u16>().ok()),
+            _ => (authority, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1" | "0.0.0.0");
+        port == Some(self.own_port) && (loopback || self.own_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+    }
+}
