@@ -55,7 +55,7 @@ pub(super) async fn middleware(mut req: Request, next: Next) -> Response {
     let (parts, body) = response.into_parts();
     let mut log = AccessLog { span, method, path, status, started, headers_at, first_chunk: None };
     let body = body.into_data_stream().map(move |chunk| {
-        log.first_chunk.get_or_insert_with(|| log.started.elapsed());
+        log.on_chunk();
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))
@@ -70,6 +70,14 @@ struct AccessLog {
     started: Instant,
     headers_at: Duration,
     first_chunk: Option<Duration>,
+}
+
+impl AccessLog {
+    /// Called for every body chunk (a method, so the closure owns the whole log and drops it with the body).
+    fn on_chunk(&mut self) {
+        let started = self.started;
+        self.first_chunk.get_or_insert_with(|| started.elapsed());
+    }
 }
 
 impl Drop for AccessLog {

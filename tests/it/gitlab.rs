@@ -398,3 +398,54 @@ async fn multi_megabyte_bodies_are_accepted_and_larger_ones_are_413() {
     let (status, _) = call_json(&server, "/v2/code/completions", &token, &huge).await;
     assert_eq!(status, 413);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompts_are_logged_only_when_gitlab_asks_and_the_log_file_reopens_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("airgate.log");
+    let server = TestServer::builder()
+        .arg("--gitlab-url")
+        .arg(issuer_url())
+        .arg("--log-file")
+        .arg(log.to_str().unwrap())
+        .start();
+    let token = issuer::token(issuer_url());
+    let mut body = completion_body("codestral");
+    body["current_file"]["content_above_cursor"] = json!("def quiet_marker_function(n):\n    ");
+    let (status, _) = call_json(&server, "/v2/code/completions", &token, &body).await;
+    assert_eq!(status, 200);
+    body["current_file"]["content_above_cursor"] = json!("def verbose_marker_function(n):\n    ");
+    let mut req = client().post(server.url("/v2/code/completions")).json(&body);
+    for (k, v) in issuer::headers(&token) {
+        req = req.header(k, v);
+    }
+    let r = req.header("x-gitlab-enabled-instance-verbose-ai-logs", "true").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = server.logs();
+    assert!(!logs.contains("quiet_marker_function"), "code was logged without the verbose header");
+    assert!(logs.contains("verbose_marker_function"), "the verbose header did not log the prompt");
+    // The file gets the same JSON lines, including the access line with the caller's fields.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let access = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["path"] == "/v2/code/completions")
+        .expect("access line in the log file");
+    assert_eq!(access["span"]["feature"], "code_completions", "{access}");
+    assert_eq!(access["span"]["instance_id"], issuer::INSTANCE_ID);
+    assert!(access["first_chunk_ms"].is_number(), "{access}");
+    assert!(!text.contains(&token), "a token reached the log file");
+    // logrotate: move the file away, SIGHUP, and the next lines go to a new file at the path.
+    let rotated = dir.path().join("airgate.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let pid = server.pid();
+    assert!(std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !log.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = client().get(server.url("/monitoring/healthz")).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(std::fs::read_to_string(&log).unwrap().contains("/monitoring/healthz"), "no new log file after SIGHUP");
+}
