@@ -127,17 +127,17 @@ pub async fn suggest(
     if verbose {
         tracing::info!(target: "airgate::expanded", prompt = ?plan.prompt, stop = ?plan.stop, "model request");
     }
-    let info = PlanInfo {
-        max_output_tokens: plan.max_tokens,
-        context_tokens_sent: plan.context_tokens_sent,
-        context_tokens_used: plan.context_tokens_used,
-    };
     let mut request = to_request(&plan);
     if route.local {
         // Family plans ask for up to 4096 tokens (sized for large remote models); a local slot keeps
         // OUTPUT_RESERVE free for the answer.
         request.max_tokens = request.max_tokens.map(|m| m.min(OUTPUT_RESERVE));
     }
+    let info = PlanInfo {
+        max_output_tokens: request.max_tokens.unwrap_or(plan.max_tokens),
+        context_tokens_sent: plan.context_tokens_sent,
+        context_tokens_used: plan.context_tokens_used,
+    };
     let events = route.engine.generate(request).await?;
     if stream {
         return Ok((Answer::Stream(events), info));

@@ -13,7 +13,7 @@ use crate::engine::{Engine, ModelRegistry, ModelStatus};
 use crate::prompt::Family;
 
 /// The model a GitLab request asks for, whichever encoding it came in.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct ModelRequest {
     /// `litellm`, `openai`, `custom_openai`, `gitlab`, …
     #[serde(default)]
@@ -28,6 +28,19 @@ pub struct ModelRequest {
     /// `custom_openai/<served model>` (or just the served model name).
     #[serde(default)]
     pub identifier: Option<String>,
+}
+
+/// Never prints the API key.
+impl std::fmt::Debug for ModelRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRequest")
+            .field("provider", &self.provider)
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("identifier", &self.identifier)
+            .finish()
+    }
 }
 
 impl ModelRequest {
@@ -96,8 +109,7 @@ impl Router<'_> {
             None => Family::General,
         };
         if req.names_no_model() {
-            let name = self.routes.get(&feature).cloned().or_else(|| self.models.default_name());
-            let name = name.ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))?;
+            let name = self.feature_model(feature)?;
             return Ok(Route { engine: self.local(&name)?, family, local: true, provider });
         }
         if let Some(name) = req.served_name()
@@ -110,8 +122,7 @@ impl Router<'_> {
             Some(url) if self.is_self(url) => {
                 // GitLab points at airgate's /v1 but names a model airgate does not have: serve the
                 // feature's model rather than fail, and say so.
-                let name = self.routes.get(&feature).cloned().or_else(|| self.models.default_name());
-                let name = name.ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))?;
+                let name = self.feature_model(feature)?;
                 tracing::warn!(requested = ?req.served_name(), serving = %name, "the request names a model airgate does not have; serving the feature's model");
                 Ok(Route { engine: self.local(&name)?, family, local: true, provider })
             }
@@ -151,16 +162,22 @@ impl Router<'_> {
         }
     }
 
-    /// True when `url` is airgate's own address (loopback or any host on airgate's port with a `/v1` path).
+    /// The model the admin mapped to `feature`, else the default model.
+    fn feature_model(&self, feature: Feature) -> Result<String, FeatureError> {
+        self.routes
+            .get(&feature)
+            .cloned()
+            .or_else(|| self.models.default_name())
+            .ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))
+    }
+
+    /// True when `url` is airgate's own address (loopback or one of its host names, on its port).
     fn is_self(&self, url: &str) -> bool {
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let authority = rest.split('/').next().unwrap_or_default();
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse::<u16>().ok()),
-            _ => (authority, None),
-        };
+        let Ok(url) = reqwest::Url::parse(url) else { return false };
+        let Some(host) = url.host_str() else { return false };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1" | "0.0.0.0");
-        port == Some(self.own_port) && (loopback || self.own_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+        url.port_or_known_default() == Some(self.own_port)
+            && (loopback || self.own_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
     }
 }

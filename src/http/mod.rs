@@ -30,8 +30,34 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(move |req, next| reject_declared_oversize(limit, req, next)))
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state)
+}
+
+/// A body whose Content-Length already exceeds the limit is refused before a byte of it is read
+/// (the body limit alone would wait for the upload first).
+async fn reject_declared_oversize(
+    limit: usize,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let error = ApiError::PayloadTooLarge;
+        let openai =
+            matches!(req.uri().path(), "/v1/chat/completions" | "/v1/completions" | "/v1/models" | "/v1/v1/models");
+        return if openai {
+            axum::response::IntoResponse::into_response(OpenAiError(error))
+        } else {
+            axum::response::IntoResponse::into_response(error)
+        };
+    }
+    next.run(req).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -23,31 +23,68 @@ const REGION: &str = "us-central1";
 
 /// `POST /v2/code/completions` and `/v2/completions` (spec §2.2).
 pub(super) async fn completions(
-    State(state): State<AppState>,
-    GitlabCaller(caller): GitlabCaller,
+    state: State<AppState>,
+    caller: GitlabCaller,
     headers: HeaderMap,
     JsonBody(req, _): JsonBody<FlatRequest>,
 ) -> Result<Response, ApiError> {
-    require(&caller, "complete_code", true, "code completions")?;
+    flat(state, caller, headers, req, Kind::Completion).await
+}
+
+/// `POST /v2/code/generations` (legacy flat schema, spec §2.3.2; GitLab's troubleshooting script sends it).
+pub(super) async fn legacy_generations(
+    state: State<AppState>,
+    caller: GitlabCaller,
+    headers: HeaderMap,
+    JsonBody(req, _): JsonBody<FlatRequest>,
+) -> Result<Response, ApiError> {
+    flat(state, caller, headers, req, Kind::Generation).await
+}
+
+/// The flat-schema endpoints: completion (gateway-issued tokens welcome) or legacy generation (not).
+async fn flat(
+    State(state): State<AppState>,
+    GitlabCaller(caller): GitlabCaller,
+    headers: HeaderMap,
+    req: FlatRequest,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let feature = match kind {
+        Kind::Completion => {
+            require(&caller, "complete_code", true, "code completions")?;
+            Feature::CodeCompletions
+        }
+        Kind::Generation => {
+            require(&caller, "generate_code", false, "code generations")?;
+            Feature::CodeGenerations
+        }
+    };
+    record_caller(&caller, feature);
     req.validate()?;
     let file = &req.current_file;
     let flags = feature_flags(&headers);
-    let model = req.model();
-    let Some(lang) = prompt::language(&file.file_name, file.language_identifier.as_deref()) else {
-        // GitLab's gateway makes no model call when it cannot tell the language.
-        return Ok(Json(v2_body(&model, None, "", PlanInfo::default(), None, &flags)).into_response());
+    let model = model_for(&caller, req.model());
+    let lang = prompt::language(&file.file_name, file.language_identifier.as_deref());
+    let lang = match (lang, kind) {
+        (Some(lang), _) => lang,
+        // GitLab's gateway makes no model call when it cannot tell the language of a completion.
+        (None, Kind::Completion) => {
+            return Ok(Json(v2_body(&model, None, "", PlanInfo::default(), None, &flags)).into_response());
+        }
+        (None, Kind::Generation) => "text".into(),
     };
-    let route = with_router(&state, |r| r.route(&model, Feature::CodeCompletions)).await?;
+    let route = with_router(&state, |r| r.route(&model, feature)).await?;
     let input = CodeInput {
         file_name: file.file_name.clone(),
         language: lang.clone(),
         prefix: file.content_above_cursor.clone(),
         suffix: file.content_below_cursor.clone(),
         context: req.context.iter().map(|c| (c.name.clone(), c.content.clone())).collect(),
-        ..CodeInput::default()
+        instruction: if kind == Kind::Generation { req.prompt_text() } else { None },
+        enhancer: None,
     };
-    log_request(&caller, Feature::CodeCompletions, &route);
-    let (answer, info) = suggest(&route, input, Kind::Completion, req.stream, verbose(&state, &headers)).await?;
+    log_request(&caller, feature, &route);
+    let (answer, info) = suggest(&route, input, kind, req.stream, verbose(&state, &headers)).await?;
     Ok(match answer {
         Answer::Stream(events) => raw_stream(text_chunks(events, false)),
         Answer::Whole(g) => {
@@ -57,38 +94,10 @@ pub(super) async fn completions(
     })
 }
 
-/// `POST /v2/code/generations` (legacy flat schema, spec §2.3.2; GitLab's troubleshooting script sends it).
-pub(super) async fn legacy_generations(
-    State(state): State<AppState>,
-    GitlabCaller(caller): GitlabCaller,
-    headers: HeaderMap,
-    JsonBody(req, _): JsonBody<FlatRequest>,
-) -> Result<Response, ApiError> {
-    require(&caller, "generate_code", false, "code generations")?;
-    req.validate()?;
-    let file = &req.current_file;
-    let flags = feature_flags(&headers);
-    let model = req.model();
-    let lang = prompt::language(&file.file_name, file.language_identifier.as_deref()).unwrap_or_else(|| "text".into());
-    let route = with_router(&state, |r| r.route(&model, Feature::CodeGenerations)).await?;
-    let input = CodeInput {
-        file_name: file.file_name.clone(),
-        language: lang.clone(),
-        prefix: file.content_above_cursor.clone(),
-        suffix: file.content_below_cursor.clone(),
-        context: req.context.iter().map(|c| (c.name.clone(), c.content.clone())).collect(),
-        instruction: req.prompt_text(),
-        enhancer: None,
-    };
-    log_request(&caller, Feature::CodeGenerations, &route);
-    let (answer, info) = suggest(&route, input, Kind::Generation, req.stream, verbose(&state, &headers)).await?;
-    Ok(match answer {
-        Answer::Stream(events) => raw_stream(text_chunks(events, false)),
-        Answer::Whole(g) => {
-            let usage = (g.usage.prompt_tokens, g.usage.completion_tokens);
-            Json(v2_body(&model, Some(&route), &lang, info, Some((&g.text, usage)), &flags)).into_response()
-        }
-    })
+/// Tokens airgate minted for the IDE's direct connection may not choose a model endpoint: that would
+/// let any Duo user make airgate fetch arbitrary URLs. They get the model mapped to the feature.
+fn model_for(caller: &crate::auth::gitlab::Principal, requested: ModelRequest) -> ModelRequest {
+    if caller.gateway_issued { ModelRequest { name: requested.name, ..ModelRequest::default() } } else { requested }
 }
 
 /// `POST /v3/code/completions`: completion or generation, raw text stream (spec §2.3.1).
@@ -118,29 +127,42 @@ async fn components(
     req: ComponentsRequest,
     sse: bool,
 ) -> Result<Response, ApiError> {
-    req.validate()?;
-    let (kind, payload) = match &req.prompt_components[0] {
-        Component::EditorCompletion { payload } => {
+    let (kind, payload) = match req.prompt_components.first() {
+        Some(Component::EditorCompletion { payload }) => {
             require(&caller, "complete_code", false, "code completions")?;
             (Kind::Completion, payload)
         }
-        Component::EditorGeneration { payload } => {
+        Some(Component::EditorGeneration { payload }) => {
             require(&caller, "generate_code", true, "code generations")?;
             (Kind::Generation, payload)
         }
-        Component::Context { .. } => unreachable!("validate() rejects a leading code_context"),
+        None => {
+            return Err(ApiError::bad_param(
+                "prompt_components",
+                "`prompt_components` is empty; send at least one component",
+            ));
+        }
+        Some(Component::Context { .. }) => {
+            return Err(ApiError::bad_param(
+                "prompt_components",
+                "the first of `prompt_components` must be code_editor_completion or code_editor_generation",
+            ));
+        }
     };
+    let feature = if kind == Kind::Completion { Feature::CodeCompletions } else { Feature::CodeGenerations };
+    record_caller(&caller, feature);
+    req.validate()?;
     let flags = feature_flags(&headers);
-    let model = req.model_metadata.clone().unwrap_or_else(|| ModelRequest {
+    let model = req.model_metadata().unwrap_or_else(|| ModelRequest {
         provider: payload.model_provider.clone(),
         name: payload.model_name.clone(),
         ..ModelRequest::default()
     });
-    let feature = if kind == Kind::Completion { Feature::CodeCompletions } else { Feature::CodeGenerations };
+    let model = model_for(&caller, model);
     let lang = prompt::language(&payload.file_name, payload.language_identifier.as_deref());
     let stream = payload.stream.unwrap_or(false);
     if kind == Kind::Completion && lang.is_none() {
-        let model_json = json!({ "engine": model.provider.clone().unwrap_or_else(|| "litellm".into()), "name": model.name, "lang": "" });
+        let model_json = json!({ "engine": model.provider.clone().unwrap_or_else(|| "litellm".into()), "name": model.name.clone().unwrap_or_default(), "lang": "" });
         return Ok(Json(components_body(model_json, None, &flags)).into_response());
     }
     let lang = lang.unwrap_or_else(|| "text".into());
@@ -178,8 +200,12 @@ async fn components(
     })
 }
 
-fn log_request(caller: &crate::auth::gitlab::Principal, feature: Feature, route: &Route) {
+/// Puts the caller on the request span, so even refused requests' access lines carry it.
+fn record_caller(caller: &crate::auth::gitlab::Principal, feature: Feature) {
     crate::http::record_caller(feature.as_str(), caller.instance_id.as_deref(), caller.global_user_id.as_deref());
+}
+
+fn log_request(caller: &crate::auth::gitlab::Principal, feature: Feature, route: &Route) {
     tracing::info!(
         feature = feature.as_str(),
         instance_id = caller.instance_id.as_deref().unwrap_or("-"),
@@ -245,6 +271,8 @@ fn components_body(model: Value, text: Option<&str>, flags: &[String]) -> Value 
 /// Generated text as it arrives; generations are re-cut into whole lines with Markdown fences removed.
 fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = String> + Send {
     let mut cutter = cut_lines.then(LineCutter::new);
+    // The body is polled after the handler returned: log inside the request's span.
+    let span = tracing::Span::current();
     ReceiverStream::new(events).flat_map(move |event| {
         let out: Vec<String> = match event {
             Event::Text(t) => match cutter.as_mut() {
@@ -253,8 +281,8 @@ fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = Strin
             },
             Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().collect(),
             Event::Failed(detail) => {
-                tracing::error!(%detail, "generation failed mid-stream");
-                Vec::new()
+                span.in_scope(|| tracing::error!(%detail, "generation failed mid-stream"));
+                cutter.as_mut().and_then(LineCutter::finish).into_iter().collect()
             }
         };
         stream::iter(out.into_iter().filter(|s| !s.is_empty()))

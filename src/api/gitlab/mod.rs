@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 
 /// 403 unless the caller's token carries `scope` (and, where GitLab's gateway refuses them, is not one airgate minted).
 fn require(caller: &Principal, scope: &str, allow_gateway_issued: bool, what: &str) -> Result<(), ApiError> {
-    if caller.has_scope(scope) && (allow_gateway_issued || !caller.gateway_issued || caller.bypass) {
+    if caller.has_scope(scope) && (allow_gateway_issued || !caller.gateway_issued) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!("Unauthorized to access {what}")))
@@ -54,11 +54,19 @@ fn verbose(state: &AppState, headers: &HeaderMap) -> bool {
 /// The model router over this server's models, remote client and the admin's feature routes.
 async fn with_router<T>(state: &AppState, f: impl FnOnce(&ModelRouter<'_>) -> T) -> T {
     let store = state.store.clone();
-    let routes: FeatureRoutes = tokio::task::spawn_blocking(move || {
-        store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY).ok().flatten().unwrap_or_default()
-    })
-    .await
-    .unwrap_or_default();
+    let read =
+        tokio::task::spawn_blocking(move || store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)).await;
+    let routes: FeatureRoutes = match read {
+        Ok(Ok(routes)) => routes.unwrap_or_default(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
+            FeatureRoutes::default()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
+            FeatureRoutes::default()
+        }
+    };
     let router = ModelRouter {
         models: &state.models,
         remote: &state.remote,
@@ -78,14 +86,20 @@ async fn user_access_token(
     axum::extract::State(state): axum::extract::State<AppState>,
     GitlabCaller(caller): GitlabCaller,
 ) -> Result<axum::Json<Value>, ApiError> {
+    // With auth.bypass nobody is authenticated: minting real tokens then would hand out credentials.
     let allowed = (caller.has_scope("complete_code") || caller.has_scope("ai_gateway_model_provider_proxy"))
-        && !caller.gateway_issued;
+        && !caller.gateway_issued
+        && !caller.bypass;
     if !allowed {
         return Err(ApiError::Forbidden("Unauthorized to create user access token".into()));
     }
-    let (token, expires_at) = state.gitlab.mint_user_token(&caller).map_err(|e| {
-        tracing::error!(error = %e, "could not mint a user access token");
-        ApiError::Internal("Failed to generate JWT".into())
+    let (token, expires_at) = state.gitlab.mint_user_token(&caller).map_err(|e| match e {
+        // The caller's headers do not say who the token is for (no X-Gitlab-Global-User-Id).
+        crate::auth::gitlab::AuthError::Unauthorized(message) => ApiError::Unprocessable(message),
+        crate::auth::gitlab::AuthError::Setup(detail) => {
+            tracing::error!(%detail, "could not mint a user access token");
+            ApiError::Internal("Failed to generate JWT".into())
+        }
     })?;
     Ok(axum::Json(json!({ "token": token, "expires_at": expires_at })))
 }

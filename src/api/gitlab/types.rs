@@ -44,8 +44,9 @@ pub struct FlatRequest {
     pub model_api_key: Option<String>,
     #[serde(default)]
     pub model_identifier: Option<String>,
+    /// Parsed leniently: invalid metadata is ignored and defaults apply (spec §3.1).
     #[serde(default)]
-    pub model_metadata: Option<ModelRequest>,
+    model_metadata: Option<Value>,
     #[serde(default)]
     pub stream: bool,
     #[serde(default)]
@@ -66,13 +67,14 @@ impl FlatRequest {
             identifier: self.model_identifier.clone(),
         };
         let flat_empty = [&flat.name, &flat.endpoint, &flat.identifier].iter().all(|f| f.is_none());
-        match (&self.model_metadata, flat_empty) {
-            (Some(meta), true) => meta.clone(),
+        match (lenient_metadata(self.model_metadata.as_ref()), flat_empty) {
+            (Some(meta), true) => meta,
             _ => flat,
         }
     }
 
     pub fn validate(&self) -> Result<(), ApiError> {
+        check_language(self.current_file.language_identifier.as_deref(), "current_file")?;
         check_file(
             &self.current_file.file_name,
             &self.current_file.content_above_cursor,
@@ -102,7 +104,17 @@ impl FlatRequest {
     }
 }
 
-pub fn check_file(file_name: &str, above: &str, below: &str, field: &str) -> Result<(), ApiError> {
+fn check_language(language: Option<&str>, field: &str) -> Result<(), ApiError> {
+    match language {
+        Some(l) if l.chars().count() > MAX_FILE_NAME_CHARS => Err(ApiError::bad_param(
+            field,
+            format!("`{field}.language_identifier` is longer than {MAX_FILE_NAME_CHARS} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_file(file_name: &str, above: &str, below: &str, field: &str) -> Result<(), ApiError> {
     if file_name.trim().is_empty() {
         return Err(ApiError::bad_param(field, format!("`{field}.file_name` must not be empty")));
     }
@@ -124,7 +136,7 @@ pub fn check_file(file_name: &str, above: &str, below: &str, field: &str) -> Res
     Ok(())
 }
 
-pub fn check_context(items: &[ContextItem]) -> Result<(), ApiError> {
+fn check_context(items: &[ContextItem]) -> Result<(), ApiError> {
     if items.len() > 100 {
         return Err(ApiError::bad_param(
             "context",
@@ -147,7 +159,7 @@ pub fn check_context(items: &[ContextItem]) -> Result<(), ApiError> {
 pub struct ComponentsRequest {
     pub prompt_components: Vec<Component>,
     #[serde(default)]
-    pub model_metadata: Option<ModelRequest>,
+    model_metadata: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,7 +200,23 @@ pub struct ContextPayload {
     pub content: String,
 }
 
+/// `model_metadata` when it is well formed; anything else is ignored (spec §3.1).
+fn lenient_metadata(value: Option<&Value>) -> Option<ModelRequest> {
+    let value = value?;
+    match serde_json::from_value(value.clone()) {
+        Ok(meta) => Some(meta),
+        Err(e) => {
+            tracing::debug!(error = %e, "ignoring malformed model_metadata");
+            None
+        }
+    }
+}
+
 impl ComponentsRequest {
+    pub fn model_metadata(&self) -> Option<ModelRequest> {
+        lenient_metadata(self.model_metadata.as_ref())
+    }
+
     pub fn validate(&self) -> Result<(), ApiError> {
         match self.prompt_components.len() {
             0 => {
@@ -208,6 +236,7 @@ impl ComponentsRequest {
         for (i, c) in self.prompt_components.iter().enumerate() {
             match c {
                 Component::EditorCompletion { payload } | Component::EditorGeneration { payload } => {
+                    check_language(payload.language_identifier.as_deref(), &format!("prompt_components[{i}].payload"))?;
                     check_file(
                         &payload.file_name,
                         &payload.content_above_cursor,
