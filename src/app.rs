@@ -141,7 +141,7 @@ async fn remember_model(store: &Store, name: &str, path: &str, size: u64) {
     let store = store.clone();
     let (name, path) = (name.to_string(), path.to_string());
     let result = tokio::task::spawn_blocking(move || {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = crate::unix_now();
         let record = match store.model(&name)? {
             Some(existing) if existing.path == path && existing.size == size => return Ok(()),
             Some(existing) => ModelRecord { path, size, sha256: None, ..existing },

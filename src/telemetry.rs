@@ -59,6 +59,21 @@ impl<'a> MakeWriter<'a> for LogFile {
     }
 }
 
+/// One JSON object per line, the request span's fields (correlation id, caller) under `span`.
+fn json_lines<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_ansi(false)
+        .with_writer(writer)
+}
+
 /// Installs the global subscriber (later calls are ignored). Returns the log file handle, if any, for SIGHUP.
 pub fn init(format: LogFormat, level: &str, file: Option<&Path>) -> std::io::Result<Option<LogFile>> {
     let log_file = file.map(LogFile::open).transpose()?;
@@ -68,24 +83,9 @@ pub fn init(format: LogFormat, level: &str, file: Option<&Path>) -> std::io::Res
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let stderr_json = json.then(|| {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .flatten_event(true)
-            .with_writer(std::io::stderr)
-    });
+    let stderr_json = json.then(|| json_lines(std::io::stderr));
     let stderr_text = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-    let file_layer = log_file.clone().map(|f| {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .flatten_event(true)
-            .with_ansi(false)
-            .with_writer(f)
-    });
+    let file_layer = log_file.clone().map(json_lines);
     let _ = tracing_subscriber::registry().with(filter).with(stderr_json).with(stderr_text).with(file_layer).try_init();
     Ok(log_file)
 }

@@ -77,9 +77,7 @@ async fn with_router<T>(state: &AppState, f: impl FnOnce(&ModelRouter<'_>) -> T)
     f(&router)
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+use crate::unix_now as now_secs;
 
 /// `POST /v1/code/user_access_token`: a short-lived token for the IDE's direct connection (spec §2.4).
 async fn user_access_token(

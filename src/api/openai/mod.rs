@@ -3,7 +3,6 @@
 pub mod types;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -37,9 +36,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, crate::auth::require_api_key))
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+use crate::unix_now as now_secs;
 
 async fn models(State(state): State<AppState>) -> Json<Value> {
     let created = now_secs();
