@@ -109,6 +109,7 @@ async fn load_models(state: AppState) {
             threads: config.threads,
             batch_size: config.batch_size,
             queue_depth: config.queue_depth,
+            max_output_tokens: config.max_output_tokens,
             gpu_layers: 0,
         };
         let started = Instant::now();

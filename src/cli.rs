@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect`.
+//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect`, `docs import|status`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,24 @@ enum Command {
     /// Work with GGUF model files.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Manage the documentation Duo Chat searches (GitLab's `doc/` folder or any Markdown).
+    #[command(subcommand)]
+    Docs(DocsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DocsCommand {
+    /// Index the Markdown files under DIR, replacing the previous index (the server picks it up at once).
+    Import {
+        dir: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Show whether documentation is imported and how much.
+    Status {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,7 +128,52 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Model(ModelCommand::Inspect { file, json })) => inspect(&file, json),
+        Some(Command::Docs(DocsCommand::Import { dir, config })) => docs_import(&config, &dir),
+        Some(Command::Docs(DocsCommand::Status { config })) => docs_status(&config),
     }
+}
+
+fn docs_index(args: &ConfigArgs) -> anyhow::Result<crate::docs::DocsIndex> {
+    let mut config = Config::load(args)?;
+    config.resolve_data_dir()?;
+    Ok(crate::docs::DocsIndex::at(&config.data_dir))
+}
+
+fn docs_import(args: &ConfigArgs, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let index = docs_index(args)?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} files")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("indexing");
+    let started = std::time::Instant::now();
+    let report = index.import(dir, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    for (path, reason) in &report.skipped {
+        eprintln!("skipped {path}: {reason}");
+    }
+    println!(
+        "imported {} files ({} sections, {} bytes) into {} in {:.1} s",
+        report.files,
+        report.chunks,
+        report.bytes,
+        index.path().display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn docs_status(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let index = docs_index(args)?;
+    match index.stats()? {
+        Some((chunks, files)) => println!("{}: {files} files, {chunks} sections", index.path().display()),
+        None => println!("no documentation imported ({} does not exist)", index.path().display()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Files the configuration names that do not exist.

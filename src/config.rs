@@ -50,6 +50,9 @@ pub struct ConfigArgs {
     /// Requests waiting per model [default: 64]
     #[arg(long, value_name = "N")]
     pub queue_depth: Option<usize>,
+    /// Most tokens one request may generate, whatever it asks for; 0 = no cap but the context [default: 0]
+    #[arg(long, value_name = "TOKENS")]
+    pub max_output_tokens: Option<u32>,
     /// TLS certificate chain (PEM); requires --tls-key
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -98,6 +101,8 @@ pub struct Config {
     pub parallel: u32,
     pub batch_size: u32,
     pub queue_depth: usize,
+    /// 0 = no cap beyond the context.
+    pub max_output_tokens: u32,
     pub tls: Option<TlsPaths>,
     /// Without trailing slash.
     pub gitlab_url: Option<String>,
@@ -203,6 +208,7 @@ struct FileConfig {
     parallel: Option<u32>,
     batch_size: Option<u32>,
     queue_depth: Option<usize>,
+    max_output_tokens: Option<u32>,
     gitlab_url: Option<String>,
     api_keys: Option<Vec<String>>,
     max_body_bytes: Option<usize>,
@@ -508,6 +514,8 @@ impl Config {
         let parallel = l.ranged("parallel", a.parallel, f.parallel, 4, 1..=64)?;
         let batch_size = l.ranged("batch_size", a.batch_size, f.batch_size, 512, 32..=8192)?;
         let queue_depth = l.ranged("queue_depth", a.queue_depth, f.queue_depth, 64, 1..=100_000)?;
+        let max_output_tokens =
+            l.ranged("max_output_tokens", a.max_output_tokens, f.max_output_tokens, 0, 0..=1_048_576)?;
         let max_body_bytes = l.ranged("max_body_bytes", a.max_body_bytes, f.max_body_bytes, 16 << 20, 1..=1 << 40)?;
         let shutdown_timeout_secs =
             l.ranged("shutdown_timeout_secs", a.shutdown_timeout_secs, f.shutdown_timeout_secs, 30, 0..=86_400)?;
@@ -562,6 +570,7 @@ impl Config {
             parallel,
             batch_size,
             queue_depth,
+            max_output_tokens,
             tls,
             gitlab_url,
             api_keys: keys.into_iter().map(Secret).collect(),
@@ -628,6 +637,7 @@ impl Config {
             parallel: Some(self.parallel),
             batch_size: Some(self.batch_size),
             queue_depth: Some(self.queue_depth),
+            max_output_tokens: Some(self.max_output_tokens),
             gitlab_url: self.gitlab_url.clone(),
             api_keys: Some(self.api_keys.iter().map(|k| k.to_string()).collect()),
             max_body_bytes: Some(self.max_body_bytes),

@@ -26,6 +26,8 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct ModelRegistry {
     inner: Arc<RwLock<Inner>>,
+    /// Woken whenever a model finishes loading or fails.
+    settled: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -61,6 +63,8 @@ impl ModelRegistry {
             entry.status = ModelStatus::Ready;
             entry.engine = Some(engine);
         }
+        drop(inner);
+        self.settled.notify_waiters();
     }
 
     pub fn set_failed(&self, name: &str, reason: String) {
@@ -69,6 +73,30 @@ impl ModelRegistry {
             entry.status = ModelStatus::Failed(reason);
             entry.engine = None;
         }
+        drop(inner);
+        self.settled.notify_waiters();
+    }
+
+    /// Waits until no model is loading any more, at most `limit`. A request that arrives while the
+    /// server is still warming up (GitLab's "Test connection" right after a restart) is served when
+    /// the model is ready instead of failing with 503.
+    pub async fn wait_loaded(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.any_loading() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn any_loading(&self) -> bool {
+        self.inner.read().expect("registry lock").entries.values().any(|e| e.status == ModelStatus::Loading)
     }
 
     /// The engine serving `name`, if it is loaded.

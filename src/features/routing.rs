@@ -57,21 +57,112 @@ impl ModelRequest {
     }
 }
 
-/// The GitLab Duo features an admin maps to models (spec §8).
+/// The GitLab Duo features an admin maps to models: the rows of GitLab's "AI-powered features" tab (spec §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
     CodeCompletions,
     CodeGenerations,
     DuoChat,
+    DuoChatExplainCode,
+    DuoChatWriteTests,
+    DuoChatRefactorCode,
+    DuoChatFixCode,
+    DuoChatTroubleshootJob,
+    DuoChatExplainVulnerability,
+    DuoChatSummarizeComments,
+    GenerateCommitMessage,
+    SummarizeNewMergeRequest,
+    ResolveVulnerability,
+    SummarizeReview,
+    GlabAskGitCommand,
+    ReviewMergeRequest,
+    DuoAgentPlatform,
+    DuoAgentPlatformAgenticChat,
 }
 
 impl Feature {
+    /// Every feature, in the order of GitLab's admin tab.
+    pub const ALL: [Feature; 18] = [
+        Feature::CodeCompletions,
+        Feature::CodeGenerations,
+        Feature::DuoChat,
+        Feature::DuoChatExplainCode,
+        Feature::DuoChatWriteTests,
+        Feature::DuoChatRefactorCode,
+        Feature::DuoChatFixCode,
+        Feature::DuoChatTroubleshootJob,
+        Feature::DuoChatExplainVulnerability,
+        Feature::DuoChatSummarizeComments,
+        Feature::GenerateCommitMessage,
+        Feature::SummarizeNewMergeRequest,
+        Feature::ResolveVulnerability,
+        Feature::SummarizeReview,
+        Feature::GlabAskGitCommand,
+        Feature::ReviewMergeRequest,
+        Feature::DuoAgentPlatform,
+        Feature::DuoAgentPlatformAgenticChat,
+    ];
+
+    /// GitLab's feature key (`Ai::FeatureSetting#feature`).
     pub fn as_str(self) -> &'static str {
         match self {
             Feature::CodeCompletions => "code_completions",
             Feature::CodeGenerations => "code_generations",
             Feature::DuoChat => "duo_chat",
+            Feature::DuoChatExplainCode => "duo_chat_explain_code",
+            Feature::DuoChatWriteTests => "duo_chat_write_tests",
+            Feature::DuoChatRefactorCode => "duo_chat_refactor_code",
+            Feature::DuoChatFixCode => "duo_chat_fix_code",
+            Feature::DuoChatTroubleshootJob => "duo_chat_troubleshoot_job",
+            Feature::DuoChatExplainVulnerability => "duo_chat_explain_vulnerability",
+            Feature::DuoChatSummarizeComments => "duo_chat_summarize_comments",
+            Feature::GenerateCommitMessage => "generate_commit_message",
+            Feature::SummarizeNewMergeRequest => "summarize_new_merge_request",
+            Feature::ResolveVulnerability => "resolve_vulnerability",
+            Feature::SummarizeReview => "summarize_review",
+            Feature::GlabAskGitCommand => "glab_ask_git_command",
+            Feature::ReviewMergeRequest => "review_merge_request",
+            Feature::DuoAgentPlatform => "duo_agent_platform",
+            Feature::DuoAgentPlatformAgenticChat => "duo_agent_platform_agentic_chat",
+        }
+    }
+
+    /// The feature whose model serves a prompt of this unit primitive (spec §2.6, §8). Chat tools and
+    /// anything GitLab does not map to its own row run as General Chat.
+    pub fn for_unit_primitive(unit_primitive: &str) -> Feature {
+        match unit_primitive {
+            "complete_code" | "code_suggestions" => Feature::CodeCompletions,
+            "generate_code" => Feature::CodeGenerations,
+            "explain_code" => Feature::DuoChatExplainCode,
+            "write_tests" => Feature::DuoChatWriteTests,
+            "refactor_code" => Feature::DuoChatRefactorCode,
+            "fix_code" => Feature::DuoChatFixCode,
+            "troubleshoot_job" => Feature::DuoChatTroubleshootJob,
+            "explain_vulnerability" => Feature::DuoChatExplainVulnerability,
+            "summarize_comments" => Feature::DuoChatSummarizeComments,
+            "generate_commit_message" => Feature::GenerateCommitMessage,
+            "summarize_new_merge_request" => Feature::SummarizeNewMergeRequest,
+            "resolve_vulnerability" => Feature::ResolveVulnerability,
+            "summarize_review" => Feature::SummarizeReview,
+            "glab_ask_git_command" => Feature::GlabAskGitCommand,
+            "review_merge_request" => Feature::ReviewMergeRequest,
+            "duo_agent_platform" | "duo_workflow_execute_workflow" => Feature::DuoAgentPlatform,
+            _ => Feature::DuoChat,
+        }
+    }
+
+    /// Where an unset feature takes its model from: chat sub-features fall back to General Chat (GitLab's rule).
+    pub fn fallback(self) -> Option<Feature> {
+        match self {
+            Feature::DuoChatExplainCode
+            | Feature::DuoChatWriteTests
+            | Feature::DuoChatRefactorCode
+            | Feature::DuoChatFixCode
+            | Feature::DuoChatTroubleshootJob
+            | Feature::DuoChatExplainVulnerability
+            | Feature::DuoChatSummarizeComments => Some(Feature::DuoChat),
+            _ => None,
         }
     }
 }
@@ -162,10 +253,11 @@ impl Router<'_> {
         }
     }
 
-    /// The model the admin mapped to `feature`, else the default model.
+    /// The model the admin mapped to `feature` (or to the feature it falls back to), else the default model.
     fn feature_model(&self, feature: Feature) -> Result<String, FeatureError> {
         self.routes
             .get(&feature)
+            .or_else(|| feature.fallback().and_then(|f| self.routes.get(&f)))
             .cloned()
             .or_else(|| self.models.default_name())
             .ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))
@@ -179,5 +271,43 @@ impl Router<'_> {
         let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1" | "0.0.0.0");
         url.port_or_known_default() == Some(self.own_port)
             && (loopback || self.own_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_keys_are_gitlabs_and_match_the_stored_names() {
+        for f in Feature::ALL {
+            assert_eq!(serde_json::to_value(f).unwrap(), serde_json::Value::String(f.as_str().into()));
+        }
+        let keys: std::collections::BTreeSet<_> = Feature::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(keys.len(), 18);
+        assert!(keys.contains("duo_chat_troubleshoot_job") && keys.contains("duo_agent_platform_agentic_chat"));
+    }
+
+    #[test]
+    fn unit_primitives_pick_their_feature_and_chat_tools_run_as_general_chat() {
+        for (up, f) in [
+            ("complete_code", Feature::CodeCompletions),
+            ("explain_code", Feature::DuoChatExplainCode),
+            ("fix_code", Feature::DuoChatFixCode),
+            ("summarize_review", Feature::SummarizeReview),
+            ("review_merge_request", Feature::ReviewMergeRequest),
+            ("ask_issue", Feature::DuoChat),
+            ("documentation_search", Feature::DuoChat),
+            ("generate_issue_description", Feature::DuoChat),
+        ] {
+            assert_eq!(Feature::for_unit_primitive(up), f, "{up}");
+        }
+    }
+
+    #[test]
+    fn chat_sub_features_fall_back_to_general_chat() {
+        assert_eq!(Feature::DuoChatWriteTests.fallback(), Some(Feature::DuoChat));
+        assert_eq!(Feature::GenerateCommitMessage.fallback(), None);
+        assert_eq!(Feature::DuoChat.fallback(), None);
     }
 }

@@ -16,6 +16,8 @@ mod family;
 mod generated;
 mod generation;
 mod language;
+pub mod react;
+pub mod registry;
 
 pub use budget::{keep_end, keep_start};
 pub use clean::{blank_if_whitespace, cut_at_suffix, strip_markers, trim_prefix_echo, unescape_mixtral};

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::issuer;
 use crate::support::{TestServer, client};
 
-fn issuer_url() -> &'static str {
+pub fn issuer_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(issuer::start)
 }
@@ -17,7 +17,7 @@ fn gitlab_server() -> TestServer {
     TestServer::builder().arg("--gitlab-url").arg(issuer_url()).start()
 }
 
-async fn call(server: &TestServer, path: &str, token: &str, body: &Value) -> reqwest::Response {
+pub async fn call(server: &TestServer, path: &str, token: &str, body: &Value) -> reqwest::Response {
     let mut req = client().post(server.url(path)).json(body);
     for (k, v) in issuer::headers(token) {
         req = req.header(k, v);
@@ -25,7 +25,7 @@ async fn call(server: &TestServer, path: &str, token: &str, body: &Value) -> req
     req.send().await.unwrap()
 }
 
-async fn call_json(server: &TestServer, path: &str, token: &str, body: &Value) -> (u16, Value) {
+pub async fn call_json(server: &TestServer, path: &str, token: &str, body: &Value) -> (u16, Value) {
     let r = call(server, path, token, body).await;
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();

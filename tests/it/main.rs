@@ -1,8 +1,10 @@
 //! Integration tests: the real server, the real default model, HTTP over loopback.
 
+mod chat;
 mod gitlab;
 mod issuer;
 mod openai;
+mod prompts;
 mod python;
 mod server;
 mod support;

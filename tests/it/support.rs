@@ -43,6 +43,11 @@ impl Builder {
         self.args.push(a.into());
         self
     }
+    pub fn args<const N: usize>(mut self, args: [&str; N]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
         self
@@ -76,7 +81,7 @@ impl Builder {
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--threads", "2"])
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--threads", "1"])
             .arg("--data-dir")
             .arg(dir.path().join("data"));
         if self.with_default_model {
@@ -148,6 +153,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The server's `--data-dir`.
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
     }
 
     pub fn logs(&self) -> String {

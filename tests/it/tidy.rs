@@ -59,6 +59,8 @@ fn crate_boundaries_hold() {
         ("llama_cpp_2", &["src/engine/llama/"]),
         ("llama_cpp_sys_2", &["src/engine/llama/"]),
         ("redb", &["src/store/"]),
+        ("rusqlite", &["src/docs/"]),
+        ("minijinja", &["src/prompt/"]),
         ("axum", &["src/http/", "src/api/", "src/auth/"]),
         ("hyper", &["src/http/", "src/api/", "src/auth/"]),
         ("rustls", &["src/http/", "src/auth/", "src/engine/remote/"]),

@@ -6,18 +6,19 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::types::{Component, ComponentsRequest, FlatRequest};
-use super::{feature_flags, now_secs, require, verbose, with_router};
+use super::{
+    feature_flags, log_request, model_for, now_secs, raw_stream, record_caller, require, text_chunks, verbose,
+    with_router,
+};
 use crate::app::AppState;
 use crate::auth::GitlabCaller;
-use crate::engine::{Event, EventStream};
 use crate::features::code::{Answer, CodeInput, Kind, PlanInfo, suggest};
 use crate::features::routing::{Feature, ModelRequest, Route};
 use crate::http::stream::streaming;
 use crate::http::{ApiError, JsonBody};
-use crate::prompt::{self, LineCutter};
+use crate::prompt;
 
 const REGION: &str = "us-central1";
 
@@ -92,12 +93,6 @@ async fn flat(
             Json(v2_body(&model, Some(&route), &lang, info, Some((&g.text, usage)), &flags)).into_response()
         }
     })
-}
-
-/// Tokens airgate minted for the IDE's direct connection may not choose a model endpoint: that would
-/// let any Duo user make airgate fetch arbitrary URLs. They get the model mapped to the feature.
-fn model_for(caller: &crate::auth::gitlab::Principal, requested: ModelRequest) -> ModelRequest {
-    if caller.gateway_issued { ModelRequest { name: requested.name, ..ModelRequest::default() } } else { requested }
 }
 
 /// `POST /v3/code/completions`: completion or generation, raw text stream (spec §2.3.1).
@@ -200,23 +195,6 @@ async fn components(
     })
 }
 
-/// Puts the caller on the request span, so even refused requests' access lines carry it.
-fn record_caller(caller: &crate::auth::gitlab::Principal, feature: Feature) {
-    crate::http::record_caller(feature.as_str(), caller.instance_id.as_deref(), caller.global_user_id.as_deref());
-}
-
-fn log_request(caller: &crate::auth::gitlab::Principal, feature: Feature, route: &Route) {
-    tracing::info!(
-        feature = feature.as_str(),
-        instance_id = caller.instance_id.as_deref().unwrap_or("-"),
-        user_id = caller.global_user_id.as_deref().unwrap_or("-"),
-        model = %route.engine.info().name,
-        local = route.local,
-        family = route.family.as_str(),
-        "gitlab request"
-    );
-}
-
 /// The §2.2 response: `choices` is empty when there is no text.
 fn v2_body(
     model: &ModelRequest,
@@ -266,32 +244,6 @@ fn components_body(model: Value, text: Option<&str>, flags: &[String]) -> Value 
         "model": model,
         "metadata": { "model": model, "timestamp": now_secs(), "enabled_feature_flags": flags },
     })
-}
-
-/// Generated text as it arrives; generations are re-cut into whole lines with Markdown fences removed.
-fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = String> + Send {
-    let mut cutter = cut_lines.then(LineCutter::new);
-    // The body is polled after the handler returned: log inside the request's span.
-    let span = tracing::Span::current();
-    ReceiverStream::new(events).flat_map(move |event| {
-        let out: Vec<String> = match event {
-            Event::Text(t) => match cutter.as_mut() {
-                Some(c) => c.push(&t).into_iter().collect(),
-                None => vec![t],
-            },
-            Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().collect(),
-            Event::Failed(detail) => {
-                span.in_scope(|| tracing::error!(%detail, "generation failed mid-stream"));
-                cutter.as_mut().and_then(LineCutter::finish).into_iter().collect()
-            }
-        };
-        stream::iter(out.into_iter().filter(|s| !s.is_empty()))
-    })
-}
-
-/// GitLab's "event-stream" that is really raw text deltas (spec §2.2).
-fn raw_stream(chunks: impl Stream<Item = String> + Send + 'static) -> Response {
-    streaming("text/event-stream; charset=utf-8", chunks)
 }
 
 /// v4 Server-Sent Events: one `stream_start` with metadata, `content_chunk`s, one `stream_end` with `null`; CRLF line ends.

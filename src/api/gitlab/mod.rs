@@ -1,18 +1,27 @@
 //! GitLab AI Gateway API: the endpoints GitLab Rails, Workhorse and the IDE extensions call (spec §2), authenticated with GitLab tokens.
 
+mod chat;
 mod code;
+mod docs;
+mod prompts;
 mod types;
 
 use axum::Router;
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
+use futures::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::app::AppState;
 use crate::auth::GitlabCaller;
 use crate::auth::gitlab::Principal;
-use crate::features::routing::{FeatureRoutes, Router as ModelRouter};
+use crate::engine::{Event, EventStream};
+use crate::features::routing::{Feature, FeatureRoutes, ModelRequest, Route, Router as ModelRouter};
 use crate::http::ApiError;
+use crate::http::stream::streaming;
+use crate::prompt::LineCutter;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -22,6 +31,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v4/code/suggestions", post(code::v4))
         .route("/v2/code/generations", post(code::legacy_generations))
         .route("/v1/code/user_access_token", post(user_access_token))
+        .route("/v2/chat/agent", post(chat::agent))
+        .route("/v1/chat/{invokable}", post(chat::legacy))
+        .route("/v1/prompts/{*prompt_id}", post(prompts::v1))
+        .route("/v2/prompts/{*prompt_id}", post(prompts::v2))
+        .route("/v1/search/gitlab-docs", post(docs::search))
 }
 
 /// 403 unless the caller's token carries `scope` (and, where GitLab's gateway refuses them, is not one airgate minted).
@@ -53,6 +67,8 @@ fn verbose(state: &AppState, headers: &HeaderMap) -> bool {
 
 /// The model router over this server's models, remote client and the admin's feature routes.
 async fn with_router<T>(state: &AppState, f: impl FnOnce(&ModelRouter<'_>) -> T) -> T {
+    // Right after a start the models are still loading: a request waits briefly rather than fail.
+    state.models.wait_loaded(MODEL_LOAD_WAIT).await;
     let store = state.store.clone();
     let read =
         tokio::task::spawn_blocking(move || store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)).await;
@@ -77,7 +93,59 @@ async fn with_router<T>(state: &AppState, f: impl FnOnce(&ModelRouter<'_>) -> T)
     f(&router)
 }
 
+/// How long a request waits for a model that is still loading (GitLab's "Test connection" gives up after 3 s).
+const MODEL_LOAD_WAIT: std::time::Duration = std::time::Duration::from_millis(2500);
+
 use crate::unix_now as now_secs;
+
+/// Tokens airgate minted for the IDE's direct connection may not choose a model endpoint: that would
+/// let any Duo user make airgate fetch arbitrary URLs. They get the model mapped to the feature.
+fn model_for(caller: &crate::auth::gitlab::Principal, requested: ModelRequest) -> ModelRequest {
+    if caller.gateway_issued { ModelRequest { name: requested.name, ..ModelRequest::default() } } else { requested }
+}
+
+/// Puts the caller on the request span, so even refused requests' access lines carry it.
+fn record_caller(caller: &crate::auth::gitlab::Principal, feature: Feature) {
+    crate::http::record_caller(feature.as_str(), caller.instance_id.as_deref(), caller.global_user_id.as_deref());
+}
+
+fn log_request(caller: &crate::auth::gitlab::Principal, feature: Feature, route: &Route) {
+    tracing::info!(
+        feature = feature.as_str(),
+        instance_id = caller.instance_id.as_deref().unwrap_or("-"),
+        user_id = caller.global_user_id.as_deref().unwrap_or("-"),
+        model = %route.engine.info().name,
+        local = route.local,
+        family = route.family.as_str(),
+        "gitlab request"
+    );
+}
+
+/// Generated text as it arrives; generations are re-cut into whole lines with Markdown fences removed.
+fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = String> + Send {
+    let mut cutter = cut_lines.then(LineCutter::new);
+    // The body is polled after the handler returned: log inside the request's span.
+    let span = tracing::Span::current();
+    ReceiverStream::new(events).flat_map(move |event| {
+        let out: Vec<String> = match event {
+            Event::Text(t) => match cutter.as_mut() {
+                Some(c) => c.push(&t).into_iter().collect(),
+                None => vec![t],
+            },
+            Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().collect(),
+            Event::Failed(detail) => {
+                span.in_scope(|| tracing::error!(%detail, "generation failed mid-stream"));
+                cutter.as_mut().and_then(LineCutter::finish).into_iter().collect()
+            }
+        };
+        stream::iter(out.into_iter().filter(|s| !s.is_empty()))
+    })
+}
+
+/// GitLab's "event-stream" that is really raw text deltas (spec §2.2).
+fn raw_stream(chunks: impl Stream<Item = String> + Send + 'static) -> Response {
+    streaming("text/event-stream; charset=utf-8", chunks)
+}
 
 /// `POST /v1/code/user_access_token`: a short-lived token for the IDE's direct connection (spec §2.4).
 async fn user_access_token(

@@ -201,7 +201,7 @@ pub struct ContextPayload {
 }
 
 /// `model_metadata` when it is well formed; anything else is ignored (spec §3.1).
-fn lenient_metadata(value: Option<&Value>) -> Option<ModelRequest> {
+pub fn lenient_metadata(value: Option<&Value>) -> Option<ModelRequest> {
     let value = value?;
     match serde_json::from_value(value.clone()) {
         Ok(meta) => Some(meta),

@@ -33,6 +33,8 @@ pub struct LoadParams {
     pub threads: u32,
     pub batch_size: u32,
     pub queue_depth: usize,
+    /// Most tokens one request may generate; 0 = bounded only by the context.
+    pub max_output_tokens: u32,
     pub gpu_layers: u32,
 }
 
@@ -95,6 +97,7 @@ pub struct LlamaEngine {
     queued: Arc<AtomicUsize>,
     ready: Arc<AtomicBool>,
     queue_depth: usize,
+    max_output_tokens: u32,
 }
 
 impl LlamaEngine {
@@ -147,7 +150,17 @@ impl LlamaEngine {
             Ok(Err(message)) => return Err(EngineError::Internal(message)),
             Err(_) => return Err(EngineError::Internal("the model thread stopped while starting".into())),
         }
-        Ok(LlamaEngine { info, model, template, fim, jobs, queued, ready, queue_depth: params.queue_depth })
+        Ok(LlamaEngine {
+            info,
+            model,
+            template,
+            fim,
+            jobs,
+            queued,
+            ready,
+            queue_depth: params.queue_depth,
+            max_output_tokens: params.max_output_tokens,
+        })
     }
 }
 
@@ -249,7 +262,10 @@ impl Engine for LlamaEngine {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
         let bos = self.model.vocab().bos();
-        let (tokens, max_tokens, truncated) = fit_context(tokens, req.max_tokens, self.info.context_per_slot, bos)?;
+        let cap = self.max_output_tokens;
+        let requested = req.max_tokens.map(|m| if cap > 0 { m.min(cap) } else { m });
+        let (tokens, max_tokens, truncated) = fit_context(tokens, requested, self.info.context_per_slot, bos)?;
+        let max_tokens = if cap > 0 { max_tokens.min(cap) } else { max_tokens };
         if truncated > 0 {
             tracing::info!(model = %self.info.name, truncated, "prompt longer than the context: dropped tokens from the start");
         }

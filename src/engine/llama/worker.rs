@@ -335,7 +335,8 @@ fn build_sampler(model: &LlamaModel, p: &SamplingParams) -> LlamaSampler {
 /// Frees the slots of clients that went away; their evaluated tokens stay cached for reuse.
 fn drop_cancelled(slots: &mut [Slot]) {
     for slot in slots.iter_mut() {
-        if slot.running.as_ref().is_some_and(|r| r.job.events.is_closed()) {
+        if let Some(run) = slot.running.as_ref().filter(|r| r.job.events.is_closed()) {
+            tracing::info!(generated = run.generated, "client went away; generation cancelled");
             slot.running = None;
             // A sampled-but-unfed token is not in the cache, so `cached` stays exact.
         }

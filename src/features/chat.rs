@@ -1,0 +1,156 @@
+//! Chat-shaped model calls shared by Duo Chat and the feature prompts: fit the messages into the routed model's context, run them, optionally continuing an assistant prefill.
+
+use super::FeatureError;
+use super::routing::Route;
+use crate::engine::{ChatMessage, EngineError, EventStream, GenerateRequest, Prompt, SamplingParams};
+use crate::prompt::Message;
+
+/// A chat prompt and how to run it.
+#[derive(Debug, Clone)]
+pub struct ChatPlan {
+    /// System first (if any), ending with a user message.
+    pub messages: Vec<Message>,
+    /// The start of the assistant's reply that the model continues (ReAct's `Thought:`).
+    pub prefill: Option<String>,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+    pub seed: Option<u32>,
+    /// Drop the oldest history turns (everything between the system message and the last user
+    /// message) when the prompt does not fit the context, instead of failing.
+    pub drop_history: bool,
+}
+
+/// The smallest answer worth running a local model for; a prompt that leaves less is refused.
+const MIN_ANSWER_TOKENS: u32 = 64;
+
+/// What a started chat call reports besides its event stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Started {
+    /// Prompt tokens (exact for a local model, estimated for an upstream).
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    /// History turns dropped to make the prompt fit.
+    pub dropped_turns: usize,
+}
+
+/// Runs `plan` on `route`. A local model gets the messages rendered with its chat template, the
+/// prefill appended, and `max_tokens` capped to what is left of its context; an upstream gets the
+/// messages (plus the prefill as a final assistant message, as GitLab's gateway sends it).
+pub async fn run(route: &Route, plan: ChatPlan, verbose: bool) -> Result<(EventStream, Started), FeatureError> {
+    let (request, started) = if route.local { local_request(route, plan).await? } else { remote_request(plan) };
+    if verbose {
+        let prompt = match &request.prompt {
+            Prompt::Text(text) => text.clone(),
+            Prompt::Chat(messages) => serde_json::to_string(messages).unwrap_or_default(),
+        };
+        tracing::info!(target: "airgate::expanded", %prompt, stop = ?request.stop, "model request");
+    }
+    let events = route.engine.generate(request).await?;
+    Ok((events, started))
+}
+
+fn sampling(plan: &ChatPlan) -> SamplingParams {
+    SamplingParams { temperature: plan.temperature, seed: plan.seed, ..SamplingParams::default() }
+}
+
+fn remote_request(plan: ChatPlan) -> (GenerateRequest, Started) {
+    let mut messages: Vec<ChatMessage> =
+        plan.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
+    if let Some(prefill) = &plan.prefill {
+        messages.push(ChatMessage { role: "assistant".into(), content: prefill.clone() });
+    }
+    let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
+    let started = Started { prompt_tokens: chars.div_ceil(4) as u32, max_tokens: plan.max_tokens, dropped_turns: 0 };
+    let request = GenerateRequest {
+        sampling: sampling(&plan),
+        prompt: Prompt::Chat(messages),
+        max_tokens: Some(plan.max_tokens),
+        stop: plan.stop,
+        ignore_eos: false,
+    };
+    (request, started)
+}
+
+async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateRequest, Started), FeatureError> {
+    let engine = route.engine.clone();
+    let context = engine.info().context_per_slot;
+    let model = engine.info().name.clone();
+    let fitted = tokio::task::spawn_blocking(move || {
+        let mut dropped = 0;
+        loop {
+            let (text, tokens) = render(engine.as_ref(), &plan)?;
+            let room = context.saturating_sub(tokens as u32);
+            if room >= MIN_ANSWER_TOKENS.min(plan.max_tokens) {
+                return Ok((text, tokens as u32, room.min(plan.max_tokens), dropped, plan));
+            }
+            if plan.drop_history && droppable(&plan.messages) {
+                // Drop a whole exchange: the oldest user turn and the assistant turns answering it.
+                let first = first_history_index(&plan.messages);
+                plan.messages.remove(first);
+                dropped += 1;
+                while droppable(&plan.messages) && plan.messages[first].role == "assistant" {
+                    plan.messages.remove(first);
+                    dropped += 1;
+                }
+                continue;
+            }
+            return Err(FeatureError::BadInput(format!(
+                "the prompt is {tokens} tokens but model `{model}` has {context} tokens of context per request; \
+                 send less text or give the model a larger ctx_size"
+            )));
+        }
+    })
+    .await
+    .map_err(|e| FeatureError::Engine(EngineError::Internal(e.to_string())))??;
+    let (text, prompt_tokens, max_tokens, dropped_turns, plan) = fitted;
+    if dropped_turns > 0 {
+        tracing::info!(dropped_turns, prompt_tokens, context, "older chat turns dropped to fit the model's context");
+    }
+    let request = GenerateRequest {
+        sampling: sampling(&plan),
+        prompt: Prompt::Text(text),
+        max_tokens: Some(max_tokens),
+        stop: plan.stop,
+        ignore_eos: false,
+    };
+    Ok((request, Started { prompt_tokens, max_tokens, dropped_turns }))
+}
+
+/// The local prompt text and its exact token count.
+fn render(engine: &dyn crate::engine::Engine, plan: &ChatPlan) -> Result<(String, usize), FeatureError> {
+    let messages: Vec<ChatMessage> =
+        plan.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
+    let mut text = engine.render_chat(&messages)?;
+    if let Some(prefill) = &plan.prefill {
+        text.push_str(prefill);
+    }
+    let tokens = engine.count_tokens(&text).unwrap_or_else(|| text.chars().count().div_ceil(4));
+    Ok((text, tokens))
+}
+
+/// Index of the oldest history message: the first one that is not the system prompt.
+fn first_history_index(messages: &[Message]) -> usize {
+    usize::from(messages.first().is_some_and(|m| m.role == "system"))
+}
+
+/// True while there is history besides the system prompt and the last user message.
+fn droppable(messages: &[Message]) -> bool {
+    messages.len() > first_history_index(messages) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_is_what_lies_between_system_and_the_last_message() {
+        let sys = Message::system("s");
+        let user = Message::user("u");
+        assert!(!droppable(&[sys.clone(), user.clone()]));
+        assert!(!droppable(std::slice::from_ref(&user)));
+        assert!(droppable(&[sys.clone(), user.clone(), user.clone()]));
+        assert_eq!(first_history_index(&[sys, user.clone()]), 1);
+        assert_eq!(first_history_index(&[user.clone(), user]), 0);
+    }
+}
