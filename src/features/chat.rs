@@ -140,17 +140,4 @@ fn droppable(messages: &[Message]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn history_is_what_lies_between_system_and_the_last_message() {
-        let sys = Message::system("s");
-        let user = Message::user("u");
-        assert!(!droppable(&[sys.clone(), user.clone()]));
-        assert!(!droppable(std::slice::from_ref(&user)));
-        assert!(droppable(&[sys.clone(), user.clone(), user.clone()]));
-        assert_eq!(first_history_index(&[sys, user.clone()]), 1);
-        assert_eq!(first_history_index(&[user.clone(), user]), 0);
-    }
-}
+mod tests;

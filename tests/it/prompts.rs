@@ -82,32 +82,33 @@ fn prompt_server() -> TestServer {
 async fn every_feature_prompt_answers_in_every_shape() {
     let server = prompt_server();
     let token = token_with(&all_scopes());
-    // Each prompt once; the shapes rotate so every (version, stream) pair is exercised many times.
-    for (i, (id, _, inputs)) in prompts().into_iter().enumerate() {
-        let (api, stream) = [("v1", false), ("v2", false), ("v1", true), ("v2", true)][i % 4];
-        let path = format!("/{api}/prompts/{id}");
-        let body = json!({ "inputs": inputs, "prompt_version": "^1.0.0", "stream": stream });
-        let r = call(&server, &path, &token, &body).await;
-        let status = r.status().as_u16();
-        let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
-        let text = r.text().await.unwrap();
-        assert_eq!(status, 200, "{path}: {text}");
-        match (api, stream) {
-            ("v1", false) => assert!(serde_json::from_str::<Value>(&text).unwrap().is_string(), "{path}: {text}"),
-            ("v2", false) => {
-                let v: Value = serde_json::from_str(&text).unwrap();
-                assert!(v["content"].is_string(), "{path}: {v}");
-                let usage = v["usage"].as_object().unwrap().values().next().unwrap().clone();
-                assert!(usage["input_tokens"].as_u64().unwrap() > 0, "{path}: {v}");
-            }
-            ("v1", true) => {
-                assert!(content_type.unwrap().starts_with("text/event-stream"));
-                assert!(!text.starts_with("data:"), "raw text: {text:?}");
-            }
-            _ => {
-                let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-                assert!(lines.iter().all(|l| l["content"].is_string()), "{path}: {text}");
-                assert!(lines.last().unwrap()["usage"].is_object(), "the last chunk carries usage: {text}");
+    // Every prompt in every shape; the same prompt four times in a row is served from the slot's cache.
+    for (id, _, inputs) in prompts() {
+        for (api, stream) in [("v1", false), ("v2", false), ("v1", true), ("v2", true)] {
+            let path = format!("/{api}/prompts/{id}");
+            let body = json!({ "inputs": inputs, "prompt_version": "^1.0.0", "stream": stream });
+            let r = call(&server, &path, &token, &body).await;
+            let status = r.status().as_u16();
+            let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+            let text = r.text().await.unwrap();
+            assert_eq!(status, 200, "{path}: {text}");
+            match (api, stream) {
+                ("v1", false) => assert!(serde_json::from_str::<Value>(&text).unwrap().is_string(), "{path}: {text}"),
+                ("v2", false) => {
+                    let v: Value = serde_json::from_str(&text).unwrap();
+                    assert!(v["content"].is_string(), "{path}: {v}");
+                    let usage = v["usage"].as_object().unwrap().values().next().unwrap().clone();
+                    assert!(usage["input_tokens"].as_u64().unwrap() > 0, "{path}: {v}");
+                }
+                ("v1", true) => {
+                    assert!(content_type.unwrap().starts_with("text/event-stream"));
+                    assert!(!text.starts_with("data:"), "raw text: {text:?}");
+                }
+                _ => {
+                    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+                    assert!(lines.iter().all(|l| l["content"].is_string()), "{path}: {text}");
+                    assert!(lines.last().unwrap()["usage"].is_object(), "the last chunk carries usage: {text}");
+                }
             }
         }
     }
@@ -183,6 +184,73 @@ async fn prompt_errors_are_4xx_with_gitlab_details() {
     assert!(v["detail"].as_str().unwrap().contains("model_metadata"), "{v}");
 }
 
+/// An OpenAI-compatible upstream that answers every request with `status_line` and an error body.
+async fn failing_upstream(status_line: &'static str, extra_headers: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // Read the whole request (headers, then Content-Length bytes) before answering.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"error":{"message":"the model is on fire"}}"#;
+                let response = format!(
+                    "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn model_failures_map_to_421_429_and_503() {
+    let server = TestServer::builder().arg("--gitlab-url").arg(issuer_url()).without_default_model().no_wait().start();
+    let token = token_with(&["generate_commit_message"]);
+    let body = |endpoint: &str| {
+        json!({ "inputs": { "diff": "-a\n+b\n" }, "model_metadata": {
+            "provider": "openai", "name": "mistral", "endpoint": endpoint, "identifier": "custom_openai/Mistral-7B" } })
+    };
+    let broken = failing_upstream("500 Internal Server Error", "").await;
+    let (status, v) = call_json(&server, "/v1/prompts/generate_commit_message", &token, &body(&broken)).await;
+    assert_eq!(status, 421, "{v}");
+    assert!(v["detail"].as_str().unwrap().starts_with("500"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("on fire"), "{v}");
+
+    let limited = failing_upstream("429 Too Many Requests", "retry-after: 7\r\n").await;
+    let r = call(&server, "/v2/prompts/generate_commit_message", &token, &body(&limited)).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+
+    let (status, v) =
+        call_json(&server, "/v1/prompts/generate_commit_message", &token, &body("http://127.0.0.1:1/v1")).await;
+    assert_eq!((status, v), (503, json!({ "detail": "Inference failed" })));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn model_configuration_check_answers_within_three_seconds_of_start() {
     // Not waiting for readiness: GitLab's "Test connection" may come while the model still loads.
@@ -243,10 +311,10 @@ async fn docs_search_is_empty_until_docs_are_imported() {
     );
 
     for (query, first) in [
-        ("how do I register a runner?", "ci/runners/index.md"),
-        ("create a project", "user/project/index.md"),
-        ("What is a merge request", "user/project/merge_requests/index.md"),
-        ("backup", "administration/backup.md"),
+        ("how do I register a runner?", "doc/ci/runners/index.md"),
+        ("create a project", "doc/user/project/index.md"),
+        ("What is a merge request", "doc/user/project/merge_requests/index.md"),
+        ("backup", "doc/administration/backup.md"),
     ] {
         let (status, v) = call_json(&server, "/v1/search/gitlab-docs", &token, &search(query)).await;
         assert_eq!(status, 200, "{v}");

@@ -66,12 +66,21 @@ pub(super) async fn search(
             e
         })
         .unwrap_or_default();
+    // Ids as GitLab's own index names them: paths from the repository root, `doc/…` (Rails turns them
+    // into /help links).
     let results: Vec<Value> = hits
         .into_iter()
-        .map(|h| json!({ "id": h.id, "content": h.content, "metadata": { "filename": h.filename } }))
+        .map(|h| {
+            let id = doc_path(&h.id);
+            json!({ "id": id, "content": h.content, "metadata": { "filename": doc_path(&h.filename) } })
+        })
         .collect();
     Ok(Json(json!({
         "response": { "results": results },
         "metadata": { "provider": "sqlite", "timestamp": now_secs() },
     })))
+}
+
+fn doc_path(relative: &str) -> String {
+    if relative.starts_with("doc/") { relative.to_string() } else { format!("doc/{relative}") }
 }

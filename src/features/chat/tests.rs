@@ -1,0 +1,175 @@
+//! Tests of chat fitting against a fake engine: context caps, history dropping, prefills.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::engine::{Engine, Event, FimTokens, FinishReason, ModelInfo, Timings, Usage};
+use crate::prompt::Family;
+
+/// Renders `role: content` lines, one token per 4 characters, and records what it was asked to run.
+struct Fake {
+    info: ModelInfo,
+    seen: Mutex<Option<GenerateRequest>>,
+}
+
+impl Fake {
+    fn new(context: u32) -> Arc<Fake> {
+        let info = ModelInfo {
+            name: "fake".into(),
+            path: String::new(),
+            architecture: "fake".into(),
+            parameters: 0,
+            size_bytes: 0,
+            quantization: String::new(),
+            context_train: context,
+            context_per_slot: context,
+            slots: 1,
+            has_chat_template: true,
+            has_fim: false,
+        };
+        Arc::new(Fake { info, seen: Mutex::new(None) })
+    }
+}
+
+#[async_trait]
+impl Engine for Fake {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn is_ready(&self) -> bool {
+        true
+    }
+    async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
+        *self.seen.lock().unwrap() = Some(req);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let done = Event::Done { finish: FinishReason::Stop, usage: Usage::default(), timings: Timings::default() };
+        tx.send(done).await.unwrap();
+        Ok(rx)
+    }
+    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        Ok(vec![0; text.len().div_ceil(4)])
+    }
+    fn render_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        Ok(messages.iter().map(|m| format!("{}: {}\n", m.role, m.content)).collect::<String>() + "assistant: ")
+    }
+    fn fim_tokens(&self) -> Option<&FimTokens> {
+        None
+    }
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        Some(text.len().div_ceil(4))
+    }
+}
+
+fn route(engine: Arc<Fake>, local: bool) -> Route {
+    Route { engine, family: Family::General, local, provider: "litellm".into() }
+}
+
+fn plan(messages: Vec<Message>, max_tokens: u32, drop_history: bool) -> ChatPlan {
+    ChatPlan {
+        messages,
+        prefill: Some("Thought:".into()),
+        temperature: 0.1,
+        max_tokens,
+        stop: vec!["Observation:".into()],
+        seed: Some(7),
+        drop_history,
+    }
+}
+
+fn assistant(content: &str) -> Message {
+    Message { role: "assistant".into(), content: content.into() }
+}
+
+fn seen_text(fake: &Fake) -> (String, Option<u32>) {
+    let req = fake.seen.lock().unwrap().take().unwrap();
+    match req.prompt {
+        Prompt::Text(text) => (text, req.max_tokens),
+        Prompt::Chat(_) => panic!("a local model gets rendered text"),
+    }
+}
+
+#[tokio::test]
+async fn local_output_is_capped_to_the_context_that_is_left() {
+    let fake = Fake::new(256);
+    let messages = vec![Message::system("s".repeat(200)), Message::user("q".repeat(200))];
+    let (_, started) = run(&route(fake.clone(), true), plan(messages, 8192, false), false).await.unwrap();
+    let (text, max_tokens) = seen_text(&fake);
+    assert!(text.ends_with("assistant: Thought:"), "the prefill continues the assistant turn: {text}");
+    let prompt_tokens = text.len().div_ceil(4) as u32;
+    assert_eq!(started.prompt_tokens, prompt_tokens);
+    assert_eq!(max_tokens, Some(256 - prompt_tokens), "never more than fits");
+    assert_eq!(started.dropped_turns, 0);
+}
+
+#[tokio::test]
+async fn a_small_max_tokens_is_kept() {
+    let fake = Fake::new(4096);
+    let (_, started) =
+        run(&route(fake.clone(), true), plan(vec![Message::user("hi")], 16, false), false).await.unwrap();
+    assert_eq!(seen_text(&fake).1, Some(16));
+    assert_eq!(started.max_tokens, 16);
+}
+
+#[tokio::test]
+async fn oldest_exchanges_are_dropped_until_the_prompt_fits() {
+    let fake = Fake::new(300);
+    let long = "x".repeat(400);
+    let messages = vec![
+        Message::system("system prompt"),
+        Message::user(format!("old question {long}")),
+        assistant(&format!("old answer {long}")),
+        Message::user("recent question"),
+        assistant("recent answer"),
+        Message::user("the question"),
+    ];
+    let (_, started) = run(&route(fake.clone(), true), plan(messages, 8192, true), false).await.unwrap();
+    let (text, _) = seen_text(&fake);
+    assert_eq!(started.dropped_turns, 2, "one exchange: the old question and its answer");
+    assert!(text.starts_with("system: system prompt"), "the system prompt stays: {text}");
+    assert!(text.contains("recent question") && text.contains("the question") && !text.contains("old"));
+}
+
+#[tokio::test]
+async fn a_prompt_that_cannot_fit_is_a_client_error_naming_the_sizes() {
+    let fake = Fake::new(128);
+    let messages = vec![Message::system("s"), Message::user("q".repeat(2000))];
+    let err = run(&route(fake, true), plan(messages, 8192, true), false).await.unwrap_err();
+    match err {
+        FeatureError::BadInput(message) => {
+            assert!(message.contains("128 tokens of context"), "{message}");
+            assert!(message.contains("fake"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_gets_messages_with_the_prefill_as_the_last_assistant_turn() {
+    let fake = Fake::new(128);
+    let messages = vec![Message::system("s"), Message::user("q")];
+    run(&route(fake.clone(), false), plan(messages, 8192, true), false).await.unwrap();
+    let req = fake.seen.lock().unwrap().take().unwrap();
+    assert_eq!(req.max_tokens, Some(8192), "an upstream's context is its own business");
+    assert_eq!(req.sampling.seed, Some(7));
+    assert_eq!(req.stop, vec!["Observation:".to_string()]);
+    match req.prompt {
+        Prompt::Chat(m) => {
+            assert_eq!(m.len(), 3);
+            assert_eq!((m[2].role.as_str(), m[2].content.as_str()), ("assistant", "Thought:"));
+        }
+        Prompt::Text(_) => panic!("an upstream gets messages"),
+    }
+}
+
+#[test]
+fn history_is_what_lies_between_system_and_the_last_message() {
+    let sys = Message::system("s");
+    let user = Message::user("u");
+    assert!(!droppable(&[sys.clone(), user.clone()]));
+    assert!(!droppable(std::slice::from_ref(&user)));
+    assert!(droppable(&[sys.clone(), user.clone(), user.clone()]));
+    assert_eq!(first_history_index(&[sys, user.clone()]), 1);
+    assert_eq!(first_history_index(&[user.clone(), user]), 0);
+}
