@@ -44,6 +44,8 @@ pub enum AppError {
 
 /// Runs the server until SIGTERM/SIGINT.
 pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppError> {
+    // Before anything records: the facade drops measurements made before a recorder exists.
+    crate::metrics::handle();
     if let Some(file) = log_file {
         tokio::spawn(reopen_on_sighup(file));
     }
@@ -110,6 +112,7 @@ async fn load_models(state: AppState) {
             batch_size: config.batch_size,
             queue_depth: config.queue_depth,
             max_output_tokens: config.max_output_tokens,
+            prefix_reuse: config.prefix_reuse,
             gpu_layers: 0,
         };
         let started = Instant::now();

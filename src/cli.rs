@@ -136,6 +136,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn docs_index(args: &ConfigArgs) -> anyhow::Result<crate::docs::DocsIndex> {
     let mut config = Config::load(args)?;
     config.resolve_data_dir()?;
+    if config.data_dir_fallback {
+        // The server would not read it there: importing into the fallback dir would silently do nothing.
+        anyhow::bail!(
+            "the data dir is not writable for this user; run as the service user (`sudo -u airgate airgate docs ...`) or pass --data-dir"
+        );
+    }
     Ok(crate::docs::DocsIndex::at(&config.data_dir))
 }
 

@@ -53,6 +53,9 @@ pub struct ConfigArgs {
     /// Most tokens one request may generate, whatever it asks for; 0 = no cap but the context [default: 0]
     #[arg(long, value_name = "TOKENS")]
     pub max_output_tokens: Option<u32>,
+    /// Evaluate every prompt in full instead of reusing a slot's cached prefix (benchmark baseline)
+    #[arg(long)]
+    pub no_prefix_reuse: bool,
     /// TLS certificate chain (PEM); requires --tls-key
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -103,6 +106,8 @@ pub struct Config {
     pub queue_depth: usize,
     /// 0 = no cap beyond the context.
     pub max_output_tokens: u32,
+    /// Reuse the KV cache of a slot whose tokens start like the new prompt.
+    pub prefix_reuse: bool,
     pub tls: Option<TlsPaths>,
     /// Without trailing slash.
     pub gitlab_url: Option<String>,
@@ -209,6 +214,7 @@ struct FileConfig {
     batch_size: Option<u32>,
     queue_depth: Option<usize>,
     max_output_tokens: Option<u32>,
+    prefix_reuse: Option<bool>,
     gitlab_url: Option<String>,
     api_keys: Option<Vec<String>>,
     max_body_bytes: Option<usize>,
@@ -559,6 +565,8 @@ impl Config {
         let auth_bypass = switch("auth.bypass", a.auth_bypass, fa.bypass)?;
         let logging_expanded = switch("logging.expanded", a.logging_expanded, fl.expanded)?;
         let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
+        let no_reuse = a.no_prefix_reuse.then_some(Switch(false));
+        let prefix_reuse = l.pick("prefix_reuse", no_reuse, f.prefix_reuse.map(Switch))?.is_none_or(|v| v.0.0);
 
         Ok(Config {
             listen,
@@ -571,6 +579,7 @@ impl Config {
             batch_size,
             queue_depth,
             max_output_tokens,
+            prefix_reuse,
             tls,
             gitlab_url,
             api_keys: keys.into_iter().map(Secret).collect(),
@@ -638,6 +647,7 @@ impl Config {
             batch_size: Some(self.batch_size),
             queue_depth: Some(self.queue_depth),
             max_output_tokens: Some(self.max_output_tokens),
+            prefix_reuse: Some(self.prefix_reuse),
             gitlab_url: self.gitlab_url.clone(),
             api_keys: Some(self.api_keys.iter().map(|k| k.to_string()).collect()),
             max_body_bytes: Some(self.max_body_bytes),

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod engine;
 pub mod features;
 pub mod http;
+pub mod metrics;
 pub mod prompt;
 pub mod store;
 pub mod telemetry;

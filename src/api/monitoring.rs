@@ -1,4 +1,4 @@
-//! `/monitoring/healthz` (liveness, as GitLab's rake task calls it) and `/monitoring/ready` (default model loaded and warm).
+//! `/monitoring/healthz` (liveness, as GitLab's rake task calls it), `/monitoring/ready` (default model loaded and warm) and `/metrics` (Prometheus).
 
 use axum::Json;
 use axum::Router;
@@ -11,7 +11,22 @@ use serde_json::json;
 use crate::app::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/monitoring/healthz", get(healthz)).route("/monitoring/ready", get(ready))
+    Router::new()
+        .route("/monitoring/healthz", get(healthz))
+        .route("/monitoring/ready", get(ready))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus text exposition format 0.0.4.
+async fn metrics(State(state): State<AppState>) -> Response {
+    for summary in state.models.list() {
+        if let Some(engine) = state.models.get(&summary.name) {
+            metrics::gauge!(crate::metrics::QUEUE_DEPTH, "model" => summary.name.clone())
+                .set(engine.queue_depth() as f64);
+        }
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::metrics::render())
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -187,8 +187,7 @@ impl DocsIndex {
         }
         // Merge the FTS5 b-trees into one: smaller file, faster queries.
         tx.execute("INSERT INTO chunks (chunks) VALUES ('optimize')", [])?;
-        let imported_at =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
+        let imported_at = crate::unix_now().to_string();
         let source = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()).display().to_string();
         for (k, v) in [("schema_version", SCHEMA_VERSION), ("source", &source), ("imported_at", &imported_at)] {
             tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])?;

@@ -34,6 +34,10 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Keep generating past end-of-generation tokens (benchmarks use it to force a token count).
     pub ignore_eos: bool,
+    /// When the answer stops being useful: a request still queued then is dropped without running.
+    pub deadline: Option<std::time::Instant>,
+    /// The GitLab feature (or API surface) asking: a metrics label.
+    pub feature: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,8 +105,16 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Text(String),
-    Done { finish: FinishReason, usage: Usage, timings: Timings },
+    Done {
+        finish: FinishReason,
+        usage: Usage,
+        timings: Timings,
+    },
     Failed(String),
+    /// The request's deadline passed while it waited for a slot; it never ran.
+    Expired {
+        waited: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -133,6 +145,7 @@ pub async fn collect(mut events: EventStream) -> Result<Generated, EngineError> 
             Event::Text(t) => text.push_str(&t),
             Event::Done { finish, usage, .. } => return Ok(Generated { text, finish, usage }),
             Event::Failed(detail) => return Err(EngineError::Internal(detail)),
+            Event::Expired { waited } => return Err(EngineError::Expired { waited }),
         }
     }
     Err(EngineError::Internal("the model stopped without finishing the response".into()))
@@ -185,6 +198,9 @@ pub enum EngineError {
     /// An upstream model server could not be reached or broke off (timeout, connection refused).
     #[error("model server unreachable: {0}")]
     Unreachable(String),
+    /// The request waited past its deadline for a slot and was dropped.
+    #[error("the request waited {:.1} s for a free slot and expired; the model is overloaded", waited.as_secs_f64())]
+    Expired { waited: Duration },
     #[error("inference failed: {0}")]
     Internal(String),
 }

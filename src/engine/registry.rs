@@ -77,26 +77,22 @@ impl ModelRegistry {
         self.settled.notify_waiters();
     }
 
-    /// Waits until no model is loading any more, at most `limit`. A request that arrives while the
-    /// server is still warming up (GitLab's "Test connection" right after a restart) is served when
-    /// the model is ready instead of failing with 503.
-    pub async fn wait_loaded(&self, limit: std::time::Duration) {
+    /// Waits while model `name` is loading, at most `limit`. A request that arrives while the server
+    /// is still warming up (GitLab's "Test connection" right after a restart) is served when the
+    /// model is ready instead of failing with 503.
+    pub async fn wait_loaded(&self, name: &str, limit: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.settled.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.any_loading() {
+            if self.status(name) != Some(ModelStatus::Loading) {
                 return;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return;
             }
         }
-    }
-
-    fn any_loading(&self) -> bool {
-        self.inner.read().expect("registry lock").entries.values().any(|e| e.status == ModelStatus::Loading)
     }
 
     /// The engine serving `name`, if it is loaded.

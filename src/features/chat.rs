@@ -1,5 +1,7 @@
 //! Chat-shaped model calls shared by Duo Chat and the feature prompts: fit the messages into the routed model's context, run them, optionally continuing an assistant prefill.
 
+use std::time::{Duration, Instant};
+
 use super::FeatureError;
 use super::routing::Route;
 use crate::engine::{ChatMessage, EngineError, EventStream, GenerateRequest, Prompt, SamplingParams};
@@ -16,10 +18,19 @@ pub struct ChatPlan {
     pub max_tokens: u32,
     pub stop: Vec<String>,
     pub seed: Option<u32>,
+    /// Who asks (metrics label).
+    pub feature: super::routing::Feature,
     /// Drop the oldest history turns (everything between the system message and the last user
     /// message) when the prompt does not fit the context, instead of failing.
     pub drop_history: bool,
 }
+
+/// GitLab's Workhorse gives up on a gateway request after about a minute: a chat or prompt request
+/// still waiting for a slot by then is dropped without running.
+pub const GITLAB_DEADLINE: Duration = Duration::from_secs(55);
+
+/// Tokens the engine may add around the rendered text (BOS) that `count_tokens` does not see.
+const SPECIAL_MARGIN: u32 = 2;
 
 /// The smallest answer worth running a local model for; a prompt that leaves less is refused.
 const MIN_ANSWER_TOKENS: u32 = 64;
@@ -38,7 +49,11 @@ pub struct Started {
 /// prefill appended, and `max_tokens` capped to what is left of its context; an upstream gets the
 /// messages (plus the prefill as a final assistant message, as GitLab's gateway sends it).
 pub async fn run(route: &Route, plan: ChatPlan, verbose: bool) -> Result<(EventStream, Started), FeatureError> {
-    let (request, started) = if route.local { local_request(route, plan).await? } else { remote_request(plan) };
+    let (request, started) = if route.local {
+        local_request(route, plan).await?
+    } else {
+        remote_request(plan, route.engine.info().context_per_slot)
+    };
     if verbose {
         let prompt = match &request.prompt {
             Prompt::Text(text) => text.clone(),
@@ -54,20 +69,26 @@ fn sampling(plan: &ChatPlan) -> SamplingParams {
     SamplingParams { temperature: plan.temperature, seed: plan.seed, ..SamplingParams::default() }
 }
 
-fn remote_request(plan: ChatPlan) -> (GenerateRequest, Started) {
+fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
     let mut messages: Vec<ChatMessage> =
         plan.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
     if let Some(prefill) = &plan.prefill {
         messages.push(ChatMessage { role: "assistant".into(), content: prefill.clone() });
     }
     let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
-    let started = Started { prompt_tokens: chars.div_ceil(4) as u32, max_tokens: plan.max_tokens, dropped_turns: 0 };
+    let prompt_tokens = chars.div_ceil(4) as u32;
+    // GitLab's chat asks for 8192 tokens; an upstream with a smaller context would refuse that outright.
+    let room = context.saturating_sub(prompt_tokens);
+    let max_tokens = if room >= MIN_ANSWER_TOKENS { plan.max_tokens.min(room) } else { plan.max_tokens };
+    let started = Started { prompt_tokens, max_tokens, dropped_turns: 0 };
     let request = GenerateRequest {
         sampling: sampling(&plan),
         prompt: Prompt::Chat(messages),
-        max_tokens: Some(plan.max_tokens),
+        max_tokens: Some(max_tokens),
         stop: plan.stop,
         ignore_eos: false,
+        deadline: Some(Instant::now() + GITLAB_DEADLINE),
+        feature: plan.feature.as_str(),
     };
     (request, started)
 }
@@ -80,7 +101,7 @@ async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateReq
         let mut dropped = 0;
         loop {
             let (text, tokens) = render(engine.as_ref(), &plan)?;
-            let room = context.saturating_sub(tokens as u32);
+            let room = context.saturating_sub(tokens as u32 + SPECIAL_MARGIN);
             if room >= MIN_ANSWER_TOKENS.min(plan.max_tokens) {
                 return Ok((text, tokens as u32, room.min(plan.max_tokens), dropped, plan));
             }
@@ -113,6 +134,8 @@ async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateReq
         max_tokens: Some(max_tokens),
         stop: plan.stop,
         ignore_eos: false,
+        deadline: Some(Instant::now() + GITLAB_DEADLINE),
+        feature: plan.feature.as_str(),
     };
     Ok((request, Started { prompt_tokens, max_tokens, dropped_turns }))
 }

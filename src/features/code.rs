@@ -1,6 +1,7 @@
 //! Code suggestions: code completion and code generation on a routed model: budgets, prompt plan, generation, clean-up.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::FeatureError;
 use super::routing::Route;
@@ -97,7 +98,15 @@ async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan,
     .map_err(|e| FeatureError::Engine(crate::engine::EngineError::Internal(e.to_string())))
 }
 
-fn to_request(plan: &PromptPlan) -> GenerateRequest {
+/// A completion is worthless once the developer typed on (the editor has sent the next request by
+/// then); a generation is waited for like any GitLab request.
+const COMPLETION_DEADLINE: Duration = Duration::from_secs(10);
+
+fn to_request(plan: &PromptPlan, kind: Kind) -> GenerateRequest {
+    let deadline = match kind {
+        Kind::Completion => COMPLETION_DEADLINE,
+        Kind::Generation => super::chat::GITLAB_DEADLINE,
+    };
     let prompt = match &plan.prompt {
         Built::Raw(text) => Prompt::Text(text.clone()),
         Built::Chat(messages) => Prompt::Chat(
@@ -110,6 +119,11 @@ fn to_request(plan: &PromptPlan) -> GenerateRequest {
         sampling: SamplingParams { temperature: plan.temperature, ..SamplingParams::default() },
         stop: plan.stop.clone(),
         ignore_eos: false,
+        deadline: Some(Instant::now() + deadline),
+        feature: match kind {
+            Kind::Completion => super::routing::Feature::CodeCompletions.as_str(),
+            Kind::Generation => super::routing::Feature::CodeGenerations.as_str(),
+        },
     }
 }
 
@@ -127,7 +141,7 @@ pub async fn suggest(
     if verbose {
         tracing::info!(target: "airgate::expanded", prompt = ?plan.prompt, stop = ?plan.stop, "model request");
     }
-    let mut request = to_request(&plan);
+    let mut request = to_request(&plan, kind);
     if route.local {
         // Family plans ask for up to 4096 tokens (sized for large remote models); a local slot keeps
         // OUTPUT_RESERVE free for the answer.

@@ -16,9 +16,12 @@ pub enum FeatureError {
     /// Understood but not servable as asked: unknown model family, unknown model.
     #[error("{0}")]
     Unprocessable(String),
-    /// No model can serve it right now (none configured, still loading, failed).
+    /// No model can serve it right now (none configured, failed).
     #[error("{0}")]
     NoModel(String),
+    /// The model that would serve it is still loading.
+    #[error("model `{0}` is still loading")]
+    Loading(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }

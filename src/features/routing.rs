@@ -245,7 +245,7 @@ impl Router<'_> {
             Some(ModelStatus::Ready) => {
                 self.models.get(name).ok_or_else(|| FeatureError::NoModel(format!("model `{name}` is not available")))
             }
-            Some(ModelStatus::Loading) => Err(FeatureError::NoModel(format!("model `{name}` is still loading"))),
+            Some(ModelStatus::Loading) => Err(FeatureError::Loading(name.to_string())),
             Some(ModelStatus::Failed(reason)) => {
                 Err(FeatureError::NoModel(format!("model `{name}` failed to load: {reason}")))
             }

@@ -134,6 +134,9 @@ impl From<EngineError> for ApiError {
                 tracing::warn!(%detail, "model server unreachable");
                 ApiError::Unavailable { message: "Inference failed".into(), retry_after: Duration::from_secs(5) }
             }
+            EngineError::Expired { .. } => {
+                ApiError::Unavailable { message: e.to_string(), retry_after: Duration::from_secs(1) }
+            }
             EngineError::Internal(detail) => ApiError::Internal(detail),
         }
     }
@@ -146,6 +149,9 @@ impl From<crate::features::FeatureError> for ApiError {
             FeatureError::BadInput(m) => ApiError::bad_request(m),
             FeatureError::Unprocessable(m) => ApiError::Unprocessable(m),
             FeatureError::NoModel(message) => ApiError::Unavailable { message, retry_after: Duration::from_secs(10) },
+            FeatureError::Loading(_) => {
+                ApiError::Unavailable { message: e.to_string(), retry_after: Duration::from_secs(5) }
+            }
             FeatureError::Engine(e) => e.into(),
         }
     }

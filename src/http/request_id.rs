@@ -25,8 +25,14 @@ fn accept(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
-/// Handlers fill these fields of the request span; the access-log line carries them.
-pub fn record_caller(feature: &str, instance_id: Option<&str>, user_id: Option<&str>) {
+tokio::task_local! {
+    /// The feature a handler claimed the request for, read back by the access log for metrics.
+    static FEATURE: std::cell::Cell<Option<&'static str>>;
+}
+
+/// Handlers fill these fields of the request span; the access-log line and the metrics carry them.
+pub fn record_caller(feature: &'static str, instance_id: Option<&str>, user_id: Option<&str>) {
+    let _ = FEATURE.try_with(|f| f.set(Some(feature)));
     let span = tracing::Span::current();
     span.record("feature", feature);
     if let Some(id) = instance_id {
@@ -46,14 +52,20 @@ pub(super) async fn middleware(mut req: Request, next: Next) -> Response {
     let span =
         tracing::info_span!("request", correlation_id = %id, feature = Empty, instance_id = Empty, user_id = Empty);
     let started = Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let (mut response, feature) = FEATURE
+        .scope(std::cell::Cell::new(None), async {
+            let response = next.run(req).instrument(span.clone()).await;
+            (response, FEATURE.with(std::cell::Cell::get))
+        })
+        .await;
+    let feature = feature.unwrap_or_else(|| crate::metrics::surface(&path));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
     let status = response.status().as_u16();
     let headers_at = started.elapsed();
     let (parts, body) = response.into_parts();
-    let mut log = AccessLog { span, method, path, status, started, headers_at, first_chunk: None };
+    let mut log = AccessLog { span, method, path, feature, status, started, headers_at, first_chunk: None };
     let body = body.into_data_stream().map(move |chunk| {
         log.on_chunk();
         chunk
@@ -66,6 +78,7 @@ struct AccessLog {
     span: tracing::Span,
     method: Method,
     path: String,
+    feature: &'static str,
     status: u16,
     started: Instant,
     headers_at: Duration,
@@ -83,13 +96,20 @@ impl AccessLog {
 impl Drop for AccessLog {
     fn drop(&mut self) {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let elapsed = self.started.elapsed();
+        let status = self.status.to_string();
+        metrics::counter!(crate::metrics::HTTP_REQUESTS, "feature" => self.feature, "status" => status).increment(1);
+        metrics::histogram!(crate::metrics::HTTP_DURATION, "feature" => self.feature).record(elapsed.as_secs_f64());
+        if let Some(first) = self.first_chunk {
+            metrics::histogram!(crate::metrics::HTTP_FIRST_BYTE, "feature" => self.feature).record(first.as_secs_f64());
+        }
         self.span.in_scope(|| {
             tracing::info!(
                 target: "airgate::access",
                 method = %self.method,
                 path = %self.path,
                 status = self.status,
-                duration_ms = ms(self.started.elapsed()),
+                duration_ms = ms(elapsed),
                 response_start_ms = ms(self.headers_at),
                 first_chunk_ms = self.first_chunk.map(ms),
                 "request"

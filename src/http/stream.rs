@@ -22,6 +22,21 @@ pub fn streaming(content_type: &'static str, chunks: impl Stream<Item = String> 
     response
 }
 
+/// Like [`streaming`], but an `Err` item aborts the response (the connection is reset instead of the
+/// body ending cleanly), so a client that reads plain text never takes a broken answer for a whole one.
+pub fn streaming_fallible(
+    content_type: &'static str,
+    chunks: impl Stream<Item = Result<String, std::io::Error>> + Send + 'static,
+) -> Response {
+    let body = Body::from_stream(chunks.map(|item| item.map(Bytes::from)));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
 /// One SSE `data:` frame of a JSON value.
 pub fn sse_data(value: &impl serde::Serialize) -> String {
     format!("data: {}\n\n", serde_json::to_string(value).unwrap_or_else(|_| "{}".into()))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::types::lenient_metadata;
-use super::{log_request, model_for, now_secs, raw_stream, record_caller, text_chunks, verbose, with_router};
+use super::{log_request, model_failure, model_for, now_secs, raw_stream, record_caller, route, text_chunks, verbose};
 use crate::app::AppState;
 use crate::auth::GitlabCaller;
 use crate::auth::gitlab::Principal;
@@ -29,7 +29,8 @@ const REACT_SEED: u32 = 0x5EED;
 /// At most this many messages in one chat request.
 const MAX_MESSAGES: usize = 200;
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: `model_metadata` may carry the upstream's API key.
+#[derive(Deserialize)]
 pub struct AgentRequest {
     pub messages: Vec<ChatTurn>,
     #[serde(default)]
@@ -73,7 +74,7 @@ pub(super) async fn agent(
     .map_err(|e| ApiError::bad_param("messages", e.to_string()))?;
 
     let model = model_for(&caller, lenient_metadata(req.model_metadata.as_ref()).unwrap_or_default());
-    let route = with_router(&state, |r| r.route(&model, Feature::DuoChat)).await?;
+    let route = route(&state, &model, Feature::DuoChat).await?;
     log_request(&caller, Feature::DuoChat, &route);
     let params = react::params(route.family);
     let plan = ChatPlan {
@@ -83,9 +84,10 @@ pub(super) async fn agent(
         max_tokens: params.max_tokens,
         stop: params.stop,
         seed: Some(REACT_SEED),
+        feature: Feature::DuoChat,
         drop_history: true,
     };
-    let (events, _) = run(&route, plan, verbose(&state, &headers)).await?;
+    let (events, _) = run(&route, plan, verbose(&state, &headers)).await.map_err(|e| model_failure(e.into()))?;
     let parser = ReactParser::new(tools.iter().map(|t| t.name.to_string()).collect());
     let usage_key = route.engine.info().name.clone();
     Ok(streaming("application/x-ndjson; charset=utf-8", agent_lines(events, parser, usage_key)))
@@ -123,6 +125,13 @@ fn agent_lines(events: EventStream, parser: ReactParser, usage_key: String) -> i
                 out.push(ndjson("usage", json!({ "usage": usage })));
                 out
             }
+            Event::Expired { waited } => {
+                span.in_scope(|| {
+                    tracing::warn!(waited_ms = waited.as_millis() as u64, "chat step expired in the queue")
+                });
+                parser = None;
+                vec![ndjson("error", json!({ "message": "The model is overloaded; try again", "retryable": true }))]
+            }
             Event::Failed(detail) => {
                 span.in_scope(|| tracing::error!(%detail, "chat generation failed mid-stream"));
                 parser = None;
@@ -158,14 +167,15 @@ fn ndjson(kind: &str, data: Value) -> String {
 // Legacy `/v1/chat/{invokable}`
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// No `Debug` on the legacy wire types: the payload carries `model_api_key`.
+#[derive(Deserialize)]
 pub struct LegacyChatRequest {
     pub prompt_components: Vec<LegacyComponent>,
     #[serde(default)]
     pub stream: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LegacyComponent {
     #[serde(rename = "type")]
     pub kind: String,
@@ -179,7 +189,7 @@ pub struct ComponentMetadata {
     pub version: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LegacyPayload {
     pub content: LegacyContent,
     #[serde(default)]
@@ -313,7 +323,7 @@ pub(super) async fn legacy(
             identifier: payload.model_identifier.clone(),
         },
     );
-    let route = with_router(&state, |r| r.route(&model, feature)).await?;
+    let route = route(&state, &model, feature).await?;
     log_request(&caller, feature, &route);
     let messages = match &payload.content {
         LegacyContent::Text(text) => vec![Message::user(text.clone())],
@@ -341,13 +351,14 @@ pub(super) async fn legacy(
             .and_then(|p| p.stop_sequences.clone())
             .unwrap_or_else(|| family_stop.iter().map(|s| s.to_string()).collect()),
         seed: None,
+        feature,
         drop_history: true,
     };
-    let (events, _) = run(&route, plan, verbose(&state, &headers)).await?;
+    let (events, _) = run(&route, plan, verbose(&state, &headers)).await.map_err(|e| model_failure(e.into()))?;
     if req.stream {
         return Ok(raw_stream(text_chunks(events, false)));
     }
-    let generated = crate::engine::collect(events).await?;
+    let generated = crate::engine::collect(events).await.map_err(|e| model_failure(e.into()))?;
     let provider = payload.provider.clone().unwrap_or_else(|| route.provider.clone());
     let model_name = payload.model.clone().unwrap_or_else(|| route.family.as_str().to_string());
     Ok(Json(json!({

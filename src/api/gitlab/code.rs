@@ -9,14 +9,13 @@ use serde_json::{Value, json};
 
 use super::types::{Component, ComponentsRequest, FlatRequest};
 use super::{
-    feature_flags, log_request, model_for, now_secs, raw_stream, record_caller, require, text_chunks, verbose,
-    with_router,
+    feature_flags, log_request, model_for, now_secs, raw_stream, record_caller, require, route, text_chunks, verbose,
 };
 use crate::app::AppState;
 use crate::auth::GitlabCaller;
 use crate::features::code::{Answer, CodeInput, Kind, PlanInfo, suggest};
 use crate::features::routing::{Feature, ModelRequest, Route};
-use crate::http::stream::streaming;
+use crate::http::stream::streaming_fallible;
 use crate::http::{ApiError, JsonBody};
 use crate::prompt;
 
@@ -74,7 +73,7 @@ async fn flat(
         }
         (None, Kind::Generation) => "text".into(),
     };
-    let route = with_router(&state, |r| r.route(&model, feature)).await?;
+    let route = route(&state, &model, feature).await?;
     let input = CodeInput {
         file_name: file.file_name.clone(),
         language: lang.clone(),
@@ -161,7 +160,7 @@ async fn components(
         return Ok(Json(components_body(model_json, None, &flags)).into_response());
     }
     let lang = lang.unwrap_or_else(|| "text".into());
-    let route = with_router(&state, |r| r.route(&model, feature)).await?;
+    let route = route(&state, &model, feature).await?;
     let instruction = payload
         .prompt_enhancer
         .as_ref()
@@ -247,21 +246,23 @@ fn components_body(model: Value, text: Option<&str>, flags: &[String]) -> Value 
 }
 
 /// v4 Server-Sent Events: one `stream_start` with metadata, `content_chunk`s, one `stream_end` with `null`; CRLF line ends.
-fn sse_stream(model: Value, flags: &[String], chunks: impl Stream<Item = String> + Send + 'static) -> Response {
+fn sse_stream(model: Value, flags: &[String], chunks: impl Stream<Item = super::Chunk> + Send + 'static) -> Response {
     let frame = |event: &str, data: &Value| format!("event: {event}\r\ndata: {data}\r\n\r\n");
     let start = frame(
         "stream_start",
         &json!({ "metadata": { "model": model, "timestamp": now_secs(), "enabled_feature_flags": flags, "region": REGION } }),
     );
-    let body = stream::once(async move { start })
+    let body = stream::once(async move { Ok(start) })
         .chain(chunks.map(move |text| {
-            format!(
-                "event: content_chunk\r\ndata: {}\r\n\r\n",
-                json!({ "choices": [{ "delta": { "content": text }, "index": 0 }] })
-            )
+            text.map(|text| {
+                format!(
+                    "event: content_chunk\r\ndata: {}\r\n\r\n",
+                    json!({ "choices": [{ "delta": { "content": text }, "index": 0 }] })
+                )
+            })
         }))
-        .chain(stream::once(async { "event: stream_end\r\ndata: null\r\n\r\n".to_string() }));
-    let mut response = streaming("text/event-stream; charset=utf-8", body);
+        .chain(stream::once(async { Ok("event: stream_end\r\ndata: null\r\n\r\n".to_string()) }));
+    let mut response = streaming_fallible("text/event-stream; charset=utf-8", body);
     response.headers_mut().insert("x-streaming-format", HeaderValue::from_static("sse"));
     response
 }

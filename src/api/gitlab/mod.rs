@@ -18,9 +18,10 @@ use crate::app::AppState;
 use crate::auth::GitlabCaller;
 use crate::auth::gitlab::Principal;
 use crate::engine::{Event, EventStream};
+use crate::features::FeatureError;
 use crate::features::routing::{Feature, FeatureRoutes, ModelRequest, Route, Router as ModelRouter};
 use crate::http::ApiError;
-use crate::http::stream::streaming;
+use crate::http::stream::streaming_fallible;
 use crate::prompt::LineCutter;
 
 pub fn routes() -> Router<AppState> {
@@ -65,19 +66,14 @@ fn verbose(state: &AppState, headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// The model router over this server's models, remote client and the admin's feature routes.
-async fn with_router<T>(state: &AppState, f: impl FnOnce(&ModelRouter<'_>) -> T) -> T {
-    // Right after a start the models are still loading: a request waits briefly rather than fail.
-    state.models.wait_loaded(MODEL_LOAD_WAIT).await;
+/// Routes the request to a model: this server's own (waiting briefly for one that is still loading),
+/// an upstream it names, or the model the admin mapped to the feature.
+async fn route(state: &AppState, model: &ModelRequest, feature: Feature) -> Result<Route, ApiError> {
     let store = state.store.clone();
     let read =
         tokio::task::spawn_blocking(move || store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)).await;
-    let routes: FeatureRoutes = match read {
-        Ok(Ok(routes)) => routes.unwrap_or_default(),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
-            FeatureRoutes::default()
-        }
+    let routes: FeatureRoutes = match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(routes) => routes.unwrap_or_default(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
             FeatureRoutes::default()
@@ -90,7 +86,26 @@ async fn with_router<T>(state: &AppState, f: impl FnOnce(&ModelRouter<'_>) -> T)
         own_port: state.own_port,
         own_hosts: &state.own_hosts,
     };
-    f(&router)
+    match router.route(model, feature) {
+        // Right after a start the model is still loading: wait briefly rather than fail.
+        Err(FeatureError::Loading(name)) => {
+            state.models.wait_loaded(&name, MODEL_LOAD_WAIT).await;
+            Ok(router.route(model, feature)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Model failures as GitLab's gateway reports them: an upstream status → 421 (kept), rate limits → 429,
+/// anything else → 503 "Inference failed" (the detail goes to the log, not to the caller).
+fn model_failure(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Internal(detail) => {
+            tracing::error!(%detail, "inference failed");
+            ApiError::Unavailable { message: "Inference failed".into(), retry_after: std::time::Duration::from_secs(5) }
+        }
+        other => other,
+    }
 }
 
 /// How long a request waits for a model that is still loading (GitLab's "Test connection" gives up after 3 s).
@@ -121,30 +136,42 @@ fn log_request(caller: &crate::auth::gitlab::Principal, feature: Feature, route:
     );
 }
 
+/// A stream item that aborts the response: the model failed after the headers were sent.
+type Chunk = Result<String, std::io::Error>;
+
+fn broken(what: &str) -> std::io::Error {
+    std::io::Error::other(what.to_string())
+}
+
 /// Generated text as it arrives; generations are re-cut into whole lines with Markdown fences removed.
-fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = String> + Send {
+/// A failure mid-stream aborts the body, so the client never takes half an answer for a whole one.
+fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = Chunk> + Send {
     let mut cutter = cut_lines.then(LineCutter::new);
     // The body is polled after the handler returned: log inside the request's span.
     let span = tracing::Span::current();
     ReceiverStream::new(events).flat_map(move |event| {
-        let out: Vec<String> = match event {
+        let out: Vec<Chunk> = match event {
             Event::Text(t) => match cutter.as_mut() {
-                Some(c) => c.push(&t).into_iter().collect(),
-                None => vec![t],
+                Some(c) => c.push(&t).into_iter().map(Ok).collect(),
+                None => vec![Ok(t)],
             },
-            Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().collect(),
+            Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().map(Ok).collect(),
+            Event::Expired { waited } => {
+                span.in_scope(|| tracing::warn!(waited_ms = waited.as_millis() as u64, "request expired in the queue"));
+                vec![Err(broken("request expired in the queue"))]
+            }
             Event::Failed(detail) => {
                 span.in_scope(|| tracing::error!(%detail, "generation failed mid-stream"));
-                cutter.as_mut().and_then(LineCutter::finish).into_iter().collect()
+                vec![Err(broken("generation failed"))]
             }
         };
-        stream::iter(out.into_iter().filter(|s| !s.is_empty()))
+        stream::iter(out.into_iter().filter(|c| c.as_ref().map_or(true, |s| !s.is_empty())))
     })
 }
 
 /// GitLab's "event-stream" that is really raw text deltas (spec §2.2).
-fn raw_stream(chunks: impl Stream<Item = String> + Send + 'static) -> Response {
-    streaming("text/event-stream; charset=utf-8", chunks)
+fn raw_stream(chunks: impl Stream<Item = Chunk> + Send + 'static) -> Response {
+    streaming_fallible("text/event-stream; charset=utf-8", chunks)
 }
 
 /// `POST /v1/code/user_access_token`: a short-lived token for the IDE's direct connection (spec §2.4).

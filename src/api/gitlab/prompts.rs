@@ -9,17 +9,18 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{log_request, model_for, now_secs, raw_stream, record_caller, text_chunks, verbose, with_router};
+use super::{log_request, model_failure, model_for, now_secs, raw_stream, record_caller, route, text_chunks, verbose};
 use crate::app::AppState;
 use crate::auth::GitlabCaller;
 use crate::engine::{Event, EventStream};
 use crate::features::chat::{ChatPlan, run};
 use crate::features::routing::{Feature, ModelRequest};
-use crate::http::stream::streaming;
+use crate::http::stream::streaming_fallible;
 use crate::http::{ApiError, JsonBody};
 use crate::prompt::registry::{self, RegistryError};
 
-#[derive(Debug, Deserialize)]
+/// No `Debug`: `model_metadata` may carry the upstream's API key.
+#[derive(Deserialize)]
 pub struct PromptRequest {
     #[serde(default)]
     pub inputs: Map<String, Value>,
@@ -69,6 +70,8 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     // `chat/explain_code` arrives as a path, or percent-encoded as one segment (`chat%2Fexplain_code`).
     let id = id.trim_matches('/').to_string();
+    // Refused requests' access lines carry the caller too; the feature is refined once the prompt is known.
+    record_caller(&caller, Feature::DuoChat);
     let def = registry::resolve(&id, req.prompt_version.as_deref()).map_err(registry_error)?;
     let feature = Feature::for_unit_primitive(def.unit_primitive);
     record_caller(&caller, feature);
@@ -80,9 +83,14 @@ async fn invoke(
         Some(meta) => serde_json::from_value::<ModelRequest>(meta.clone())
             .map_err(|e| ApiError::bad_param("model_metadata", format!("`model_metadata` is not valid: {e}")))?,
     };
+    if let Some(name) = model.name.as_deref().filter(|n| !n.trim().is_empty())
+        && let Err(e) = crate::prompt::Family::parse(name)
+    {
+        return Err(ApiError::bad_param("model_metadata", format!("`model_metadata.name`: {e}")));
+    }
     let rendered = registry::render(def, &req.inputs, &crate::long_date(now_secs())).map_err(registry_error)?;
     let model = model_for(&caller, model);
-    let route = with_router(&state, |r| r.route(&model, feature)).await?;
+    let route = route(&state, &model, feature).await?;
     log_request(&caller, feature, &route);
     tracing::debug!(prompt_id = %id, version = rendered.version, "prompt resolved");
     let plan = ChatPlan {
@@ -92,13 +100,14 @@ async fn invoke(
         max_tokens: rendered.max_tokens,
         stop: rendered.stop,
         seed: None,
+        feature,
         drop_history: false,
     };
     let (events, _) = run(&route, plan, verbose(&state, &headers)).await.map_err(|e| model_failure(e.into()))?;
     let usage_key = route.engine.info().name.clone();
     match (req.stream.unwrap_or(false), shape) {
         (true, Shape::V1) => Ok(raw_stream(text_chunks(events, false))),
-        (true, Shape::V2) => Ok(streaming("text/event-stream; charset=utf-8", v2_chunks(events, usage_key))),
+        (true, Shape::V2) => Ok(streaming_fallible("text/event-stream; charset=utf-8", v2_chunks(events, usage_key))),
         (false, shape) => {
             let generated = crate::engine::collect(events).await.map_err(|e| model_failure(e.into()))?;
             Ok(match shape {
@@ -118,20 +127,24 @@ fn usage(model: &str, input: u32, output: u32) -> Value {
 }
 
 /// v2 streaming: one JSON line per text delta, the last one carrying `usage`.
-fn v2_chunks(events: EventStream, usage_key: String) -> impl futures::Stream<Item = String> {
+fn v2_chunks(events: EventStream, usage_key: String) -> impl futures::Stream<Item = super::Chunk> {
     let span = tracing::Span::current();
     ReceiverStream::new(events).filter_map(move |event| {
         let line = match event {
-            Event::Text(text) => Some(json!({ "content": text })),
+            Event::Text(text) => Some(Ok(json!({ "content": text }))),
             Event::Done { usage: u, .. } => {
-                Some(json!({ "content": "", "usage": usage(&usage_key, u.prompt_tokens, u.completion_tokens) }))
+                Some(Ok(json!({ "content": "", "usage": usage(&usage_key, u.prompt_tokens, u.completion_tokens) })))
+            }
+            Event::Expired { waited } => {
+                span.in_scope(|| tracing::warn!(waited_ms = waited.as_millis() as u64, "prompt expired in the queue"));
+                Some(Err(super::broken("request expired in the queue")))
             }
             Event::Failed(detail) => {
                 span.in_scope(|| tracing::error!(%detail, "prompt generation failed mid-stream"));
-                None
+                Some(Err(super::broken("generation failed")))
             }
         };
-        std::future::ready(line.map(|v| format!("{v}\n")))
+        std::future::ready(line.map(|v| v.map(|v| format!("{v}\n"))))
     })
 }
 
@@ -140,17 +153,5 @@ fn registry_error(e: RegistryError) -> ApiError {
         RegistryError::UnknownPrompt(_) => ApiError::NotFound(e.to_string()),
         RegistryError::BadVersion(m) => ApiError::bad_param("prompt_version", m),
         RegistryError::MissingInputs(_) | RegistryError::Render(_) => ApiError::Unprocessable(e.to_string()),
-    }
-}
-
-/// Model failures as GitLab's gateway reports them: an upstream status → 421 (kept), rate limits → 429,
-/// anything else → 503 "Inference failed" (the detail goes to the log, not to the caller).
-fn model_failure(e: ApiError) -> ApiError {
-    match e {
-        ApiError::Internal(detail) => {
-            tracing::error!(%detail, "inference failed");
-            ApiError::Unavailable { message: "Inference failed".into(), retry_after: std::time::Duration::from_secs(5) }
-        }
-        other => other,
     }
 }

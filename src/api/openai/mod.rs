@@ -131,6 +131,9 @@ fn generate_request(
         sampling: req.sampling(),
         stop: req.stop_strings()?,
         ignore_eos: req.ignore_eos,
+        // OpenAI clients set their own timeouts; a queued request runs however long it waited.
+        deadline: None,
+        feature: "openai",
     })
 }
 
@@ -253,6 +256,11 @@ fn sse_body(
                 Event::Done { finish, usage, .. } if include_usage => vec![Piece::Finish(finish), Piece::Usage(usage)],
                 Event::Done { finish, .. } => vec![Piece::Finish(finish)],
                 Event::Failed(detail) => return stream::iter(vec![error_frame(&detail)]),
+                Event::Expired { waited } => {
+                    return stream::iter(vec![error_frame(
+                        &crate::engine::EngineError::Expired { waited }.to_string(),
+                    )]);
+                }
             };
             stream::iter(pieces.into_iter().map(|p| sse_data(&render(p))).collect::<Vec<_>>())
         })

@@ -35,6 +35,8 @@ pub struct LoadParams {
     pub queue_depth: usize,
     /// Most tokens one request may generate; 0 = bounded only by the context.
     pub max_output_tokens: u32,
+    /// Reuse a slot's cached prompt prefix.
+    pub prefix_reuse: bool,
     pub gpu_layers: u32,
 }
 
@@ -137,6 +139,8 @@ impl LlamaEngine {
             slots: params.parallel,
             threads: params.threads,
             batch_size: params.batch_size,
+            prefix_reuse: params.prefix_reuse,
+            name: params.name.clone(),
             jobs: job_rx,
             queued: queued.clone(),
             ready: ready.clone(),
@@ -278,6 +282,8 @@ impl Engine for LlamaEngine {
             sampling: req.sampling,
             stop: req.stop,
             ignore_eos: req.ignore_eos,
+            deadline: req.deadline,
+            feature: req.feature,
             events: tx,
             enqueued: Instant::now(),
         };
@@ -288,6 +294,8 @@ impl Engine for LlamaEngine {
                 self.queued.fetch_sub(1, Ordering::AcqRel);
                 match err {
                     std_mpsc::TrySendError::Full(_) => {
+                        metrics::counter!(crate::metrics::QUEUE_REJECTED, "model" => self.info.name.clone())
+                            .increment(1);
                         Err(EngineError::QueueFull { model: self.info.name.clone(), depth: self.queue_depth })
                     }
                     std_mpsc::TrySendError::Disconnected(_) => Err(EngineError::Unavailable(self.info.name.clone())),

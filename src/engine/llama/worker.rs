@@ -28,17 +28,23 @@ pub(super) struct Job {
     pub sampling: SamplingParams,
     pub stop: Vec<String>,
     pub ignore_eos: bool,
+    pub deadline: Option<Instant>,
+    /// The GitLab feature (or API surface) the request serves: a metrics label.
+    pub feature: &'static str,
     pub events: mpsc::Sender<Event>,
     pub enqueued: Instant,
 }
 
 pub(super) struct Worker {
+    /// The model's name: the metrics label.
+    pub name: String,
     pub model: Arc<LlamaModel>,
     pub backend: &'static LlamaBackend,
     pub ctx_per_slot: u32,
     pub slots: u32,
     pub threads: u32,
     pub batch_size: u32,
+    pub prefix_reuse: bool,
     pub jobs: std_mpsc::Receiver<Job>,
     pub queued: Arc<AtomicUsize>,
     pub ready: Arc<AtomicBool>,
@@ -93,6 +99,8 @@ impl Worker {
             let _ = started.send(Err(format!("warm-up failed: {e}")));
             return;
         }
+        metrics::gauge!(crate::metrics::SLOTS, "model" => self.name.clone()).set(f64::from(self.slots));
+        metrics::gauge!(crate::metrics::KV_CACHE_CAPACITY, "model" => self.name.clone()).set(f64::from(n_ctx));
         self.ready.store(true, Ordering::Release);
         let _ = started.send(Ok(()));
         self.serve(&mut ctx);
@@ -107,7 +115,8 @@ impl Worker {
             if !self.intake(ctx, &mut slots) {
                 return;
             }
-            drop_cancelled(&mut slots);
+            drop_cancelled(&self.name, &mut slots);
+            self.record_slots(&slots);
             // A prompt chunk is decoded on its own, exactly as it would be if its request were alone:
             // llama.cpp's kernels round differently for different batch shapes, and greedy output
             // must not depend on what else the server is doing.
@@ -122,6 +131,14 @@ impl Worker {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+    }
+
+    /// Slot and KV-cache gauges, once per step.
+    fn record_slots(&self, slots: &[Slot]) {
+        let busy = slots.iter().filter(|s| s.running.is_some()).count();
+        let cached: usize = slots.iter().map(|s| s.cached.len()).sum();
+        metrics::gauge!(crate::metrics::SLOTS_BUSY, "model" => self.name.clone()).set(busy as f64);
+        metrics::gauge!(crate::metrics::KV_CACHE_TOKENS, "model" => self.name.clone()).set(cached as f64);
     }
 
     /// Decodes the batch and samples every slot that has logits in it. False when the decode failed
@@ -164,8 +181,18 @@ impl Worker {
             if job.events.is_closed() {
                 continue;
             }
+            if job.deadline.is_some_and(|d| Instant::now() >= d) {
+                let waited = job.enqueued.elapsed();
+                tracing::warn!(waited_ms = waited.as_millis() as u64, "request expired in the queue; dropped unrun");
+                let _ = job.events.try_send(Event::Expired { waited });
+                metrics::counter!(crate::metrics::REQUESTS_EXPIRED, "model" => self.name.clone(), "feature" => job.feature)
+                    .increment(1);
+                continue;
+            }
             let slot = best_slot(slots, &job.tokens);
-            assign(ctx, &self.model, slot, job);
+            metrics::histogram!(crate::metrics::QUEUE_WAIT, "model" => self.name.clone(), "feature" => job.feature)
+                .record(job.enqueued.elapsed().as_secs_f64());
+            assign(ctx, &self.model, slot, job, self.prefix_reuse);
         }
         true
     }
@@ -223,7 +250,7 @@ impl Worker {
         run.first_token.get_or_insert(now);
         let vocab = self.model.vocab();
         if vocab.is_eog(token) && !run.job.ignore_eos {
-            finish(slot, FinishReason::Stop);
+            finish(&self.name, slot, FinishReason::Stop);
             return;
         }
         run.generated += 1;
@@ -236,9 +263,9 @@ impl Worker {
         if pushed.stopped {
             run.pending_bytes.clear();
             run.stop = StopMatcher::default();
-            finish(slot, FinishReason::Stop);
+            finish(&self.name, slot, FinishReason::Stop);
         } else if run.generated >= run.job.max_tokens || slot.cached.len() + 1 >= self.ctx_per_slot as usize {
-            finish(slot, FinishReason::Length);
+            finish(&self.name, slot, FinishReason::Length);
         } else {
             run.next = Some(token);
         }
@@ -273,10 +300,10 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 }
 
 /// Puts a job into a slot, keeping the cached prefix it shares with the prompt.
-fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job) {
+fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job, prefix_reuse: bool) {
     // At least one prompt token must be evaluated to get logits for the first sample.
     let mut reuse = common_prefix(&slot.cached, &job.tokens).min(job.tokens.len().saturating_sub(1));
-    if reuse < MIN_REUSE {
+    if reuse < MIN_REUSE || !prefix_reuse {
         // Too short to save anything, and evaluating the whole prompt keeps short requests
         // bit-for-bit identical however the cache was left.
         reuse = 0;
@@ -333,10 +360,12 @@ fn build_sampler(model: &LlamaModel, p: &SamplingParams) -> LlamaSampler {
 }
 
 /// Frees the slots of clients that went away; their evaluated tokens stay cached for reuse.
-fn drop_cancelled(slots: &mut [Slot]) {
+fn drop_cancelled(model: &str, slots: &mut [Slot]) {
     for slot in slots.iter_mut() {
         if let Some(run) = slot.running.as_ref().filter(|r| r.job.events.is_closed()) {
             tracing::info!(generated = run.generated, "client went away; generation cancelled");
+            metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => model.to_string(), "feature" => run.job.feature)
+                .increment(1);
             slot.running = None;
             // A sampled-but-unfed token is not in the cache, so `cached` stays exact.
         }
@@ -344,7 +373,7 @@ fn drop_cancelled(slots: &mut [Slot]) {
 }
 
 /// Ends the slot's request with the remaining text and a `Done` event.
-fn finish(slot: &mut Slot, finish: FinishReason) {
+fn finish(model: &str, slot: &mut Slot, finish: FinishReason) {
     let Some(mut run) = slot.running.take() else { return };
     let mut tail = String::from_utf8_lossy(&run.pending_bytes).into_owned();
     tail = {
@@ -370,7 +399,19 @@ fn finish(slot: &mut Slot, finish: FinishReason) {
         prompt: first.duration_since(run.started),
         generation: now.duration_since(first),
     };
+    record_done(model, run.job.feature, &usage, &timings);
     let _ = run.job.events.try_send(Event::Done { finish, usage, timings });
+}
+
+fn record_done(model: &str, feature: &'static str, usage: &Usage, timings: &Timings) {
+    use crate::metrics::*;
+    let labels = [("model", model.to_string()), ("feature", feature.to_string())];
+    metrics::counter!(PROMPT_TOKENS, &labels).increment(u64::from(usage.prompt_tokens));
+    metrics::counter!(PROMPT_TOKENS_CACHED, &labels).increment(u64::from(usage.cached_tokens));
+    metrics::counter!(GENERATED_TOKENS, &labels).increment(u64::from(usage.completion_tokens));
+    // Prompt evaluation ends with the first token: the time to first token is the prompt's duration.
+    metrics::histogram!(TIME_TO_FIRST_TOKEN, &labels).record(timings.prompt.as_secs_f64());
+    metrics::histogram!(GENERATION_SECONDS, &labels).record(timings.generation.as_secs_f64());
 }
 
 /// Takes the longest valid UTF-8 prefix out of `bytes`, leaving an incomplete trailing character behind.

@@ -209,6 +209,8 @@ fn chat(stop: &[&str]) -> GenerateRequest {
         sampling: SamplingParams { temperature: 0.2, ..SamplingParams::default() },
         stop: stop.iter().map(|s| s.to_string()).collect(),
         ignore_eos: false,
+        deadline: None,
+        feature: "test",
     }
 }
 

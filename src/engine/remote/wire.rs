@@ -298,6 +298,8 @@ mod tests {
             sampling: SamplingParams::default(),
             stop: vec![],
             ignore_eos: false,
+            deadline: None,
+            feature: "test",
         };
         let json = sent(RequestBody::new("m", &req, false));
         assert_eq!(

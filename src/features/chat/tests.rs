@@ -74,6 +74,7 @@ fn plan(messages: Vec<Message>, max_tokens: u32, drop_history: bool) -> ChatPlan
         max_tokens,
         stop: vec!["Observation:".into()],
         seed: Some(7),
+        feature: crate::features::routing::Feature::DuoChat,
         drop_history,
     }
 }
@@ -99,7 +100,7 @@ async fn local_output_is_capped_to_the_context_that_is_left() {
     assert!(text.ends_with("assistant: Thought:"), "the prefill continues the assistant turn: {text}");
     let prompt_tokens = text.len().div_ceil(4) as u32;
     assert_eq!(started.prompt_tokens, prompt_tokens);
-    assert_eq!(max_tokens, Some(256 - prompt_tokens), "never more than fits");
+    assert_eq!(max_tokens, Some(256 - prompt_tokens - SPECIAL_MARGIN), "never more than fits, BOS included");
     assert_eq!(started.dropped_turns, 0);
 }
 
@@ -151,7 +152,7 @@ async fn an_upstream_gets_messages_with_the_prefill_as_the_last_assistant_turn()
     let messages = vec![Message::system("s"), Message::user("q")];
     run(&route(fake.clone(), false), plan(messages, 8192, true), false).await.unwrap();
     let req = fake.seen.lock().unwrap().take().unwrap();
-    assert_eq!(req.max_tokens, Some(8192), "an upstream's context is its own business");
+    assert_eq!(req.max_tokens, Some(128 - 3), "capped to the upstream's context less the estimated prompt");
     assert_eq!(req.sampling.seed, Some(7));
     assert_eq!(req.stop, vec!["Observation:".to_string()]);
     match req.prompt {

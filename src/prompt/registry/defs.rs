@@ -226,6 +226,8 @@ pub static PROMPTS: &[PromptDef] = &[
         system: None,
         temperature: 0.0,
         max_tokens: 16,
+        // A greeting is one line; stopping there keeps GitLab's 3-second "Test connection" safe.
+        stop: &["\n"],
         ..chat("model_configuration/check", "complete_code", &[], "", template!("model_configuration_check.user"))
     },
 ];
