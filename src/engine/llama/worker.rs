@@ -20,6 +20,15 @@ use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
 /// Shortest cached prefix worth reusing.
 const MIN_REUSE: usize = 32;
 
+/// Prompts are evaluated in chunks that start and end on multiples of this (the last one ends with
+/// the prompt), and a reused prefix ends on one too. llama.cpp's kernels round differently for
+/// different batch shapes, so a token's keys and values are bit-identical only when it was evaluated
+/// in the same chunk: with one fixed grid, a request that reuses a cached prefix evaluates exactly
+/// the chunks it would have evaluated without reuse. Tokens that were generated (one per batch) are
+/// never reused. Greedy output is then the same with and without reuse (tested), at the price of
+/// re-evaluating up to one chunk of an otherwise reusable prefix.
+const PROMPT_CHUNK: usize = 128;
+
 /// One request, tokenized and fitted to the context.
 pub(super) struct Job {
     pub tokens: Vec<LlamaToken>,
@@ -72,6 +81,8 @@ struct Slot {
     seq: i32,
     /// Tokens whose keys and values this sequence holds, in position order.
     cached: Vec<LlamaToken>,
+    /// How many of `cached`, from the start, were evaluated as prompt (not generated one by one).
+    prompt_cached: usize,
     running: Option<Running>,
 }
 
@@ -108,8 +119,9 @@ impl Worker {
     }
 
     fn serve(&self, ctx: &mut LlamaContext<'_>) {
-        let mut slots: Vec<Slot> =
-            (0..self.slots as i32).map(|seq| Slot { seq, cached: Vec::new(), running: None }).collect();
+        let mut slots: Vec<Slot> = (0..self.slots as i32)
+            .map(|seq| Slot { seq, cached: Vec::new(), prompt_cached: 0, running: None })
+            .collect();
         let mut batch = LlamaBatch::new(self.batch_size as usize, 1);
         loop {
             if !self.intake(ctx, &mut slots) {
@@ -133,6 +145,11 @@ impl Worker {
         }
     }
 
+    /// The prompt-chunk grid: [`PROMPT_CHUNK`], or the batch size when that is smaller.
+    fn chunk(&self) -> usize {
+        PROMPT_CHUNK.min(self.batch_size as usize)
+    }
+
     /// Slot and KV-cache gauges, once per step.
     fn record_slots(&self, slots: &[Slot]) {
         let busy = slots.iter().filter(|s| s.running.is_some()).count();
@@ -149,6 +166,7 @@ impl Worker {
             for slot in slots.iter_mut().filter(|s| s.running.is_some()) {
                 let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
                 slot.cached.clear();
+                slot.prompt_cached = 0;
                 if let Some(run) = slot.running.take() {
                     let _ = run.job.events.try_send(Event::Failed(format!("decode failed: {e}")));
                 }
@@ -192,7 +210,7 @@ impl Worker {
             let slot = best_slot(slots, &job.tokens);
             metrics::histogram!(crate::metrics::QUEUE_WAIT, "model" => self.name.clone(), "feature" => job.feature)
                 .record(job.enqueued.elapsed().as_secs_f64());
-            assign(ctx, &self.model, slot, job, self.prefix_reuse);
+            assign(ctx, &self.model, slot, job, self.prefix_reuse.then(|| self.chunk()));
         }
         true
     }
@@ -215,7 +233,7 @@ impl Worker {
         }
     }
 
-    /// Up to `batch_size` prompt tokens of the slot that has waited longest for its prompt.
+    /// The next chunk (on the `PROMPT_CHUNK` grid) of the slot that has waited longest for its prompt.
     fn fill_prompt_chunk(&self, slots: &mut [Slot], batch: &mut LlamaBatch) {
         let Some(slot) = slots
             .iter_mut()
@@ -227,7 +245,8 @@ impl Worker {
             return;
         };
         let run = slot.running.as_mut().expect("filtered on running");
-        let end = run.job.tokens.len().min(run.evaluated + self.batch_size as usize);
+        let chunk = self.chunk();
+        let end = run.job.tokens.len().min((run.evaluated / chunk + 1) * chunk);
         for i in run.evaluated..end {
             let last = i + 1 == run.job.tokens.len();
             if batch.add(run.job.tokens[i], slot.cached.len() as i32, &[slot.seq], last).is_err() {
@@ -239,6 +258,7 @@ impl Worker {
             }
         }
         run.evaluated = slot.cached.len();
+        slot.prompt_cached = slot.cached.len();
     }
 
     /// Samples the slot's next token if the last decode produced its logits, and streams the text.
@@ -289,7 +309,7 @@ fn best_slot<'a>(slots: &'a mut [Slot], tokens: &[LlamaToken]) -> &'a mut Slot {
         .iter()
         .enumerate()
         .filter(|(_, s)| s.running.is_none())
-        .max_by_key(|(i, s)| (common_prefix(&s.cached, tokens), std::cmp::Reverse(*i)))
+        .max_by_key(|(i, s)| (common_prefix(&s.cached[..s.prompt_cached], tokens), std::cmp::Reverse(*i)))
         .map(|(i, _)| i)
         .expect("intake only assigns when a slot is free");
     &mut slots[best]
@@ -300,10 +320,13 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 }
 
 /// Puts a job into a slot, keeping the cached prefix it shares with the prompt.
-fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job, prefix_reuse: bool) {
+/// `reuse_grid`: the prompt-chunk grid a reused prefix must end on; `None` = no reuse.
+fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job, reuse_grid: Option<usize>) {
     // At least one prompt token must be evaluated to get logits for the first sample.
-    let mut reuse = common_prefix(&slot.cached, &job.tokens).min(job.tokens.len().saturating_sub(1));
-    if reuse < MIN_REUSE || !prefix_reuse {
+    let mut reuse =
+        common_prefix(&slot.cached[..slot.prompt_cached], &job.tokens).min(job.tokens.len().saturating_sub(1));
+    reuse -= reuse_grid.map_or(reuse, |grid| reuse % grid);
+    if reuse < MIN_REUSE {
         // Too short to save anything, and evaluating the whole prompt keeps short requests
         // bit-for-bit identical however the cache was left.
         reuse = 0;
@@ -315,6 +338,7 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: 
             reuse = 0;
         }
         slot.cached.truncate(reuse);
+        slot.prompt_cached = slot.prompt_cached.min(reuse);
     }
     let sampler = build_sampler(model, &job.sampling);
     let started = Instant::now();
