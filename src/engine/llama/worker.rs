@@ -197,6 +197,9 @@ impl Worker {
             };
             self.queued.fetch_sub(1, Ordering::AcqRel);
             if job.events.is_closed() {
+                tracing::info!(generated = 0, "client went away; generation cancelled");
+                metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => self.name.clone(), "feature" => job.feature)
+                    .increment(1);
                 continue;
             }
             if job.deadline.is_some_and(|d| Instant::now() >= d) {
