@@ -88,6 +88,14 @@ clean: ## remove in-repo build leftovers (keeps the cache)
 distclean: clean ## also remove the cache's target/ dir (model, venv stay)
 	@test -n "$(strip $(AIRGATE_CACHE))" && rm -rf "$(AIRGATE_CACHE)/target"
 
+.PHONY: bench
+bench: build ## airgate vs llama.cpp's llama-server (not part of test); results into bench/results/
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" PYTHON="$(PYTHON)" bench/build-llama-server.sh >/dev/null
+	@mkdir -p "$(AIRGATE_CACHE)/bench"
+	@gcc -O3 -fopenmp -o "$(AIRGATE_CACHE)/bench/membw" bench/membw.c
+	@$(PYTHON) bench/run.py --airgate "$(BIN)" --model "$(MODEL)" \
+		--llama-server "$(AIRGATE_CACHE)/llama-server/bin/llama-server" \
+		--membw "$(AIRGATE_CACHE)/bench/membw"
+
 # Later issues (not implemented yet):
-# bench:   ## run the benchmark suite, results into bench/results/
 # package: ## build .deb/.rpm packages and the USB bundle (see packaging/)

@@ -436,7 +436,8 @@ class Bench:
         self.samples: dict[str, dict[str, list]] = {}
         self.per_round: list[dict] = []
         self.notes: list[str] = []
-        self.token_checks: list[tuple[int, int]] = []
+        self.wait_s = 0.0
+        self.wait_foreign = 0.0
 
     # -- sample store ------------------------------------------------------------------------
     def add(self, server: str, metric: str, values):
@@ -580,13 +581,18 @@ class Bench:
             steps.append(above + TYPED_TEXT[:typed])
         return steps, below
 
-    def b3(self, kind: str, port: int, rnd: int, label: str) -> None:
+    def b3(self, kind: str, port: int, rnd: int, label: str, every: int = 1) -> None:
+        """The typing series. The first request fills the cache and is not timed. With `every` > 1
+        only every n-th keystroke is sent (the reuse-disabled baseline: without reuse a request's
+        cost does not depend on the ones before it, so a subsample of the same requests will do)."""
         steps, below = self.b3_steps()
-        # the first request fills the cache for everyone; time the 2nd..n-th (what typing costs)
         for j, above in enumerate(steps):
-            wall, _, _ = self.code_completion(kind, port, "src/orders.py", above, below, cache=True)
+            if every > 1 and (j + 1) % every:
+                continue
+            wall, _, out = self.code_completion(kind, port, "src/orders.py", above, below, cache=True)
             if j > 0:
                 self.add(label, "b3_latency_ms", wall * 1000)
+                self.add(label, "b3_output_tokens", out)
 
     def b4(self, kind: str, port: int, rnd: int) -> None:
         a = self.args
@@ -632,9 +638,38 @@ class Bench:
             self.add(kind, "b4_tokens", total)
 
     # -- one round ----------------------------------------------------------------------------
+    def wait_quiet(self) -> None:
+        """With BENCH_QUIET_WAIT > 0: wait (at most that many seconds) until other processes use
+        less than 0.2 CPUs over a 3-second window, so a neighbour's build does not land in a run."""
+        limit = self.args.quiet_wait
+        if limit <= 0:
+            return
+        start, busy0, own0 = time.time(), cpu_busy_seconds(), own_cpu_seconds()
+        try:
+            self._wait_quiet(limit)
+        finally:
+            # waiting is not measuring: keep it out of the elapsed time and the "other load" figures
+            self.wait_s += time.time() - start
+            self.wait_foreign += max(0.0, (cpu_busy_seconds() - busy0) - (own_cpu_seconds() - own0))
+
+    def _wait_quiet(self, limit: int) -> None:
+        deadline = time.time() + limit
+        while True:
+            busy, own, t0 = cpu_busy_seconds(), own_cpu_seconds(), time.time()
+            time.sleep(3)
+            other = ((cpu_busy_seconds() - busy) - (own_cpu_seconds() - own)) / (time.time() - t0)
+            if other < 0.2:
+                return
+            if time.time() > deadline:
+                log(f"    the machine is still busy ({other:.2f} other CPUs); measuring anyway")
+                return
+            log(f"    waiting for a quiet machine ({other:.2f} CPUs used by other processes)")
+            time.sleep(10)
+
     def round(self, rnd: int) -> None:
         a = self.args
         for kind in ("airgate", "llama"):
+            self.wait_quiet()
             t0 = time.time()
             launch = self.airgate if kind == "airgate" else self.llama
             srv = launch(a.slots, f"{kind}-r{rnd + 1}")
@@ -645,17 +680,20 @@ class Bench:
                 self.add(kind, "rss_idle", idle.get("VmRSS"))
                 self.add(kind, "rss_idle_anon", idle.get("RssAnon"))
                 self.add(kind, "rss_idle_file", idle.get("RssFile"))
-                self.b1(kind, srv.port, rnd)
-                self.b2(kind, srv.port, rnd)
-                self.b3(kind, srv.port, rnd, kind)
+                parts = []
+                for name, step in (("B1", self.b1), ("B2", self.b2), ("B3", lambda k, p, r: self.b3(k, p, r, k))):
+                    t1 = time.time()
+                    step(kind, srv.port, rnd)
+                    parts.append(f"{name} {time.time() - t1:.0f} s")
                 after = srv.rss()
                 self.add(kind, "rss_after", after.get("VmRSS"))
                 self.add(kind, "rss_hwm", after.get("VmHWM"))
             finally:
                 srv.stop()
-            log(f"    {kind:8s} B1/B2/B3/B5 done in {time.time() - t0:5.1f} s")
+            log(f"    {kind:8s} B1/B2/B3/B5 done in {time.time() - t0:5.1f} s ({', '.join(parts)})")
 
         if self.reuse_off_supported:
+            self.wait_quiet()
             t0 = time.time()
             try:
                 srv = self.airgate(a.slots, f"airgate-noreuse-r{rnd + 1}", reuse=False)
@@ -666,12 +704,13 @@ class Bench:
             else:
                 try:
                     self.warm_up("airgate", srv.port)
-                    self.b3("airgate", srv.port, rnd, "airgate_noreuse")
+                    self.b3("airgate", srv.port, rnd, "airgate_noreuse", every=a.b3_noreuse_every)
                 finally:
                     srv.stop()
                 log(f"    airgate --no-prefix-reuse B3 done in {time.time() - t0:5.1f} s")
 
         for kind in ("airgate", "llama"):
+            self.wait_quiet()
             t0 = time.time()
             launch = self.airgate if kind == "airgate" else self.llama
             srv = launch(a.b4_streams, f"{kind}-b4-r{rnd + 1}")
@@ -715,16 +754,21 @@ class Bench:
         for rnd in range(a.rounds):
             log(f"==> round {rnd + 1}/{a.rounds}")
             before = {k: {m: len(v) for m, v in d.items()} for k, d in self.samples.items()}
+            t0, busy, own = time.time(), cpu_busy_seconds(), own_cpu_seconds()
+            w0, wf0 = self.wait_s, self.wait_foreign
             self.round(rnd)
-            self.per_round.append(self.round_medians(rnd, before))
+            medians = self.round_medians(rnd, before)
+            foreign = max(0.0, (cpu_busy_seconds() - busy) - (own_cpu_seconds() - own) - (self.wait_foreign - wf0))
+            medians["other_cpus"] = foreign / max(1.0, time.time() - t0 - (self.wait_s - w0))
+            self.per_round.append(medians)
         bw = self.bandwidth()
         if bw:
             bw_samples.append(bw)
         self.bw = median(bw_samples)
-        self.elapsed = time.time() - started
+        self.elapsed = time.time() - started - self.wait_s
         # CPU that other processes used while we measured: the machine's busy time minus ours
-        self.foreign_cpu = max(0.0, (cpu_busy_seconds() - busy0) - (own_cpu_seconds() - own0))
-        log(f"==> measured in {self.elapsed / 60:.1f} min")
+        self.foreign_cpu = max(0.0, (cpu_busy_seconds() - busy0) - (own_cpu_seconds() - own0) - self.wait_foreign)
+        log(f"==> measured in {self.elapsed / 60:.1f} min" + (f" (+ {self.wait_s / 60:.1f} min waiting for quiet)" if self.wait_s else ""))
 
     def round_medians(self, rnd: int, before: dict) -> dict:
         out = {"round": rnd + 1}
@@ -855,6 +899,10 @@ def report(b: Bench, args) -> str:
     aa, la = median(g(A, "rss_after")), median(g(L, "rss_after"))
     mib = lambda x: None if x is None else x / MiB  # noqa: E731
     row("B5", "RSS idle, MiB", mib(ai), mib(li), ratio(ai, li), "–", None, 0)
+    aan, lan = median(g(A, "rss_idle_anon")), median(g(L, "rss_idle_anon"))
+    afi, lfi = median(g(A, "rss_idle_file")), median(g(L, "rss_idle_file"))
+    row("B5", "… of it anonymous (RssAnon) / file-backed (RssFile), MiB",
+        f"{fmt(mib(aan), 0)} / {fmt(mib(afi), 0)}", f"{fmt(mib(lan), 0)} / {fmt(mib(lfi), 0)}", None, "–", None)
     row("B5", "RSS after the runs, MiB", mib(aa), mib(la), ratio(aa, la), "–", None, 0)
     over_abs = None if ai is None else ai - model_bytes - kv_main
     over_rel = None if ai is None or li is None else ai - li
@@ -893,7 +941,8 @@ def report(b: Bench, args) -> str:
         f"KV f16 {kv_tok / 1024:.0f} KiB/token).  ",
         f"Slots: {args.slots} × {args.ctx} tokens for B1/B2/B3/B5 (KV {kv_main / MiB:,.0f} MiB), "
         f"{args.b4_streams} × {args.ctx} for B4. Rounds: {args.rounds}, alternating airgate / llama-server, "
-        f"each server started afresh per round; medians over all rounds. Measuring took {b.elapsed / 60:.1f} min.",
+        f"each server started afresh per round; medians over all rounds. Measuring took {b.elapsed / 60:.1f} min"
+        + (f" (plus {b.wait_s / 60:.1f} min waiting for other processes to go quiet)" if b.wait_s else "") + ".",
         "",
         "airgate:",
         "```",
@@ -911,13 +960,15 @@ def report(b: Bench, args) -> str:
         f"B2 {len(g(A, 'b2_latency_ms'))} (files of ~{fmt(median(tok_a), 0)} prompt tokens, "
         f"{fmt(median(g(A, 'b2_output_tokens')), 0)} / {fmt(median(g(L, 'b2_output_tokens')), 0)} output tokens "
         f"airgate / llama-server; same prompt token counts: {same_prompt}); "
-        f"B3 {len(g(A, 'b3_latency_ms'))} ({args.b3_steps - 1} timed keystrokes per round); "
+        f"B3 {len(g(A, 'b3_latency_ms'))} per server ({args.b3_steps - 1} timed keystrokes per round, "
+        f"{fmt(median(g(A, 'b3_output_tokens')), 0)} / {fmt(median(g(L, 'b3_output_tokens')), 0)} output tokens), "
+        f"{len(g('airgate_noreuse', 'b3_latency_ms'))} with reuse off; "
         f"B4 {len(g(A, 'b4_ttft_ms'))} streams of {args.b4_tokens} tokens.",
         "",
         "Per round (medians; shows the machine's noise):",
         "",
-        "| round | B1 gen tok/s a / l | B1 pp tok/s a / l | B2 p50 ms a / l | B3 p50 ms a / l / a-no-reuse | B4 tok/s a / l |",
-        "|---|---|---|---|---|---|",
+        "| round | B1 gen tok/s a / l | B1 pp tok/s a / l | B2 p50 ms a / l | B3 p50 ms a / l / a-no-reuse | B4 tok/s a / l | other load, CPUs |",
+        "|---|---|---|---|---|---|---|",
     ]
     for pr in b.per_round:
         def pair(mname, d=1):
@@ -925,7 +976,8 @@ def report(b: Bench, args) -> str:
 
         lines.append(
             f"| {pr['round']} | {pair('gen_tok_s')} | {pair('pp_tok_s', 0)} | {pair('b2_latency_ms', 0)} | "
-            f"{pair('b3_latency_ms', 0)} / {fmt(pr.get('airgate_noreuse:b3_latency_ms'), 0)} | {pair('b4_agg_tok_s')} |"
+            f"{pair('b3_latency_ms', 0)} / {fmt(pr.get('airgate_noreuse:b3_latency_ms'), 0)} | {pair('b4_agg_tok_s')} | "
+            f"{fmt(pr.get('other_cpus'), 2)} |"
         )
     lines += [
         "",
@@ -942,7 +994,8 @@ def report(b: Bench, args) -> str:
         "Every request is a different file; only the shared system text can come from a cache (on both).",
         f"- B3: {args.b3_steps} requests of the B2 shape on one ~1,500-token file, the prefix 2–6 characters longer "
         "each time; the first request of a series is not timed. llama-server `cache_prompt: true`; airgate default "
-        "(prefix reuse) and `--no-prefix-reuse`.",
+        f"(prefix reuse) and, as the baseline, `--no-prefix-reuse` on every {args.b3_noreuse_every}th keystroke of "
+        "the same series (without reuse a request's cost does not depend on the ones before it).",
         f"- B4: {args.b4_streams} simultaneous streams ({args.b4_waves} waves per round), `stream: true`, "
         f"{args.b4_tokens} tokens each with `ignore_eos`; aggregate = all tokens ÷ wall time of the wave; TTFT = "
         "time to the first non-empty text chunk.",
@@ -980,15 +1033,18 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=env_int("BENCH_ROUNDS", 3))
     p.add_argument("--ctx", type=int, default=env_int("BENCH_CTX", 4096), help="context tokens per slot")
     p.add_argument("--slots", type=int, default=env_int("BENCH_SLOTS", 4), help="slots for B1/B2/B3/B5")
-    p.add_argument("--b1-requests", type=int, default=env_int("BENCH_B1_REQUESTS", 3))
+    p.add_argument("--b1-requests", type=int, default=env_int("BENCH_B1_REQUESTS", 2))
     p.add_argument("--b1-gen-tokens", type=int, default=env_int("BENCH_B1_GEN_TOKENS", 128))
     p.add_argument("--b1-prompt-chars", type=int, default=env_int("BENCH_B1_PROMPT_CHARS", 3300))
-    p.add_argument("--b2-requests", type=int, default=env_int("BENCH_B2_REQUESTS", 20))
+    p.add_argument("--b2-requests", type=int, default=env_int("BENCH_B2_REQUESTS", 7))
     p.add_argument("--b2-file-chars", type=int, default=env_int("BENCH_B2_FILE_CHARS", 5000))
     p.add_argument("--b3-steps", type=int, default=env_int("BENCH_B3_STEPS", 30))
+    p.add_argument("--b3-noreuse-every", type=int, default=env_int("BENCH_B3_NOREUSE_EVERY", 10))
     p.add_argument("--b4-streams", type=int, default=env_int("BENCH_B4_STREAMS", 8))
     p.add_argument("--b4-tokens", type=int, default=env_int("BENCH_B4_TOKENS", 64))
-    p.add_argument("--b4-waves", type=int, default=env_int("BENCH_B4_WAVES", 2))
+    p.add_argument("--b4-waves", type=int, default=env_int("BENCH_B4_WAVES", 1))
+    p.add_argument("--quiet-wait", type=int, default=env_int("BENCH_QUIET_WAIT", 0),
+                   help="seconds to wait for other processes to go quiet before each server run (0: don't)")
     p.add_argument("--membw-mib", type=int, default=env_int("BENCH_MEMBW_MIB", 1024))
     p.add_argument(
         "--llama-extra",
