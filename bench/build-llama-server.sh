@@ -117,9 +117,13 @@ diff -rq "$crate_src/tools" "$sdist_src/tools" 2>&1 | grep -v "^Only in $sdist_s
 
 # --- assemble the tree: crate + tools/ + scripts/ from the sdist -------------------------------------
 log "assembling $cache/src"
-rm -rf "$cache/src"
+rm -rf "$cache/src" "$cache/tools.new"
 cp -a "$crate_src" "$cache/src"
-cp -a -n "$sdist_src/tools/." "$cache/src/tools/"
+# the sdist's tools/ with the crate's files on top (where both have one they are identical, checked above)
+cp -a "$sdist_src/tools" "$cache/tools.new"
+cp -a "$cache/src/tools/." "$cache/tools.new/"
+rm -rf "$cache/src/tools"
+mv "$cache/tools.new" "$cache/src/tools"
 cp -a "$sdist_src/scripts" "$cache/src/scripts"
 rm -rf "$sdist_dir"
 
