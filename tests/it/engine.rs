@@ -35,7 +35,7 @@ fn typing_prefixes() -> Vec<String> {
 async fn prefix_reuse_gives_the_same_greedy_output_and_skips_the_shared_prefix() {
     let reuse = TestServer::builder().args(["--parallel", "1"]).start();
     let full = TestServer::builder().args(["--parallel", "1", "--no-prefix-reuse"]).start();
-    let mut cached_total = 0;
+    let (mut cached_total, mut evaluated_after_first) = (0, 0);
     for (i, prompt) in typing_prefixes().into_iter().enumerate() {
         let body = json!({ "prompt": prompt, "max_tokens": 12, "temperature": 0, "ignore_eos": true });
         let (a, b) = (complete(&reuse, body.clone()).await, complete(&full, body).await);
@@ -44,11 +44,15 @@ async fn prefix_reuse_gives_the_same_greedy_output_and_skips_the_shared_prefix()
         assert_eq!(cached(&b), 0, "reuse is off");
         if i > 0 {
             let prompt_tokens = a["usage"]["prompt_tokens"].as_u64().unwrap();
-            assert!(cached(&a) * 10 >= prompt_tokens * 8, "request {i}: {} of {prompt_tokens} cached", cached(&a));
+            assert!(cached(&a) + 144 >= prompt_tokens, "request {i}: {} of {prompt_tokens} cached", cached(&a));
+            evaluated_after_first += prompt_tokens - cached(&a);
         }
         cached_total += cached(&a);
     }
     assert!(cached_total > 0);
+    // Typing at the end evaluates the last few tokens again (up to the 16-token tail grid), and a
+    // whole chunk more only when the prompt crosses a multiple of 128 tokens.
+    assert!(evaluated_after_first <= 6 * 16 + 128, "{evaluated_after_first} tokens evaluated again over 6 keystrokes");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,7 +117,7 @@ async fn an_expired_completion_never_reaches_the_model() {
     let (status, text) = completion.await.unwrap();
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("expired"), "{text}");
-    assert!(server.logs().contains("request expired in the queue; dropped unrun"));
+    assert!(server.log_appears("request expired in the queue; dropped unrun", Duration::from_secs(5)));
     let samples = metrics(&server);
     assert_eq!(value(&samples, "airgate_requests_expired_total", &[("feature", "code_completions")]), 1.0);
     assert_eq!(value(&samples, "airgate_prompt_tokens_total", &[("feature", "code_completions")]), 0.0, "never ran");

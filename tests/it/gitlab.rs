@@ -1,6 +1,7 @@
 //! The GitLab AI Gateway API with a fake GitLab issuer and the real local model: code completion and generation, streams, auth, routing, bad input.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
@@ -236,7 +237,7 @@ async fn troubleshooting_script_body_with_auth_bypass() {
     });
     let r = client().post(server.url("/v2/code/generations")).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    assert!(server.logs().contains("bypass"), "the bypass must be logged loudly");
+    assert!(server.log_appears("bypass", Duration::from_secs(5)), "the bypass must be logged loudly");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,7 +338,11 @@ async fn remote_upstream_through_model_endpoint() {
     let (status, v) = call_json(&server, "/v2/code/completions", &token, &body).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"]["name"], "mistral");
-    assert!(upstream.logs().contains("/v1/chat/completions"), "the upstream was not called:\n{}", upstream.logs());
+    assert!(
+        upstream.log_appears("/v1/chat/completions", Duration::from_secs(5)),
+        "the upstream was not called:\n{}",
+        upstream.logs()
+    );
     // An upstream that names a model it does not have → 421 with the upstream's code.
     body["model_identifier"] = json!("custom_openai/nope");
     let (status, v) = call_json(&server, "/v2/code/completions", &token, &body).await;

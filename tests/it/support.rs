@@ -164,6 +164,21 @@ impl TestServer {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Waits up to `timeout` for a log line containing `needle`: the server writes a request's
+    /// access line after the response is sent, and the log reaches the test through a pipe.
+    pub fn log_appears(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls `/monitoring/ready` until it answers 200 (on a thread of its own, so async tests may call it).
     pub fn wait_ready(&self) {
         let url = self.url("/monitoring/ready");

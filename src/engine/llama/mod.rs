@@ -1,5 +1,8 @@
 //! The in-process llama.cpp engine: the only module that names `llama_cpp_2`. One worker thread per model owns its context.
 
+#[cfg(test)]
+mod exact;
+mod plan;
 mod worker;
 
 use std::ffi::{CStr, c_char, c_void};

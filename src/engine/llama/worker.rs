@@ -14,19 +14,15 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+use super::plan::Plan;
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
 
 /// Shortest cached prefix worth reusing.
 const MIN_REUSE: usize = 32;
 
-/// Prompts are evaluated in chunks that start and end on multiples of this (the last one ends with
-/// the prompt), and a reused prefix ends on one too. llama.cpp's kernels round differently for
-/// different batch shapes, so a token's keys and values are bit-identical only when it was evaluated
-/// in the same chunk: with one fixed grid, a request that reuses a cached prefix evaluates exactly
-/// the chunks it would have evaluated without reuse. Tokens that were generated (one per batch) are
-/// never reused. Greedy output is then the same with and without reuse (tested), at the price of
-/// re-evaluating up to one chunk of an otherwise reusable prefix.
+/// The largest prompt batch: a prompt chunk is decoded on its own, so this bounds how long other
+/// slots' streams wait for a long prompt. [`plan`](super::plan) decides where batches start and end.
 const PROMPT_CHUNK: usize = 128;
 
 /// One request, tokenized and fitted to the context.
@@ -83,6 +79,8 @@ struct Slot {
     cached: Vec<LlamaToken>,
     /// How many of `cached`, from the start, were evaluated as prompt (not generated one by one).
     prompt_cached: usize,
+    /// Where the untiled tail of the cached prompt starts ([`Plan::tail_start`]).
+    tail: usize,
     running: Option<Running>,
 }
 
@@ -120,7 +118,7 @@ impl Worker {
 
     fn serve(&self, ctx: &mut LlamaContext<'_>) {
         let mut slots: Vec<Slot> = (0..self.slots as i32)
-            .map(|seq| Slot { seq, cached: Vec::new(), prompt_cached: 0, running: None })
+            .map(|seq| Slot { seq, cached: Vec::new(), prompt_cached: 0, tail: 0, running: None })
             .collect();
         let mut batch = LlamaBatch::new(self.batch_size as usize, 1);
         loop {
@@ -145,9 +143,9 @@ impl Worker {
         }
     }
 
-    /// The prompt-chunk grid: [`PROMPT_CHUNK`], or the batch size when that is smaller.
-    fn chunk(&self) -> usize {
-        PROMPT_CHUNK.min(self.batch_size as usize)
+    /// The batch plan: chunks of [`PROMPT_CHUNK`], or of the batch size when that is smaller.
+    fn plan(&self) -> Plan {
+        Plan::new(PROMPT_CHUNK.min(self.batch_size as usize))
     }
 
     /// Slot and KV-cache gauges, once per step.
@@ -213,7 +211,7 @@ impl Worker {
             let slot = best_slot(slots, &job.tokens);
             metrics::histogram!(crate::metrics::QUEUE_WAIT, "model" => self.name.clone(), "feature" => job.feature)
                 .record(job.enqueued.elapsed().as_secs_f64());
-            assign(ctx, &self.model, slot, job, self.prefix_reuse.then(|| self.chunk()));
+            assign(ctx, &self.model, slot, job, self.plan(), self.prefix_reuse);
         }
         true
     }
@@ -236,7 +234,7 @@ impl Worker {
         }
     }
 
-    /// The next chunk (on the `PROMPT_CHUNK` grid) of the slot that has waited longest for its prompt.
+    /// The next prompt batch ([`Plan::next_batch`]) of the slot that has waited longest for its prompt.
     fn fill_prompt_chunk(&self, slots: &mut [Slot], batch: &mut LlamaBatch) {
         let Some(slot) = slots
             .iter_mut()
@@ -248,8 +246,7 @@ impl Worker {
             return;
         };
         let run = slot.running.as_mut().expect("filtered on running");
-        let chunk = self.chunk();
-        let end = run.job.tokens.len().min((run.evaluated / chunk + 1) * chunk);
+        let end = self.plan().next_batch(run.evaluated, run.job.tokens.len());
         for i in run.evaluated..end {
             let last = i + 1 == run.job.tokens.len();
             if batch.add(run.job.tokens[i], slot.cached.len() as i32, &[slot.seq], last).is_err() {
@@ -322,35 +319,32 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-/// Puts a job into a slot, keeping the cached prefix it shares with the prompt.
-/// `reuse_grid`: the prompt-chunk grid a reused prefix must end on; `None` = no reuse.
-fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job, reuse_grid: Option<usize>) {
-    // At least one prompt token must be evaluated to get logits for the first sample.
-    let mut reuse =
-        common_prefix(&slot.cached[..slot.prompt_cached], &job.tokens).min(job.tokens.len().saturating_sub(1));
-    reuse -= reuse_grid.map_or(reuse, |grid| reuse % grid);
-    if reuse < MIN_REUSE {
-        // Too short to save anything, and evaluating the whole prompt keeps short requests
-        // bit-for-bit identical however the cache was left.
-        reuse = 0;
+/// Puts a job into a slot, keeping as much of the cached prefix it shares with the prompt as
+/// [`Plan::reusable`] allows (none when `reuse` is off).
+fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job, plan: Plan, reuse: bool) {
+    let common = common_prefix(&slot.cached[..slot.prompt_cached], &job.tokens);
+    let mut keep = if reuse { plan.reusable(common, slot.tail, job.tokens.len()) } else { 0 };
+    if keep < MIN_REUSE {
+        keep = 0;
     }
-    if reuse < slot.cached.len() {
-        let removed = ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(reuse as u32), None);
+    if keep < slot.cached.len() {
+        let removed = ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
         if !matches!(removed, Ok(true)) {
             let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-            reuse = 0;
+            keep = 0;
         }
-        slot.cached.truncate(reuse);
-        slot.prompt_cached = slot.prompt_cached.min(reuse);
+        slot.cached.truncate(keep);
+        slot.prompt_cached = slot.prompt_cached.min(keep);
     }
+    slot.tail = plan.tail_start(job.tokens.len());
     let sampler = build_sampler(model, &job.sampling);
     let started = Instant::now();
     slot.running = Some(Running {
         stop: StopMatcher::new(&job.stop),
         job,
         sampler,
-        evaluated: reuse,
-        cached_tokens: reuse,
+        evaluated: keep,
+        cached_tokens: keep,
         next: None,
         generated: 0,
         pending_bytes: Vec::new(),
