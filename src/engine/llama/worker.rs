@@ -108,6 +108,11 @@ impl Worker {
             let _ = started.send(Err(format!("warm-up failed: {e}")));
             return;
         }
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim only returns free heap pages to the kernel.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         metrics::gauge!(crate::metrics::SLOTS, "model" => self.name.clone()).set(f64::from(self.slots));
         metrics::gauge!(crate::metrics::KV_CACHE_CAPACITY, "model" => self.name.clone()).set(f64::from(n_ctx));
         self.ready.store(true, Ordering::Release);
