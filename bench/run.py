@@ -836,6 +836,16 @@ def fmt_ratio(x):
     return "n/a" if x is None else f"{x:.2f}×"
 
 
+def at_least(x, target):
+    """Whether the figure, as printed (two decimals), meets a lower bound; None when unmeasured."""
+    return None if x is None else round(x, 2) >= target
+
+
+def at_most(x, target):
+    """Whether the figure, as printed (two decimals), meets an upper bound; None when unmeasured."""
+    return None if x is None else round(x, 2) <= target
+
+
 def status(ok):
     return "n/a" if ok is None else ("met" if ok else "**missed**")
 
@@ -901,22 +911,22 @@ def report(b: Bench, args) -> str:
     a_gen, l_gen = median(g(A, "gen_tok_s")), median(g(L, "gen_tok_s"))
     a_pp, l_pp = median(g(A, "pp_tok_s")), median(g(L, "pp_tok_s"))
     r = ratio(a_gen, l_gen)
-    row("B1", f"generation tok/s ({args.b1_gen_tokens} tokens, short prompt)", a_gen, l_gen, r, "≥ 1.00×", None if r is None else round(r, 2) >= 1.0)
+    row("B1", f"generation tok/s ({args.b1_gen_tokens} tokens, short prompt)", a_gen, l_gen, r, "≥ 1.00×", at_least(r, 1.0))
     r = ratio(a_pp, l_pp)
     pt = median(g(A, "pp_prompt_tokens"))
-    row("B1", f"prompt processing tok/s (~{fmt(pt, 0)}-token prompt)", a_pp, l_pp, r, "≥ 1.00×", None if r is None else round(r, 2) >= 1.0)
+    row("B1", f"prompt processing tok/s (~{fmt(pt, 0)}-token prompt)", a_pp, l_pp, r, "≥ 1.00×", at_least(r, 1.0))
     # B2
     a50, l50 = median(g(A, "b2_latency_ms")), median(g(L, "b2_latency_ms"))
     a95, l95 = percentile(g(A, "b2_latency_ms"), 95), percentile(g(L, "b2_latency_ms"), 95)
     r = ratio(a50, l50)
-    row("B2", "code completion latency p50, ms", a50, l50, r, "≤ 1.05×", None if r is None else round(r, 2) <= 1.05, 0)
+    row("B2", "code completion latency p50, ms", a50, l50, r, "≤ 1.05×", at_most(r, 1.05), 0)
     row("B2", "code completion latency p95, ms", a95, l95, ratio(a95, l95), "–", None, 0)
     # B3
     a50, l50 = median(g(A, "b3_latency_ms")), median(g(L, "b3_latency_ms"))
     a95, l95 = percentile(g(A, "b3_latency_ms"), 95), percentile(g(L, "b3_latency_ms"), 95)
     n50, n95 = median(g("airgate_noreuse", "b3_latency_ms")), percentile(g("airgate_noreuse", "b3_latency_ms"), 95)
     r = ratio(a50, l50)
-    row("B3", "typing latency p50, ms", a50, l50, r, "≤ 1.00×", None if r is None else round(r, 2) <= 1.0, 0)
+    row("B3", "typing latency p50, ms", a50, l50, r, "≤ 1.00×", at_most(r, 1.0), 0)
     row("B3", "typing latency p95, ms", a95, l95, ratio(a95, l95), "–", None, 0)
     ar, lr = median(g(A, "b3_reused_share")), median(g(L, "b3_reused_share"))
     pct = lambda x: None if x is None else 100 * x  # noqa: E731
@@ -924,19 +934,19 @@ def report(b: Bench, args) -> str:
     speed = ratio(n50, a50)
     rows.append(
         f"| B3 | airgate reuse off → on, p50 ms | {fmt(a50, 0)} (reuse on) | {fmt(n50, 0)} (reuse off) | "
-        f"{'n/a' if speed is None else f'{speed:.2f}× faster'} | ≥ 5× faster | {status(None if speed is None else round(speed, 2) >= 5)} |"
+        f"{'n/a' if speed is None else f'{speed:.2f}× faster'} | ≥ 5× faster | {status(at_least(speed, 5))} |"
     )
     # B4
     a_agg, l_agg = median(g(A, "b4_agg_tok_s")), median(g(L, "b4_agg_tok_s"))
     r = ratio(a_agg, l_agg)
-    row("B4", f"{args.b4_streams} streams: aggregate tok/s", a_agg, l_agg, r, "≥ 1.00×", None if r is None else round(r, 2) >= 1.0)
+    row("B4", f"{args.b4_streams} streams: aggregate tok/s", a_agg, l_agg, r, "≥ 1.00×", at_least(r, 1.0))
     at50, lt50 = median(g(A, "b4_ttft_ms")), median(g(L, "b4_ttft_ms"))
     at99, lt99 = percentile(g(A, "b4_ttft_ms"), 99), percentile(g(L, "b4_ttft_ms"), 99)
     row("B4", "time to first token p50, ms", at50, lt50, ratio(at50, lt50), "–", None, 0)
     row("B4", "time to first token p99, ms", at99, lt99, ratio(at99, lt99), "–", None, 0)
     ap, lp = ratio(at99, at50), ratio(lt99, lt50)
     rows.append(
-        f"| B4 | TTFT p99 / p50 | {fmt(ap, 2)} | {fmt(lp, 2)} | – | airgate ≤ 3 | {status(None if ap is None else round(ap, 2) <= 3)} |"
+        f"| B4 | TTFT p99 / p50 | {fmt(ap, 2)} | {fmt(lp, 2)} | – | airgate ≤ 3 | {status(at_most(ap, 3))} |"
     )
     # B5
     ai, li = median(g(A, "rss_idle")), median(g(L, "rss_idle"))

@@ -224,3 +224,14 @@ pub trait Engine: Send + Sync {
         0
     }
 }
+
+/// The model the tests run on: `AIRGATE_TEST_MODEL`, else where `make test` puts the default model.
+#[cfg(test)]
+pub(crate) fn test_model_path() -> std::path::PathBuf {
+    let path = std::env::var_os("AIRGATE_TEST_MODEL").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").expect("HOME");
+        std::path::PathBuf::from(home).join(".cache/airgate/models/gemma-3-270m-q4_k_m.gguf")
+    });
+    assert!(path.exists(), "{} is missing: run `make test` (or set AIRGATE_TEST_MODEL)", path.display());
+    path
+}

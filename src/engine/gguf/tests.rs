@@ -323,15 +323,8 @@ fn ggml_block_sizes_match_struct_layouts() {
 }
 
 #[test]
-fn real_gemma3_model_if_present() {
-    let Some(home) = std::env::var_os("HOME") else {
-        return;
-    };
-    let path = PathBuf::from(home).join(".cache/airgate/models/gemma-3-270m-q4_k_m.gguf");
-    if !path.exists() {
-        eprintln!("skipping: {} is absent", path.display());
-        return;
-    }
+fn real_gemma3_model() {
+    let path = crate::engine::test_model_path();
     let info = read(&path).unwrap();
     eprintln!(
         "arch={:?} file_type={:?} ctx={:?} sliding_window={:?} chat_template={} fim={:?}",

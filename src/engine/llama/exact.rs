@@ -3,7 +3,6 @@
 //! token equal, bit for bit, those of evaluating the prompt from scratch.
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -17,13 +16,6 @@ use super::plan::Plan;
 
 /// Tokens generated after each prompt.
 const GENERATED: usize = 8;
-
-fn model_path() -> PathBuf {
-    std::env::var_os("AIRGATE_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").expect("HOME");
-        PathBuf::from(home).join(".cache/airgate/models/gemma-3-270m-q4_k_m.gguf")
-    })
-}
 
 /// Evaluates `tokens[from..]` in the plan's batches, then generates greedily the way the worker
 /// does (one token per batch); returns the logits of the prompt's last token and of each step.
@@ -64,8 +56,7 @@ fn python() -> String {
 
 #[test]
 fn reuse_as_planned_gives_bit_identical_logits() {
-    let path = model_path();
-    assert!(path.exists(), "{} is missing: run `make test` (or set AIRGATE_TEST_MODEL)", path.display());
+    let path = crate::engine::test_model_path();
     let backend = backend().unwrap();
     let model = LlamaModel::load_from_file(backend, &path, &LlamaModelParams::default()).unwrap();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4)) as i32;

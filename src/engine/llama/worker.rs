@@ -79,7 +79,7 @@ struct Slot {
     cached: Vec<LlamaToken>,
     /// How many of `cached`, from the start, were evaluated as prompt (not generated one by one).
     prompt_cached: usize,
-    /// Where the untiled tail of the cached prompt starts ([`Plan::tail_start`]).
+    /// Where the cached prompt's tail (batched on the finer grid) starts: [`Plan::tail_start`].
     tail: usize,
     running: Option<Running>,
 }
@@ -330,6 +330,7 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: 
     let common = common_prefix(&slot.cached[..slot.prompt_cached], &job.tokens);
     let mut keep = if reuse { plan.reusable(common, slot.tail, job.tokens.len()) } else { 0 };
     if keep < MIN_REUSE {
+        // Too short to be worth a slot switch's bookkeeping.
         keep = 0;
     }
     if keep < slot.cached.len() {
