@@ -133,11 +133,24 @@ impl Worker {
             drop_cancelled(&self.name, &mut slots);
             self.record_slots(&slots);
             // A prompt chunk is decoded on its own, exactly as it would be if its request were alone:
-            // llama.cpp's kernels round differently for different batch shapes, and greedy output
-            // must not depend on what else the server is doing.
-            batch.clear();
-            self.fill_prompt_chunk(&mut slots, &mut batch);
-            let prompt_step = batch.n_tokens() > 0 && self.decode(ctx, &mut batch, &mut slots);
+            // llama.cpp's kernels round differently for different batch shapes, and the keys and
+            // values a later request reuses must be the ones a fresh evaluation would compute.
+            // Several short prompts may go before the next generation step, up to one chunk's worth
+            // of tokens: a burst of new requests gets its first tokens together, and the generation
+            // steps that follow carry every stream.
+            let mut prompt_step = false;
+            let mut budget = PROMPT_CHUNK.min(self.batch_size as usize);
+            loop {
+                batch.clear();
+                if !self.fill_prompt_chunk(&mut slots, &mut batch, budget) {
+                    break;
+                }
+                budget -= batch.n_tokens() as usize;
+                if !self.decode(ctx, &mut batch, &mut slots) {
+                    break;
+                }
+                prompt_step = true;
+            }
             batch.clear();
             self.fill_generation(&mut slots, &mut batch);
             let generation_step = batch.n_tokens() > 0 && self.decode(ctx, &mut batch, &mut slots);
@@ -239,8 +252,9 @@ impl Worker {
         }
     }
 
-    /// The next prompt batch ([`Plan::next_batch`]) of the slot that has waited longest for its prompt.
-    fn fill_prompt_chunk(&self, slots: &mut [Slot], batch: &mut LlamaBatch) {
+    /// The next prompt batch ([`Plan::next_batch`]) of the slot that has waited longest for its
+    /// prompt, when it has at most `budget` tokens. False when nothing was added.
+    fn fill_prompt_chunk(&self, slots: &mut [Slot], batch: &mut LlamaBatch, budget: usize) -> bool {
         let Some(slot) = slots
             .iter_mut()
             .filter(|s| {
@@ -248,10 +262,13 @@ impl Worker {
             })
             .min_by_key(|s| s.running.as_ref().map(|r| r.started))
         else {
-            return;
+            return false;
         };
         let run = slot.running.as_mut().expect("filtered on running");
         let end = self.plan().next_batch(run.evaluated, run.job.tokens.len());
+        if end - run.evaluated > budget {
+            return false;
+        }
         for i in run.evaluated..end {
             let last = i + 1 == run.job.tokens.len();
             if batch.add(run.job.tokens[i], slot.cached.len() as i32, &[slot.seq], last).is_err() {
@@ -264,6 +281,7 @@ impl Worker {
         }
         run.evaluated = slot.cached.len();
         slot.prompt_cached = slot.cached.len();
+        batch.n_tokens() > 0
     }
 
     /// Samples the slot's next token if the last decode produced its logits, and streams the text.
