@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::ApiKeys;
+use crate::auth::admin::AdminAuth;
 use crate::auth::gitlab::GitlabAuth;
 use crate::config::Config;
 use crate::engine::llama::{LlamaEngine, LoadParams};
@@ -20,6 +21,8 @@ pub struct AppState {
     pub models: ModelRegistry,
     pub store: Store,
     pub api_keys: Arc<ApiKeys>,
+    /// Admin accounts, sessions and the audit log.
+    pub admin: Arc<AdminAuth>,
     pub gitlab: Arc<GitlabAuth>,
     /// Connection pool for OpenAI-compatible upstream model servers.
     pub remote: RemoteClient,
@@ -63,8 +66,14 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
         let (dir, url, bypass) = (config.data_dir.clone(), config.gitlab_url.clone(), config.auth_bypass);
         tokio::task::spawn_blocking(move || GitlabAuth::new(&dir, url, bypass)).await.expect("auth setup task")?
     };
+    let api_keys = Arc::new(ApiKeys::new(&config.api_keys));
+    let admin = {
+        let (store, keys) = (store.clone(), api_keys.clone());
+        tokio::task::spawn_blocking(move || prepare_admin(store, &keys)).await.expect("admin setup task")?
+    };
     let state = AppState {
-        api_keys: Arc::new(ApiKeys::new(&config.api_keys)),
+        api_keys,
+        admin: Arc::new(admin),
         config: Arc::new(config),
         models: ModelRegistry::default(),
         store,
@@ -81,6 +90,7 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
             }
         });
     }
+    tokio::spawn(crate::api::admin::local::serve(state.clone()));
     for spec in &state.config.models {
         state.models.add_loading(&spec.name, &spec.path.display().to_string());
     }
@@ -92,6 +102,20 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
     crate::http::serve(listener, tls.as_ref(), router, shutdown_signal(), drain).await.map_err(AppError::Serve)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Admin accounts: announces the setup token while no admin exists; loads the admin-created API keys.
+fn prepare_admin(store: Store, keys: &ApiKeys) -> Result<AdminAuth, StoreError> {
+    keys.set_stored(&store.api_keys()?);
+    let _ = store.purge_sessions(crate::unix_now());
+    let admin = AdminAuth::new(store);
+    if let Some(token) = admin.setup_token()? {
+        tracing::warn!(
+            setup_token = %token,
+            "no admin account exists yet: open /admin/ and enter this setup token, or run `airgate admin create USER`"
+        );
+    }
+    Ok(admin)
 }
 
 /// Host names this machine answers to (besides loopback).

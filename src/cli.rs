@@ -1,4 +1,6 @@
-//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect`, `docs import|status`.
+//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect`, `docs import|status`, `admin …`.
+
+mod admin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +43,36 @@ enum Command {
     /// Manage the documentation Duo Chat searches (GitLab's `doc/` folder or any Markdown).
     #[command(subcommand)]
     Docs(DocsCommand),
+    /// Admin accounts of the web UI (works while the server runs).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Print the one-time setup token the first-run page at /admin/ asks for.
+    SetupToken {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Create an admin account (asks for the password, or reads it from stdin).
+    Create {
+        user: String,
+        /// Read the password from the first line of stdin (for scripted installs).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Set a new password for an admin, end their sessions and lift a sign-in lockout.
+    ResetPassword {
+        user: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +162,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Model(ModelCommand::Inspect { file, json })) => inspect(&file, json),
         Some(Command::Docs(DocsCommand::Import { dir, config })) => docs_import(&config, &dir),
         Some(Command::Docs(DocsCommand::Status { config })) => docs_status(&config),
+        Some(Command::Admin(AdminCommand::SetupToken { config })) => admin::setup_token(&config),
+        Some(Command::Admin(AdminCommand::Create { user, password_stdin, config })) => {
+            admin::create(&config, &user, password_stdin)
+        }
+        Some(Command::Admin(AdminCommand::ResetPassword { user, password_stdin, config })) => {
+            admin::reset_password(&config, &user, password_stdin)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Who may call what: GitLab tokens on the AI Gateway API (`gitlab`), API keys on the OpenAI-compatible `/v1` API.
+//! Who may call what: GitLab tokens on the AI Gateway API (`gitlab`), API keys on the OpenAI-compatible `/v1` API, admin accounts (`admin`).
 
+pub mod admin;
 pub mod gitlab;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -7,6 +8,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -14,26 +18,60 @@ use crate::app::AppState;
 use crate::config::Secret;
 use crate::http::{ApiError, OpenAiError};
 
-/// Configured API keys, kept only as SHA-256 digests and compared in constant time.
+/// API keys for `/v1`: those of the boot config and those an admin created (in the store), kept
+/// only as SHA-256 digests and compared in constant time.
 #[derive(Default)]
 pub struct ApiKeys {
-    digests: Vec<[u8; 32]>,
+    configured: Vec<[u8; 32]>,
+    /// Admin-created keys: id and digest.
+    stored: RwLock<Vec<(String, [u8; 32])>>,
+    /// When each admin-created key was last presented (Unix seconds), by id.
+    used: Mutex<HashMap<String, u64>>,
 }
 
 impl ApiKeys {
     pub fn new(keys: &[Secret]) -> Self {
-        ApiKeys { digests: keys.iter().map(|k| digest(k.expose())).collect() }
+        ApiKeys { configured: keys.iter().map(|k| digest(k.expose())).collect(), ..Default::default() }
     }
 
-    /// No keys configured: `/v1` is open.
+    /// Replaces the admin-created keys (after a change in the store).
+    pub fn set_stored(&self, keys: &[crate::store::ApiKeyRecord]) {
+        let parsed = keys
+            .iter()
+            .filter_map(|k| {
+                let bytes: [u8; 32] = hex::decode(&k.digest).ok()?.try_into().ok()?;
+                Some((k.id.clone(), bytes))
+            })
+            .collect();
+        *self.stored.write().unwrap_or_else(|e| e.into_inner()) = parsed;
+    }
+
+    /// No keys at all: `/v1` is open.
     pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+        self.configured.is_empty() && self.stored.read().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 
     /// True when `presented` is one of the keys; the time taken does not depend on which or how much matched.
     pub fn verify(&self, presented: &str) -> bool {
         let candidate = digest(presented);
-        self.digests.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&candidate)).into()
+        let configured = self.configured.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&candidate));
+        let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
+        let mut matched = None;
+        for (id, d) in stored.iter() {
+            if bool::from(d.ct_eq(&candidate)) {
+                matched = Some(id.clone());
+            }
+        }
+        drop(stored);
+        if let Some(id) = &matched {
+            self.used.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), crate::unix_now());
+        }
+        bool::from(configured) || matched.is_some()
+    }
+
+    /// When the admin-created key `id` was last used since this process started.
+    pub fn last_used(&self, id: &str) -> Option<u64> {
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).get(id).copied()
     }
 }
 

@@ -11,6 +11,7 @@ use super::FeatureError;
 use crate::engine::remote::{RemoteClient, RemoteConfig};
 use crate::engine::{Engine, ModelRegistry, ModelStatus};
 use crate::prompt::Family;
+use crate::store::EndpointRecord;
 
 /// The model a GitLab request asks for, whichever encoding it came in.
 #[derive(Clone, Default, Deserialize)]
@@ -128,6 +129,44 @@ impl Feature {
         }
     }
 
+    /// The row title in GitLab's admin tab.
+    pub fn title(self) -> &'static str {
+        match self {
+            Feature::CodeCompletions => "Code Completion",
+            Feature::CodeGenerations => "Code Generation",
+            Feature::DuoChat => "General Chat",
+            Feature::DuoChatExplainCode => "Code Explanation",
+            Feature::DuoChatWriteTests => "Test Generation",
+            Feature::DuoChatRefactorCode => "Refactor Code",
+            Feature::DuoChatFixCode => "Fix Code",
+            Feature::DuoChatTroubleshootJob => "Root Cause Analysis",
+            Feature::DuoChatExplainVulnerability => "Vulnerability Explanation",
+            Feature::DuoChatSummarizeComments => "Discussion Summary",
+            Feature::GenerateCommitMessage => "Merge Commit Message Generation",
+            Feature::SummarizeNewMergeRequest => "Merge Request Summary",
+            Feature::ResolveVulnerability => "Vulnerability Resolution",
+            Feature::SummarizeReview => "Code Review Summary",
+            Feature::GlabAskGitCommand => "GitLab Duo for CLI",
+            Feature::ReviewMergeRequest => "Code Review",
+            Feature::DuoAgentPlatform => "All agents except Agentic Chat",
+            Feature::DuoAgentPlatformAgenticChat => "Agentic Chat",
+        }
+    }
+
+    /// The section of GitLab's admin tab the row sits in.
+    pub fn group(self) -> &'static str {
+        match self {
+            Feature::CodeCompletions | Feature::CodeGenerations => "Code Suggestions",
+            Feature::DuoAgentPlatform | Feature::DuoAgentPlatformAgenticChat => "GitLab Duo Agent Platform",
+            f if f == Feature::DuoChat || f.fallback() == Some(Feature::DuoChat) => "GitLab Duo Chat",
+            _ => "Other GitLab Duo features",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.as_str() == key)
+    }
+
     /// The feature whose model serves a prompt of this unit primitive (spec §2.6, §8). Chat tools and
     /// anything GitLab does not map to its own row run as General Chat.
     pub fn for_unit_primitive(unit_primitive: &str) -> Feature {
@@ -167,9 +206,30 @@ impl Feature {
     }
 }
 
-/// What the admin mapped each feature to (settings key `feature_routes`): a local model name.
-pub type FeatureRoutes = BTreeMap<Feature, String>;
+/// Where the admin sent a feature (settings key `feature_routes`; an unset feature uses the default model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RouteTarget {
+    Local { model: String },
+    Remote { endpoint: String },
+    Disabled,
+}
+
+pub type FeatureRoutes = BTreeMap<Feature, RouteTarget>;
 pub const FEATURE_ROUTES_KEY: &str = "feature_routes";
+
+/// The remote endpoint's call settings.
+pub fn remote_config(e: &EndpointRecord, family: Family) -> RemoteConfig {
+    RemoteConfig {
+        name: e.name.clone(),
+        base_url: e.url.trim_end_matches('/').to_string(),
+        model: e.model.clone(),
+        api_key: e.api_key.clone().filter(|k| !k.is_empty()),
+        connect_timeout: std::time::Duration::from_secs(5),
+        request_timeout: std::time::Duration::from_secs(60),
+        context_tokens: family.max_context_tokens() as u32,
+    }
+}
 
 /// Where a request goes.
 pub struct Route {
@@ -186,6 +246,8 @@ pub struct Router<'a> {
     pub models: &'a ModelRegistry,
     pub remote: &'a RemoteClient,
     pub routes: &'a FeatureRoutes,
+    /// The admin's remote endpoints, which routes may name.
+    pub endpoints: &'a [EndpointRecord],
     /// Port airgate listens on and the host names it answers to, to recognise an endpoint that
     /// points at airgate itself.
     pub own_port: u16,
@@ -195,13 +257,13 @@ pub struct Router<'a> {
 impl Router<'_> {
     pub fn route(&self, req: &ModelRequest, feature: Feature) -> Result<Route, FeatureError> {
         let provider = req.provider.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "litellm".into());
-        let family = match req.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(name) => Family::parse(name)?,
-            None => Family::General,
+        let named = match req.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(name) => Some(Family::parse(name)?),
+            None => None,
         };
+        let family = named.unwrap_or(Family::General);
         if req.names_no_model() {
-            let name = self.feature_model(feature)?;
-            return Ok(Route { engine: self.local(&name)?, family, local: true, provider });
+            return self.feature_route(feature, named, provider);
         }
         if let Some(name) = req.served_name()
             && self.models.status(name).is_some()
@@ -213,9 +275,8 @@ impl Router<'_> {
             Some(url) if self.is_self(url) => {
                 // GitLab points at airgate's /v1 but names a model airgate does not have: serve the
                 // feature's model rather than fail, and say so.
-                let name = self.feature_model(feature)?;
-                tracing::warn!(requested = ?req.served_name(), serving = %name, "the request names a model airgate does not have; serving the feature's model");
-                Ok(Route { engine: self.local(&name)?, family, local: true, provider })
+                tracing::warn!(requested = ?req.served_name(), "the request names a model airgate does not have; serving the feature's model");
+                self.feature_route(feature, Some(family), provider)
             }
             Some(url) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -253,14 +314,45 @@ impl Router<'_> {
         }
     }
 
-    /// The model the admin mapped to `feature` (or to the feature it falls back to), else the default model.
-    fn feature_model(&self, feature: Feature) -> Result<String, FeatureError> {
-        self.routes
-            .get(&feature)
-            .or_else(|| feature.fallback().and_then(|f| self.routes.get(&f)))
-            .cloned()
-            .or_else(|| self.models.default_name())
-            .ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))
+    /// What the admin mapped `feature` (or the feature it falls back to) to, else the default model.
+    /// `family` is the request's own family, if it named one; a remote endpoint's family comes next.
+    fn feature_route(&self, feature: Feature, family: Option<Family>, provider: String) -> Result<Route, FeatureError> {
+        let target = self.routes.get(&feature).or_else(|| feature.fallback().and_then(|f| self.routes.get(&f)));
+        match target {
+            Some(RouteTarget::Disabled) => Err(FeatureError::Disabled(feature.as_str())),
+            Some(RouteTarget::Remote { endpoint }) => {
+                let e = self.endpoints.iter().find(|e| &e.name == endpoint).ok_or_else(|| {
+                    FeatureError::NoModel(format!(
+                        "remote endpoint `{endpoint}` of feature {} is gone",
+                        feature.as_str()
+                    ))
+                })?;
+                let family = match family {
+                    Some(f) => f,
+                    None => e.family.as_deref().map(Family::parse).transpose()?.unwrap_or(Family::General),
+                };
+                let engine = Arc::new(self.remote.engine(remote_config(e, family)));
+                Ok(Route { engine, family, local: false, provider })
+            }
+            Some(RouteTarget::Local { model }) => Ok(Route {
+                engine: self.local(model)?,
+                family: family.unwrap_or(Family::General),
+                local: true,
+                provider,
+            }),
+            None => {
+                let name = self
+                    .models
+                    .default_name()
+                    .ok_or_else(|| FeatureError::NoModel("no model is configured in airgate".into()))?;
+                Ok(Route {
+                    engine: self.local(&name)?,
+                    family: family.unwrap_or(Family::General),
+                    local: true,
+                    provider,
+                })
+            }
+        }
     }
 
     /// True when `url` is airgate's own address (loopback or one of its host names, on its port).

@@ -13,8 +13,14 @@ use crate::engine::EngineError;
 pub enum ApiError {
     #[error("{message}")]
     BadRequest { message: String, param: Option<String> },
+    /// Form input that is wrong, field by field (`fields`: field name → what is wrong).
+    #[error("{message}")]
+    Invalid { message: String, fields: Vec<(String, String)> },
     #[error("{0}")]
     Unauthorized(String),
+    /// The change conflicts with the current state (a name taken, the last admin).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     NotFound(String),
     #[error("the request body is larger than the server accepts (setting max_body_bytes)")]
@@ -49,8 +55,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -63,7 +70,13 @@ impl ApiError {
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    /// One wrong field.
+    pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        ApiError::Invalid { message: format!("{field}: {problem}"), fields: vec![(field.to_string(), problem)] }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Busy { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
@@ -77,9 +90,11 @@ impl ApiError {
 
     fn openai_type(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { .. } | ApiError::PayloadTooLarge | ApiError::UnsupportedMediaType(_) => {
-                "invalid_request_error"
-            }
+            ApiError::BadRequest { .. }
+            | ApiError::Invalid { .. }
+            | ApiError::Conflict(_)
+            | ApiError::PayloadTooLarge
+            | ApiError::UnsupportedMediaType(_) => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::NotFound(_) => "not_found_error",
             ApiError::Busy { .. } => "rate_limit_error",
@@ -100,7 +115,7 @@ impl ApiError {
         }
     }
 
-    fn finish(&self, body: serde_json::Value) -> Response {
+    pub fn finish(&self, body: serde_json::Value) -> Response {
         if let ApiError::Internal(detail) = self {
             tracing::error!(%detail, "request failed");
         }
@@ -152,6 +167,7 @@ impl From<crate::features::FeatureError> for ApiError {
             FeatureError::Loading(_) => {
                 ApiError::Unavailable { message: e.to_string(), retry_after: Duration::from_secs(5) }
             }
+            FeatureError::Disabled(_) => ApiError::Forbidden(e.to_string()),
             FeatureError::Engine(e) => e.into(),
         }
     }

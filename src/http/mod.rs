@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::monitoring::routes())
         .merge(crate::api::openai::routes(state.clone()))
         .merge(crate::api::gitlab::routes())
+        .merge(crate::api::admin::routes())
         .merge(web::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))

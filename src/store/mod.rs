@@ -1,4 +1,4 @@
-//! Persistent settings in redb: schema version, registered models (later: endpoints, feature routes, users, sessions, API keys, audit).
+//! Persistent settings in redb: schema version, registered models, settings; admin records in `admin`.
 //!
 //! Only this module names `redb`; nothing of redb leaks through the public API. Every value is
 //! JSON (serde_json) in a `&str -> &[u8]` table, so records can gain `#[serde(default)]` fields
@@ -12,7 +12,10 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Serialize, de::DeserializeOwned};
 
-pub const SCHEMA_VERSION: u32 = 1;
+mod admin;
+pub use admin::{ApiKeyRecord, AuditRecord, EndpointRecord, RemoveUser, SessionRecord, UserRecord};
+
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// File name of the database inside the data directory.
 const FILE_NAME: &str = "airgate.redb";
@@ -30,8 +33,31 @@ type Migration = fn(&WriteTransaction) -> Result<(), redb::Error>;
 
 /// `MIGRATIONS[i]` migrates schema `i + 1` to `i + 2`. To bump the schema: append a function
 /// here and increment `SCHEMA_VERSION`; the assertion below keeps the two in step.
-const MIGRATIONS: &[Migration] = &[];
+const MIGRATIONS: &[Migration] = &[to_v2];
 const _: () = assert!(MIGRATIONS.len() + 1 == SCHEMA_VERSION as usize);
+
+/// Schema 2: the admin tables, and feature routes that name a target kind (a plain model name
+/// becomes `{"kind": "local", "model": name}`).
+fn to_v2(txn: &WriteTransaction) -> Result<(), redb::Error> {
+    for table in [admin::USERS, admin::SESSIONS, admin::API_KEYS, admin::ENDPOINTS] {
+        txn.open_table(table)?;
+    }
+    txn.open_table(admin::AUDIT)?;
+    let mut settings = txn.open_table(SETTINGS)?;
+    let old = settings.get("feature_routes")?.map(|v| v.value().to_vec());
+    if let Some(Ok(serde_json::Value::Object(map))) = old.map(|raw| serde_json::from_slice(&raw)) {
+        let routes: serde_json::Map<String, serde_json::Value> = map
+            .into_iter()
+            .map(|(feature, target)| match target {
+                serde_json::Value::String(model) => (feature, serde_json::json!({"kind": "local", "model": model})),
+                other => (feature, other),
+            })
+            .collect();
+        let bytes = serde_json::to_vec(&routes).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+        settings.insert("feature_routes", bytes.as_slice())?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -197,6 +223,10 @@ impl Store {
         }
         txn.open_table(MODELS).ctx(p)?;
         txn.open_table(SETTINGS).ctx(p)?;
+        for table in [admin::USERS, admin::SESSIONS, admin::API_KEYS, admin::ENDPOINTS] {
+            txn.open_table(table).ctx(p)?;
+        }
+        txn.open_table(admin::AUDIT).ctx(p)?;
         {
             let mut meta = txn.open_table(META).ctx(p)?;
             let bytes = encode(p, "schema version", &current)?;
@@ -261,16 +291,7 @@ impl Store {
 
     /// All models, sorted by name.
     pub fn models(&self) -> Result<Vec<ModelRecord>, StoreError> {
-        let p = self.path();
-        let txn = self.0.db.begin_read().ctx(p)?;
-        let t = txn.open_table(MODELS).ctx(p)?;
-        let mut out = Vec::new();
-        // redb iterates &str keys in byte order, which is the sort by name.
-        for entry in t.iter().ctx(p)? {
-            let (k, v) = entry.ctx(p)?;
-            out.push(decode(p, &format!("model {}", k.value()), v.value())?);
-        }
-        Ok(out)
+        self.list(MODELS, "model")
     }
 
     /// Removes the model; `Ok(false)` if there was none of that name.
@@ -292,6 +313,29 @@ impl Store {
     pub fn set_setting<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         self.put_json(SETTINGS, key, &format!("setting {key}"), value)
     }
+
+    /// Reads, changes and writes a setting in one write transaction, so concurrent changes to
+    /// different parts of it never overwrite each other. Returns the new value.
+    pub fn update_setting<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        change: impl FnOnce(Option<T>) -> T,
+    ) -> Result<T, StoreError> {
+        let (p, what) = (self.path(), format!("setting {key}"));
+        let txn = self.begin_write()?;
+        let value = {
+            let mut t = txn.open_table(SETTINGS).ctx(p)?;
+            let old = match t.get(key).ctx(p)? {
+                Some(raw) => Some(decode(p, &what, raw.value())?),
+                None => None,
+            };
+            let new = change(old);
+            t.insert(key, encode(p, &what, &new)?.as_slice()).ctx(p)?;
+            new
+        };
+        txn.commit().ctx(p)?;
+        Ok(value)
+    }
 }
 
 #[cfg(test)]
@@ -300,7 +344,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A fresh, empty directory unique to this test run.
-    fn temp_dir(tag: &str) -> PathBuf {
+    pub(super) fn temp_dir(tag: &str) -> PathBuf {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let name = format!("airgate-store-{tag}-{}-{n}", std::process::id());
@@ -326,14 +370,14 @@ mod tests {
     }
 
     #[test]
-    fn fresh_open_writes_schema_1() {
+    fn fresh_open_writes_the_current_schema() {
         let dir = temp_dir("fresh");
         let store = Store::open(&dir).unwrap();
         assert_eq!(store.path(), dir.join("airgate.redb"));
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         assert!(store.models().unwrap().is_empty());
         drop(store);
-        assert_eq!(Store::open(&dir).unwrap().schema_version().unwrap(), 1);
+        assert_eq!(Store::open(&dir).unwrap().schema_version().unwrap(), SCHEMA_VERSION);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -403,13 +447,13 @@ mod tests {
     fn newer_schema_is_refused() {
         let dir = temp_dir("newer");
         Store::open(&dir).unwrap().upsert_model(&model("keep")).unwrap();
-        raw_schema(&dir, Some(b"2"));
+        raw_schema(&dir, Some(b"3"));
         let err = Store::open(&dir).unwrap_err();
-        assert!(matches!(err, StoreError::NewerSchema { found: 2, supported: 1, .. }), "{err:?}");
+        assert!(matches!(err, StoreError::NewerSchema { found: 3, supported: 2, .. }), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.contains("schema 2") && msg.contains("up to 1"), "{msg}");
+        assert!(msg.contains("schema 3") && msg.contains("up to 2"), "{msg}");
         assert!(msg.contains(&show(&dir.join(FILE_NAME))), "{msg}");
-        assert_eq!(raw_schema(&dir, None), b"2"); // the refused open wrote nothing
+        assert_eq!(raw_schema(&dir, None), b"3"); // the refused open wrote nothing
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -428,14 +472,33 @@ mod tests {
             Ok(())
         }
         let dir = temp_dir("migrate");
-        Store::open(&dir).unwrap().upsert_model(&model("keep")).unwrap();
+        Store::open_with(&dir, &[]).unwrap().upsert_model(&model("keep")).unwrap();
         let store = Store::open_with(&dir, &[to_v2, to_v3]).unwrap();
         assert_eq!(store.schema_version().unwrap(), 3);
         assert_eq!(store.get_setting::<Vec<u32>>("migrated").unwrap(), Some(vec![2, 3]));
         assert_eq!(store.model("keep").unwrap(), Some(model("keep")));
         drop(store);
-        let err = Store::open(&dir).unwrap_err(); // this build's schema 1 < 3
+        let err = Store::open(&dir).unwrap_err(); // this build's schema 2 < 3
         assert!(matches!(err, StoreError::NewerSchema { found: 3, .. }), "{err:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn schema_1_gains_admin_tables_and_route_kinds() {
+        let dir = temp_dir("v1");
+        let v1 = Store::open_with(&dir, &[]).unwrap();
+        v1.set_setting("feature_routes", &serde_json::json!({"duo_chat": "gemma", "code_completions": "qwen"}))
+            .unwrap();
+        v1.upsert_model(&model("gemma")).unwrap();
+        drop(v1);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        let routes: serde_json::Value = store.get_setting("feature_routes").unwrap().unwrap();
+        assert_eq!(routes["duo_chat"], serde_json::json!({"kind": "local", "model": "gemma"}));
+        assert_eq!(routes["code_completions"]["model"], "qwen");
+        assert!(!store.has_users().unwrap() && store.endpoints().unwrap().is_empty());
+        assert!(store.audit(10).unwrap().is_empty());
+        assert_eq!(store.model("gemma").unwrap(), Some(model("gemma")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,5 +1,6 @@
 //! Integration tests: the real server, the real default model, HTTP over loopback.
 
+mod admin;
 mod chat;
 mod engine;
 mod gitlab;

@@ -26,6 +26,7 @@ pub struct TestServer {
     child: Child,
     pub base: String,
     _dir: tempfile::TempDir,
+    data_dir: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -36,6 +37,7 @@ pub struct Builder {
     wait_ready: bool,
     scheme: &'static str,
     with_default_model: bool,
+    data_dir: Option<PathBuf>,
 }
 
 impl Builder {
@@ -68,6 +70,11 @@ impl Builder {
         self.with_default_model = false;
         self
     }
+    /// Uses `dir` as the data dir (it outlives the server: restart tests).
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
 
     pub fn start(self) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
@@ -83,7 +90,7 @@ impl Builder {
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--threads", "1"])
             .arg("--data-dir")
-            .arg(dir.path().join("data"));
+            .arg(self.data_dir.clone().unwrap_or_else(|| dir.path().join("data")));
         if self.with_default_model {
             cmd.arg("--model").arg(model_path());
         }
@@ -122,7 +129,8 @@ impl Builder {
             }
         };
         let base = format!("{}://{}", self.scheme, addr);
-        let server = TestServer { child, base, _dir: dir, log };
+        let data_dir = self.data_dir.unwrap_or_else(|| dir.path().join("data"));
+        let server = TestServer { child, base, _dir: dir, data_dir, log };
         if self.wait_ready {
             server.wait_ready();
         }
@@ -139,6 +147,7 @@ impl TestServer {
             wait_ready: true,
             scheme: "http",
             with_default_model: true,
+            data_dir: None,
         }
     }
 
@@ -157,7 +166,13 @@ impl TestServer {
 
     /// The server's `--data-dir`.
     pub fn data_dir(&self) -> PathBuf {
-        self._dir.path().join("data")
+        self.data_dir.clone()
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn logs(&self) -> String {

@@ -70,19 +70,23 @@ fn verbose(state: &AppState, headers: &HeaderMap) -> bool {
 /// an upstream it names, or the model the admin mapped to the feature.
 async fn route(state: &AppState, model: &ModelRequest, feature: Feature) -> Result<Route, ApiError> {
     let store = state.store.clone();
-    let read =
-        tokio::task::spawn_blocking(move || store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)).await;
-    let routes: FeatureRoutes = match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-        Ok(routes) => routes.unwrap_or_default(),
+    let read = tokio::task::spawn_blocking(move || {
+        let routes: Option<FeatureRoutes> = store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)?;
+        Ok::<_, crate::store::StoreError>((routes.unwrap_or_default(), store.endpoints()?))
+    })
+    .await;
+    let (routes, endpoints) = match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+        Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
-            FeatureRoutes::default()
+            (FeatureRoutes::default(), Vec::new())
         }
     };
     let router = ModelRouter {
         models: &state.models,
         remote: &state.remote,
         routes: &routes,
+        endpoints: &endpoints,
         own_port: state.own_port,
         own_hosts: &state.own_hosts,
     };

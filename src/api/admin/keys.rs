@@ -1,0 +1,90 @@
+//! API keys for the OpenAI-compatible `/v1` API: create (the key is shown once), list, revoke.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Admin, AdminJson, AdminResult, blocking, store_err};
+use crate::app::AppState;
+use crate::auth::admin::{digest_hex, random_token};
+use crate::http::ApiError;
+use crate::http::JsonBody;
+use crate::store::ApiKeyRecord;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/api/admin/api-keys", get(list).post(create)).route("/api/admin/api-keys/{id}", delete(revoke))
+}
+
+fn key_json(state: &AppState, k: &ApiKeyRecord) -> Value {
+    let last_used = state.api_keys.last_used(&k.id).max(k.last_used_at);
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": k.created_at,
+        "created_by": k.created_by,
+        "last_used_at": last_used,
+    })
+}
+
+async fn list(State(state): State<AppState>, _admin: Admin) -> AdminResult<Json<Value>> {
+    let store = state.store.clone();
+    let keys = blocking(move || store.api_keys().map_err(store_err)).await?;
+    Ok(Json(keys.iter().map(|k| key_json(&state, k)).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    JsonBody(body, _): AdminJson<CreateBody>,
+) -> AdminResult<(StatusCode, Json<Value>)> {
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid("name", "must be 1 to 100 printable characters").into());
+    }
+    let key = format!("ag-{}", random_token());
+    let record = ApiKeyRecord {
+        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+        name,
+        prefix: key[..10].to_string(),
+        digest: digest_hex(&key),
+        created_at: crate::unix_now(),
+        created_by: admin.user().to_string(),
+        last_used_at: None,
+    };
+    let (store, r) = (state.store.clone(), record.clone());
+    let all = blocking(move || {
+        store.put_api_key(&r).map_err(store_err)?;
+        store.api_keys().map_err(store_err)
+    })
+    .await?;
+    state.api_keys.set_stored(&all);
+    admin.audit(&state, "create_api_key", &record.name, &format!("id {}, prefix {}", record.id, record.prefix));
+    let mut out = key_json(&state, &record);
+    out["key"] = key.into();
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> AdminResult<StatusCode> {
+    let (store, key_id) = (state.store.clone(), id.clone());
+    let (removed, all) = blocking(move || {
+        let removed = store.remove_api_key(&key_id).map_err(store_err)?;
+        Ok((removed, store.api_keys().map_err(store_err)?))
+    })
+    .await?;
+    state.api_keys.set_stored(&all);
+    if !removed {
+        return Err(ApiError::NotFound(format!("no API key with id `{id}`")).into());
+    }
+    admin.audit(&state, "revoke_api_key", &id, "");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,136 @@
+//! The local control socket `<data_dir>/admin.sock` (mode 0600): the `airgate admin` commands reach a running server through it.
+//!
+//! redb lets one process write the database, so while the server runs the CLI cannot open it.
+//! Whoever can open this socket can already read the data directory, so the socket needs no other
+//! credential; it never listens on the network.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AdminJson, AdminResult, blocking};
+use crate::app::AppState;
+use crate::auth::admin::{check_password, check_username};
+use crate::http::{ApiError, JsonBody};
+
+pub const SOCKET_NAME: &str = "admin.sock";
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/local/setup-token", get(setup_token))
+        .route("/local/users", post(create_user))
+        .route("/local/users/{username}/password", put(reset_password))
+}
+
+/// Serves the control socket until the process ends. A failure to bind is logged, not fatal.
+pub async fn serve(state: AppState) {
+    let path = socket_path(&state.config.data_dir);
+    // The database lock makes this the only server on this data dir: a leftover socket is stale.
+    let _ = std::fs::remove_file(&path);
+    let listener = match tokio::net::UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot open the local admin socket; `airgate admin` needs the server stopped");
+            return;
+        }
+    };
+    if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot restrict the admin socket; closing it");
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
+    let app = routes().with_state(state);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!(error = %e, "the local admin socket failed");
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+async fn setup_token(State(state): State<AppState>) -> AdminResult<Json<Value>> {
+    let admin = state.admin.clone();
+    let token = blocking(move || admin.setup_token().map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    Ok(Json(json!({ "setup_token": token })))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    JsonBody(body, _): AdminJson<Credentials>,
+) -> AdminResult<StatusCode> {
+    check_username(&body.username).map_err(|p| ApiError::invalid("username", p))?;
+    check_password(&body.password).map_err(|p| ApiError::invalid("password", p))?;
+    let (admin, name) = (state.admin.clone(), body.username.clone());
+    let created =
+        blocking(move || admin.create_user(&body.username, &body.password).map_err(ApiError::Internal)).await?;
+    if !created {
+        return Err(ApiError::Conflict(format!("an admin named `{name}` already exists")).into());
+    }
+    state.admin.audit(&name, Some("local"), "create_admin", &name, "airgate admin create");
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Password {
+    password: String,
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    UrlPath(username): UrlPath<String>,
+    JsonBody(body, _): AdminJson<Password>,
+) -> AdminResult<StatusCode> {
+    check_password(&body.password).map_err(|p| ApiError::invalid("password", p))?;
+    let (admin, name) = (state.admin.clone(), username.clone());
+    let done = blocking(move || admin.set_password(&name, &body.password, None).map_err(ApiError::Internal)).await?;
+    if !done {
+        return Err(ApiError::NotFound(format!("no admin named `{username}`")).into());
+    }
+    state.admin.audit("local", Some("local"), "reset_password", &username, "airgate admin reset-password");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One request to the running server's control socket: status and JSON answer (`null` when empty).
+pub async fn call(data_dir: &Path, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value), String> {
+    let socket = socket_path(data_dir);
+    let stream = tokio::net::UnixStream::connect(&socket).await.map_err(|e| {
+        format!(
+            "the database is in use by a running airgate, and its admin socket {} cannot be reached: {e}",
+            socket.display()
+        )
+    })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("admin socket: {e}"))?;
+    tokio::spawn(conn);
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| e.to_string())?;
+    let response = sender.send_request(request).await.map_err(|e| format!("admin socket: {e}"))?;
+    let status = response.status().as_u16();
+    let raw = response.into_body().collect().await.map_err(|e| format!("admin socket: {e}"))?.to_bytes();
+    let value = if raw.is_empty() { Value::Null } else { serde_json::from_slice(&raw).unwrap_or(Value::Null) };
+    Ok((status, value))
+}

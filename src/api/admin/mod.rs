@@ -1,0 +1,173 @@
+//! The admin JSON API under `/api/admin/` (docs/admin-api.md): session and CSRF checks, the error shape, the route list.
+
+mod accounts;
+mod keys;
+pub mod local;
+mod routing;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::admin::{SESSION_COOKIE, Session};
+use crate::http::{ApiError, JsonBody};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().merge(accounts::routes()).merge(keys::routes()).merge(routing::routes())
+}
+
+/// An admin API failure: `{"error": {"message", "fields"}}`.
+#[derive(Debug)]
+pub struct AdminError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for AdminError {
+    fn from(e: E) -> Self {
+        AdminError(e.into())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let mut fields = serde_json::Map::new();
+        match &e {
+            ApiError::Invalid { fields: list, .. } => {
+                for (name, problem) in list {
+                    fields.insert(name.clone(), problem.clone().into());
+                }
+            }
+            ApiError::BadRequest { param: Some(param), message } => {
+                fields.insert(param.clone(), message.clone().into());
+            }
+            ApiError::BadRequest { param: None, message } => {
+                // serde's "missing field `name`" names the field only in its text.
+                if let Some(name) = message.split("missing field `").nth(1).and_then(|r| r.split('`').next()) {
+                    fields.insert(name.to_string(), "is required".into());
+                }
+            }
+            _ => {}
+        }
+        let mut error = json!({ "message": e.public_message() });
+        if !fields.is_empty() {
+            error["fields"] = fields.into();
+        }
+        e.finish(json!({ "error": error }))
+    }
+}
+
+pub type AdminResult<T> = Result<T, AdminError>;
+
+/// A JSON body in the admin error shape.
+pub type AdminJson<T> = JsonBody<T, AdminError>;
+
+/// Runs blocking store or hashing work off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> AdminResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(AdminError),
+        Err(e) => Err(AdminError(ApiError::Internal(format!("admin task failed: {e}")))),
+    }
+}
+
+/// The caller's address, for throttling and the audit log.
+pub fn client_ip(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_else(|| "local".into())
+}
+
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
+        line.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+    })
+}
+
+/// A signed-in admin. 401 without a valid session cookie; for state-changing methods also 403
+/// unless `X-CSRF-Token` matches the session's token.
+pub struct Admin {
+    pub session: Session,
+    pub ip: String,
+}
+
+impl Admin {
+    pub fn user(&self) -> &str {
+        &self.session.record.username
+    }
+
+    /// Writes an audit entry in the background.
+    pub fn audit(&self, state: &AppState, action: &str, target: &str, detail: &str) {
+        let (admin, user, ip) = (state.admin.clone(), self.user().to_string(), self.ip.clone());
+        let (action, target, detail) = (action.to_string(), target.to_string(), detail.to_string());
+        tokio::task::spawn_blocking(move || admin.audit(&user, Some(&ip), &action, &target, &detail));
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(id) = cookie(parts, SESSION_COOKIE) else {
+            return Err(ApiError::Unauthorized("not signed in".into()).into());
+        };
+        let admin = state.admin.clone();
+        let found = blocking(move || admin.session(&id).map_err(|e| ApiError::Internal(e.to_string()))).await?;
+        let Some(session) = found else {
+            return Err(ApiError::Unauthorized("the session has ended; sign in again".into()).into());
+        };
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            use subtle::ConstantTimeEq;
+            if !bool::from(sent.as_bytes().ct_eq(session.record.csrf.as_bytes())) {
+                return Err(
+                    ApiError::Forbidden("missing or wrong CSRF token (X-CSRF-Token); reload the page".into()).into()
+                );
+            }
+        }
+        Ok(Admin { session, ip: client_ip(parts) })
+    }
+}
+
+/// `Set-Cookie` for a new session id (`None`: clear it).
+pub fn session_cookie(state: &AppState, id: Option<&str>) -> HeaderValue {
+    let secure = if state.config.tls.is_some() { "; Secure" } else { "" };
+    let value = match id {
+        Some(id) => format!(
+            "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            crate::auth::admin::SESSION_MAX
+        ),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&value).expect("cookie header is ASCII")
+}
+
+/// The session object the UI keeps: user, CSRF token, expiry.
+pub fn session_json(session: &Session) -> serde_json::Value {
+    json!({
+        "user": session.record.username,
+        "csrf": session.record.csrf,
+        "expires_at": session.record.expires_at,
+    })
+}
+
+/// A store failure inside a handler: logged in detail, a generic 500 to the caller.
+pub fn store_err(e: crate::store::StoreError) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// The caller's address as an extractor (for handlers without a session).
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
