@@ -1084,7 +1084,7 @@ def main() -> int:
     p.add_argument("--membw", default="", help="bench/membw.c binary for B6 (optional)")
     p.add_argument("--out", default=str(HERE / "results"), help="directory for <date>.md")
     p.add_argument("--threads", type=int, default=env_int("BENCH_THREADS", 2))
-    p.add_argument("--rounds", type=int, default=env_int("BENCH_ROUNDS", 3))
+    p.add_argument("--rounds", type=int, default=env_int("BENCH_ROUNDS", 2))
     p.add_argument("--ctx", type=int, default=env_int("BENCH_CTX", 4096), help="context tokens per slot")
     p.add_argument("--slots", type=int, default=env_int("BENCH_SLOTS", 4), help="slots for B1/B2/B3/B5")
     p.add_argument("--b1-requests", type=int, default=env_int("BENCH_B1_REQUESTS", 2))

@@ -2,15 +2,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::auth::ApiKeys;
 use crate::auth::admin::AdminAuth;
 use crate::auth::gitlab::GitlabAuth;
 use crate::config::Config;
-use crate::engine::llama::{LlamaEngine, LoadParams};
+use crate::engine::ModelRegistry;
 use crate::engine::remote::RemoteClient;
-use crate::engine::{Engine, ModelRegistry};
 use crate::store::{ModelRecord, Store, StoreError};
 use crate::telemetry::LogFile;
 
@@ -24,6 +23,14 @@ pub struct AppState {
     /// Admin accounts, sessions and the audit log.
     pub admin: Arc<AdminAuth>,
     pub gitlab: Arc<GitlabAuth>,
+    /// Finished requests of the last hour, for the admin UI.
+    pub activity: Arc<crate::activity::Activity>,
+    /// Prompts and model output in the log (boot config `logging.expanded`, or the admin's switch).
+    pub expanded_logging: Arc<std::sync::atomic::AtomicBool>,
+    /// When this process started serving.
+    pub started: std::time::Instant,
+    /// Model import jobs (admin API).
+    pub jobs: Arc<crate::models::Jobs>,
     /// Connection pool for OpenAI-compatible upstream model servers.
     pub remote: RemoteClient,
     /// The port and host names airgate answers on, to recognise GitLab endpoints that point back at it.
@@ -71,6 +78,12 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
         let (store, keys) = (store.clone(), api_keys.clone());
         tokio::task::spawn_blocking(move || prepare_admin(store, &keys)).await.expect("admin setup task")?
     };
+    let expanded = config.logging_expanded || {
+        let store = store.clone();
+        let key = crate::api::admin::system::EXPANDED_LOGGING_KEY;
+        let read = tokio::task::spawn_blocking(move || store.get_setting::<bool>(key)).await;
+        matches!(read, Ok(Ok(Some(true))))
+    };
     let state = AppState {
         api_keys,
         admin: Arc::new(admin),
@@ -79,6 +92,10 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
         store,
         gitlab: Arc::new(gitlab),
         remote: RemoteClient::new()?,
+        jobs: Arc::default(),
+        activity: Arc::default(),
+        expanded_logging: Arc::new(std::sync::atomic::AtomicBool::new(expanded)),
+        started: std::time::Instant::now(),
         own_port: addr.port(),
         own_hosts: Arc::new(own_hosts()),
     };
@@ -91,9 +108,6 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
         });
     }
     tokio::spawn(crate::api::admin::local::serve(state.clone()));
-    for spec in &state.config.models {
-        state.models.add_loading(&spec.name, &spec.path.display().to_string());
-    }
     tokio::spawn(load_models(state.clone()));
     tracing::info!(addr = %addr, tls = state.config.tls.is_some(), data_dir = %state.config.data_dir.display(), "listening");
     let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
@@ -123,43 +137,37 @@ fn own_hosts() -> Vec<String> {
     std::fs::read_to_string("/etc/hostname").map(|h| vec![h.trim().to_string()]).unwrap_or_default()
 }
 
-/// Loads every configured model in order; a model that fails is reported and the rest still load.
+/// Loads the start-up models in order (`models::startup_set`); a model that fails is reported and
+/// the rest still load. The admin's default model, if set, becomes the default.
 async fn load_models(state: AppState) {
-    let config = state.config.clone();
-    for (i, spec) in config.models.iter().enumerate() {
-        let params = LoadParams {
-            name: spec.name.clone(),
-            path: spec.path.clone(),
-            ctx_size: config.ctx_size,
-            parallel: config.parallel,
-            threads: config.threads,
-            batch_size: config.batch_size,
-            queue_depth: config.queue_depth,
-            max_output_tokens: config.max_output_tokens,
-            prefix_reuse: config.prefix_reuse,
-            gpu_layers: 0,
-        };
-        let started = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || LlamaEngine::load(params)).await;
-        match loaded {
-            Ok(Ok(engine)) => {
-                let info = engine.info().clone();
-                tracing::info!(model = %info.name, architecture = %info.architecture, quantization = %info.quantization,
-                    slots = info.slots, context_per_slot = info.context_per_slot, load_ms = started.elapsed().as_millis() as u64, "model loaded");
-                remember_model(&state.store, &info.name, &info.path, info.size_bytes).await;
-                state.models.set_loaded(&spec.name, Arc::new(engine));
-                if i == 0 {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::error!(model = %spec.name, error = %e, "model failed to load; the server keeps running without it");
-                state.models.set_failed(&spec.name, e.to_string());
-            }
-            Err(e) => {
-                tracing::error!(model = %spec.name, error = %e, "model loader crashed");
-                state.models.set_failed(&spec.name, "the loader crashed; see the log".into());
-            }
+    let store = state.store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        Ok::<_, StoreError>((store.models()?, store.get_setting::<String>(crate::models::DEFAULT_MODEL_KEY)?))
+    })
+    .await;
+    let (stored, default) = match read {
+        Ok(Ok(found)) => found,
+        other => {
+            tracing::warn!(error = ?other.err(), "cannot read the registered models; loading the configured ones");
+            (Vec::new(), None)
+        }
+    };
+    let set = crate::models::startup_set(&state, &stored);
+    for m in &set {
+        state.models.add_loading(&m.name, &m.path);
+    }
+    if let Some(name) = default {
+        state.models.set_default(&name);
+    }
+    for (i, m) in set.iter().enumerate() {
+        if crate::models::load(&state, m).await.is_ok()
+            && let Some(engine) = state.models.get(&m.name)
+        {
+            let info = engine.info();
+            remember_model(&state.store, &info.name, &info.path, info.size_bytes).await;
+        }
+        if i == 0 || state.models.default_name().as_deref() == Some(&m.name) {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         }
     }
 }
@@ -169,22 +177,10 @@ async fn remember_model(store: &Store, name: &str, path: &str, size: u64) {
     let store = store.clone();
     let (name, path) = (name.to_string(), path.to_string());
     let result = tokio::task::spawn_blocking(move || {
-        let now = crate::unix_now();
         let record = match store.model(&name)? {
             Some(existing) if existing.path == path && existing.size == size => return Ok(()),
             Some(existing) => ModelRecord { path, size, sha256: None, ..existing },
-            None => ModelRecord {
-                name,
-                path,
-                sha256: None,
-                size,
-                family: None,
-                ctx_size: None,
-                parallel: None,
-                threads: None,
-                gpu_layers: None,
-                added_at: now,
-            },
+            None => crate::models::new_record(&name, &path, size),
         };
         store.upsert_model(&record)
     })

@@ -1,5 +1,6 @@
 //! airgate: GitLab AI Gateway and llama.cpp model server in one binary, for air-gapped hosts.
 
+pub mod activity;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod engine;
 pub mod features;
 pub mod http;
 pub mod metrics;
+pub mod models;
 pub mod prompt;
 pub mod store;
 pub mod telemetry;

@@ -77,6 +77,29 @@ impl ModelRegistry {
         self.settled.notify_waiters();
     }
 
+    /// Forgets a model (unload). In-flight requests keep their engine until they finish; the model's
+    /// thread and memory go with the last of them. The default moves to another model, if any.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut inner = self.inner.write().expect("registry lock");
+        let removed = inner.entries.remove(name).is_some();
+        if inner.default.as_deref() == Some(name) {
+            inner.default = inner.entries.keys().next().cloned();
+        }
+        drop(inner);
+        self.settled.notify_waiters();
+        removed
+    }
+
+    /// Makes `name` the default model; false when no such model is registered here.
+    pub fn set_default(&self, name: &str) -> bool {
+        let mut inner = self.inner.write().expect("registry lock");
+        if !inner.entries.contains_key(name) {
+            return false;
+        }
+        inner.default = Some(name.to_string());
+        true
+    }
+
     /// Waits while model `name` is loading, at most `limit`. A request that arrives while the server
     /// is still warming up (GitLab's "Test connection" right after a restart) is served when the
     /// model is ready instead of failing with 503.

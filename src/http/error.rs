@@ -119,6 +119,7 @@ impl ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(%detail, "request failed");
         }
+        crate::activity::note_error(&self.public_message());
         let mut response = (self.status(), axum::Json(body)).into_response();
         if let Some(after) = self.retry_after() {
             let secs = after.as_secs().max(1).to_string();

@@ -32,7 +32,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(move |req, next| reject_declared_oversize(limit, req, next)))
-        .layer(middleware::from_fn(request_id::middleware))
+        .layer(middleware::from_fn_with_state(state.activity.clone(), request_id::middleware))
         .with_state(state)
 }
 

@@ -3,14 +3,18 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures::StreamExt;
 use tracing::Instrument;
 use tracing::field::Empty;
+
+use crate::activity::{Activity, Call, Entry};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -43,7 +47,7 @@ pub fn record_caller(feature: &'static str, instance_id: Option<&str>, user_id: 
     }
 }
 
-pub(super) async fn middleware(mut req: Request, next: Next) -> Response {
+pub(super) async fn middleware(State(activity): State<Arc<Activity>>, mut req: Request, next: Next) -> Response {
     let id =
         req.headers().get(&X_REQUEST_ID).and_then(accept).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -52,9 +56,11 @@ pub(super) async fn middleware(mut req: Request, next: Next) -> Response {
     let span =
         tracing::info_span!("request", correlation_id = %id, feature = Empty, instance_id = Empty, user_id = Empty);
     let started = Instant::now();
+    let call = Arc::new(Call::default());
+    let handler = next.run(req).instrument(span.clone());
     let (mut response, feature) = FEATURE
         .scope(std::cell::Cell::new(None), async {
-            let response = next.run(req).instrument(span.clone()).await;
+            let response = crate::activity::scope(call.clone(), handler).await;
             (response, FEATURE.with(std::cell::Cell::get))
         })
         .await;
@@ -65,7 +71,10 @@ pub(super) async fn middleware(mut req: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let headers_at = started.elapsed();
     let (parts, body) = response.into_parts();
-    let mut log = AccessLog { span, method, path, feature, status, started, headers_at, first_chunk: None };
+    // The admin UI's own calls and its files would drown the requests an admin looks for.
+    let listed = !(path.starts_with("/api/admin/") || path.starts_with("/admin"));
+    let activity = listed.then_some((activity, call, id));
+    let mut log = AccessLog { span, method, path, feature, status, started, headers_at, first_chunk: None, activity };
     let body = body.into_data_stream().map(move |chunk| {
         log.on_chunk();
         chunk
@@ -83,6 +92,8 @@ struct AccessLog {
     started: Instant,
     headers_at: Duration,
     first_chunk: Option<Duration>,
+    /// Where the finished request is listed, with what its handlers noted and its correlation id.
+    activity: Option<(Arc<Activity>, Arc<Call>, String)>,
 }
 
 impl AccessLog {
@@ -102,6 +113,10 @@ impl Drop for AccessLog {
         metrics::histogram!(crate::metrics::HTTP_DURATION, "feature" => self.feature).record(elapsed.as_secs_f64());
         if let Some(first) = self.first_chunk {
             metrics::histogram!(crate::metrics::HTTP_FIRST_BYTE, "feature" => self.feature).record(first.as_secs_f64());
+        }
+        if let Some((activity, call, id)) = &self.activity {
+            let (method, path) = (self.method.as_str(), self.path.as_str());
+            activity.push(Entry::new(call, id, method, path, self.feature, self.status, elapsed));
         }
         self.span.in_scope(|| {
             tracing::info!(

@@ -98,6 +98,10 @@ pub struct ModelRecord {
     pub gpu_layers: Option<u32>,
     /// Unix seconds.
     pub added_at: u64,
+    /// Load at start: `Some(true)` loaded by an admin, `Some(false)` unloaded by an admin, `None`
+    /// undecided (a model of the boot config loads, others do not).
+    #[serde(default)]
+    pub autoload: Option<bool>,
 }
 
 /// Handle on the open database. Cheap to clone; `Send + Sync`. The file stays open (and
@@ -366,6 +370,7 @@ mod tests {
             threads: Some(4),
             gpu_layers: None,
             added_at: 1_700_000_000,
+            autoload: None,
         }
     }
 

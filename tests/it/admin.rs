@@ -13,19 +13,19 @@ use crate::support::{TestServer, client};
 const PASSWORD: &str = "correct horse battery staple";
 
 /// An admin API client that carries the session cookie and CSRF token by hand.
-struct Admin {
+pub struct Admin {
     base: String,
     http: reqwest::Client,
-    cookie: Option<String>,
-    csrf: Option<String>,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
 }
 
 impl Admin {
-    fn new(server: &TestServer) -> Admin {
+    pub fn new(server: &TestServer) -> Admin {
         Admin { base: server.base.clone(), http: client(), cookie: None, csrf: None }
     }
 
-    async fn send(
+    pub async fn send(
         &self,
         method: Method,
         path: &str,
@@ -47,22 +47,22 @@ impl Admin {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, v, _) = self.send(Method::GET, path, None).await;
         (s, v)
     }
 
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let (s, v, _) = self.send(Method::POST, path, Some(body)).await;
         (s, v)
     }
 
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let (s, v, _) = self.send(Method::PUT, path, Some(body)).await;
         (s, v)
     }
 
-    async fn delete(&self, path: &str) -> StatusCode {
+    pub async fn delete(&self, path: &str) -> StatusCode {
         self.send(Method::DELETE, path, None).await.0
     }
 
@@ -111,7 +111,7 @@ fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
 }
 
 /// Creates admin `root` with the logged setup token; returns its signed-in client.
-async fn set_up(server: &TestServer) -> Admin {
+pub async fn set_up(server: &TestServer) -> Admin {
     let mut admin = Admin::new(server);
     let token = setup_token_from_log(server);
     let body = json!({"setup_token": token, "username": "root", "password": PASSWORD});

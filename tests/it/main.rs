@@ -1,6 +1,7 @@
 //! Integration tests: the real server, the real default model, HTTP over loopback.
 
 mod admin;
+mod admin_models;
 mod chat;
 mod engine;
 mod gitlab;

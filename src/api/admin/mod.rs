@@ -3,7 +3,9 @@
 mod accounts;
 mod keys;
 pub mod local;
+mod models;
 mod routing;
+pub mod system;
 
 use std::net::SocketAddr;
 
@@ -19,7 +21,12 @@ use crate::auth::admin::{SESSION_COOKIE, Session};
 use crate::http::{ApiError, JsonBody};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(accounts::routes()).merge(keys::routes()).merge(routing::routes())
+    Router::new()
+        .merge(accounts::routes())
+        .merge(keys::routes())
+        .merge(models::routes())
+        .merge(routing::routes())
+        .merge(system::routes())
 }
 
 /// An admin API failure: `{"error": {"message", "fields"}}`.

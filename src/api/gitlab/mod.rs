@@ -59,37 +59,51 @@ fn feature_flags(headers: &HeaderMap) -> Vec<String> {
 
 /// Prompts and model output are logged only when GitLab's "Enable AI logs" header arrives or `logging.expanded` is on.
 fn verbose(state: &AppState, headers: &HeaderMap) -> bool {
-    state.config.logging_expanded
+    state.expanded_logging.load(std::sync::atomic::Ordering::Relaxed)
         || headers
             .get("x-gitlab-enabled-instance-verbose-ai-logs")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// Routes the request to a model: this server's own (waiting briefly for one that is still loading),
-/// an upstream it names, or the model the admin mapped to the feature.
-async fn route(state: &AppState, model: &ModelRequest, feature: Feature) -> Result<Route, ApiError> {
+/// The admin's feature routes and remote endpoints (none when the store cannot be read: the default model serves).
+pub(crate) async fn routing_table(state: &AppState) -> (FeatureRoutes, Vec<crate::store::EndpointRecord>) {
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
         let routes: Option<FeatureRoutes> = store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)?;
         Ok::<_, crate::store::StoreError>((routes.unwrap_or_default(), store.endpoints()?))
     })
     .await;
-    let (routes, endpoints) = match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+    match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
             (FeatureRoutes::default(), Vec::new())
         }
-    };
-    let router = ModelRouter {
+    }
+}
+
+/// A model router over this server's models and the given routing table.
+pub(crate) fn model_router<'a>(
+    state: &'a AppState,
+    routes: &'a FeatureRoutes,
+    endpoints: &'a [crate::store::EndpointRecord],
+) -> ModelRouter<'a> {
+    ModelRouter {
         models: &state.models,
         remote: &state.remote,
-        routes: &routes,
-        endpoints: &endpoints,
+        routes,
+        endpoints,
         own_port: state.own_port,
         own_hosts: &state.own_hosts,
-    };
+    }
+}
+
+/// Routes the request to a model: this server's own (waiting briefly for one that is still loading),
+/// an upstream it names, or the model the admin mapped to the feature.
+async fn route(state: &AppState, model: &ModelRequest, feature: Feature) -> Result<Route, ApiError> {
+    let (routes, endpoints) = routing_table(state).await;
+    let router = model_router(state, &routes, &endpoints);
     match router.route(model, feature) {
         // Right after a start the model is still loading: wait briefly rather than fail.
         Err(FeatureError::Loading(name)) => {

@@ -292,7 +292,7 @@ impl Engine for LlamaEngine {
         };
         self.queued.fetch_add(1, Ordering::AcqRel);
         match self.jobs.try_send(job) {
-            Ok(()) => Ok(rx),
+            Ok(()) => Ok(crate::activity::tap(&self.info.name, rx)),
             Err(err) => {
                 self.queued.fetch_sub(1, Ordering::AcqRel);
                 match err {

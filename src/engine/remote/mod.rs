@@ -200,7 +200,8 @@ impl Engine for RemoteEngine {
     }
 
     async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
-        self.inner.generate(req).await
+        let events = self.inner.generate(req).await?;
+        Ok(crate::activity::tap(&self.inner.cfg.name, events))
     }
 
     async fn tokenize(&self, _text: &str) -> Result<Vec<u32>, EngineError> {

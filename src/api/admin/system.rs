@@ -1,0 +1,242 @@
+//! The dashboard, the GitLab connection page, the request log (recent and live), expanded AI logging, diagnostics.
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::{Admin, AdminJson, AdminResult, blocking, store_err};
+use crate::activity::Entry;
+use crate::app::AppState;
+use crate::engine::{ChatMessage, GenerateRequest, Prompt, SamplingParams, collect};
+use crate::features::routing::{Feature, ModelRequest};
+use crate::http::JsonBody;
+
+/// Settings key of the expanded-AI-logging switch.
+pub const EXPANDED_LOGGING_KEY: &str = "logging_expanded";
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/dashboard", get(dashboard))
+        .route("/api/admin/gitlab", get(gitlab))
+        .route("/api/admin/logs", get(logs))
+        .route("/api/admin/logs/stream", get(logs_stream))
+        .route("/api/admin/logging", get(logging).put(set_logging))
+        .route("/api/admin/diagnostics", post(diagnostics))
+}
+
+/// The process's resident memory, from `/proc/self/status`.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+async fn dashboard(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
+    let build = crate::engine::llama::build_info();
+    let line = |prefix: &str| build.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_default().to_string();
+    let not_ready = state.models.not_ready_reason();
+    let models: Vec<Value> = state
+        .models
+        .list()
+        .into_iter()
+        .map(|m| {
+            let (status, detail) = crate::models::status_of(&state, &m.name);
+            let memory = state.models.get(&m.name).map(|e| e.info().size_bytes);
+            json!({ "name": m.name, "status": status, "detail": detail, "default": m.default, "memory_bytes": memory })
+        })
+        .collect();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "llama_cpp": line("llama.cpp: "),
+        "backend": line("backends: "),
+        "uptime_s": state.started.elapsed().as_secs(),
+        "ready": not_ready.is_none(),
+        "ready_detail": not_ready.unwrap_or_else(|| "ready".into()),
+        "rss_bytes": rss_bytes(),
+        "models": models,
+        "features": state.activity.summary(),
+        "recent_errors": state.activity.recent(20, |e| e.status >= 400),
+    }))
+}
+
+/// This airgate's URL as the admin's browser reached it.
+fn own_url(state: &AppState, headers: &HeaderMap) -> String {
+    let scheme = if state.config.tls.is_some() { "https" } else { "http" };
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
+    format!("{scheme}://{}", host.unwrap_or_else(|| format!("<airgate-host>:{}", state.own_port)))
+}
+
+async fn gitlab(State(state): State<AppState>, _admin: Admin, headers: HeaderMap) -> AdminResult<Json<Value>> {
+    let url = own_url(&state, &headers);
+    let keys = state.gitlab.status();
+    let store = state.store.clone();
+    let (records, endpoints) =
+        blocking(move || Ok((store.models().map_err(store_err)?, store.endpoints().map_err(store_err)?))).await?;
+    let key_hint = if state.api_keys.is_empty() { "(leave empty)" } else { "an airgate API key (API keys page)" };
+    let mut rows: Vec<Value> = state
+        .models
+        .list()
+        .into_iter()
+        .map(|m| {
+            let family = records.iter().find(|r| r.name == m.name).and_then(|r| r.family.clone());
+            json!({
+                "deployment_name": format!("airgate-{}", m.name),
+                "platform": "API",
+                "endpoint": format!("{url}/v1"),
+                "identifier": format!("custom_openai/{}", m.name),
+                "family": family.unwrap_or_else(|| "general".into()),
+                "api_key": key_hint,
+            })
+        })
+        .collect();
+    rows.extend(endpoints.iter().map(|e| {
+        json!({
+            "deployment_name": e.name,
+            "platform": "API",
+            "endpoint": e.url,
+            "identifier": format!("custom_openai/{}", e.model),
+            "family": e.family.clone().unwrap_or_else(|| "general".into()),
+            "api_key": if e.api_key.is_some() { "the endpoint's own API key" } else { "(leave empty)" },
+        })
+    }));
+    Ok(Json(json!({
+        "gitlab_url": state.config.gitlab_url,
+        "airgate_url": url,
+        "auth_bypass": state.config.auth_bypass,
+        "jwks": { "last_success": keys.last_success, "keys": keys.keys, "last_error": keys.last_error },
+        "gitlab_rb": format!("gitlab_rails['env'] = {{ 'AI_GATEWAY_URL' => '{url}' }}\n"),
+        "helm": format!("global:\n  extraEnv:\n    AI_GATEWAY_URL: {url}\n"),
+        "self_hosted_models": rows,
+    })))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    correlation_id: Option<String>,
+}
+
+fn matches(q: &LogQuery, e: &Entry) -> bool {
+    q.correlation_id.as_deref().map(str::trim).filter(|c| !c.is_empty()).is_none_or(|c| e.correlation_id.contains(c))
+}
+
+async fn logs(State(state): State<AppState>, _admin: Admin, Query(q): Query<LogQuery>) -> Json<Vec<Entry>> {
+    Json(state.activity.recent(200, |e| matches(&q, e)))
+}
+
+/// Finished requests as they happen, one SSE `data:` frame each (a comment every 15 s keeps proxies from closing it).
+async fn logs_stream(State(state): State<AppState>, _admin: Admin, Query(q): Query<LogQuery>) -> Response {
+    let live = BroadcastStream::new(state.activity.subscribe()).filter_map(move |item| {
+        let frame = match item {
+            Ok(e) if matches(&q, &e) => {
+                Some(Ok::<_, Infallible>(SseEvent::default().json_data(&e).unwrap_or_default()))
+            }
+            Ok(_) => None,
+            // A slow reader missed entries: say so instead of silently skipping.
+            Err(_) => Some(Ok(SseEvent::default().event("lagged").data("some entries were skipped"))),
+        };
+        async move { frame }
+    });
+    axum::response::IntoResponse::into_response(
+        Sse::new(live).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
+    )
+}
+
+async fn logging(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
+    Json(json!({ "expanded": state.expanded_logging.load(Ordering::Relaxed) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoggingBody {
+    expanded: bool,
+}
+
+async fn set_logging(
+    State(state): State<AppState>,
+    admin: Admin,
+    JsonBody(body, _): AdminJson<LoggingBody>,
+) -> AdminResult<Json<Value>> {
+    let store = state.store.clone();
+    blocking(move || store.set_setting(EXPANDED_LOGGING_KEY, &body.expanded).map_err(store_err)).await?;
+    state.expanded_logging.store(body.expanded, Ordering::Relaxed);
+    admin.audit(&state, "expanded_logging", "", if body.expanded { "on" } else { "off" });
+    Ok(Json(json!({ "expanded": body.expanded })))
+}
+
+/// One check per feature: route it as a GitLab request without a model would be, ask the model for
+/// a short answer, time it.
+async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult<Json<Value>> {
+    let (routes, endpoints) = crate::api::gitlab::routing_table(&state).await;
+    let mut results = Vec::new();
+    if state.config.gitlab_url.is_some() {
+        let started = Instant::now();
+        let outcome = state.gitlab.refresh_keys().await;
+        let (ok, message) = match outcome {
+            Ok(n) => (true, format!("fetched {n} signing keys from GitLab")),
+            Err(e) => (false, format!("cannot fetch GitLab's signing keys: {e}")),
+        };
+        results.push(json!({ "feature": "gitlab_keys", "target": state.config.gitlab_url, "ok": ok,
+            "ms": started.elapsed().as_millis() as u64, "message": message }));
+    }
+    for feature in Feature::ALL {
+        let router = crate::api::gitlab::model_router(&state, &routes, &endpoints);
+        let started = Instant::now();
+        let (target, ok, message) = match router.route(&ModelRequest::default(), feature) {
+            Err(crate::features::FeatureError::Disabled(_)) => {
+                ("disabled".to_string(), true, "disabled by an administrator; not checked".to_string())
+            }
+            Err(e) => ("none".to_string(), false, e.to_string()),
+            Ok(route) => {
+                let target = route.engine.info().name.clone();
+                let (ok, message) = check(route.engine.as_ref()).await;
+                (target, ok, message)
+            }
+        };
+        results.push(json!({ "feature": feature.as_str(), "title": feature.title(), "target": target, "ok": ok,
+            "ms": started.elapsed().as_millis() as u64, "message": message }));
+    }
+    let ok = results.iter().all(|r| r["ok"] == true);
+    admin.audit(&state, "diagnostics", "", if ok { "all checks passed" } else { "some checks failed" });
+    Ok(Json(json!({ "ok": ok, "results": results })))
+}
+
+/// A short generation; passes when the model answers with text in time.
+async fn check(engine: &dyn crate::engine::Engine) -> (bool, String) {
+    let req = GenerateRequest {
+        prompt: Prompt::Chat(vec![ChatMessage {
+            role: "user".into(),
+            content: "Reply with the single word OK.".into(),
+        }]),
+        max_tokens: Some(8),
+        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
+        stop: Vec::new(),
+        ignore_eos: false,
+        deadline: Some(Instant::now() + Duration::from_secs(30)),
+        feature: "diagnostics",
+    };
+    let run = async {
+        let events = engine.generate(req).await?;
+        collect(events).await
+    };
+    match tokio::time::timeout(Duration::from_secs(60), run).await {
+        Err(_) => (false, "no answer within 60 s".into()),
+        Ok(Err(e)) => (false, e.to_string()),
+        Ok(Ok(g)) if g.usage.completion_tokens == 0 => (false, "the model produced no tokens".into()),
+        Ok(Ok(g)) => {
+            (true, format!("{} tokens: {:?}", g.usage.completion_tokens, g.text.chars().take(60).collect::<String>()))
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Model lifecycle: the models that load at start, load / unload / reload with new parameters at run time, and GGUF import with SHA-256 verification and progress.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::engine::llama::{LlamaEngine, LoadParams};
+use crate::engine::{Engine, ModelStatus};
+use crate::store::ModelRecord;
+
+/// Settings key of the model an admin made the default.
+pub const DEFAULT_MODEL_KEY: &str = "default_model";
+
+/// Where imported models are copied: `<data_dir>/models`.
+pub fn models_dir(state: &AppState) -> PathBuf {
+    state.config.data_dir.join("models")
+}
+
+/// Load parameters: the record's own, else the boot config's.
+pub fn load_params(state: &AppState, m: &ModelRecord) -> LoadParams {
+    let c = &state.config;
+    LoadParams {
+        name: m.name.clone(),
+        path: PathBuf::from(&m.path),
+        ctx_size: m.ctx_size.unwrap_or(c.ctx_size),
+        parallel: m.parallel.unwrap_or(c.parallel),
+        threads: m.threads.unwrap_or(c.threads),
+        batch_size: c.batch_size,
+        queue_depth: c.queue_depth,
+        max_output_tokens: c.max_output_tokens,
+        prefix_reuse: c.prefix_reuse,
+        gpu_layers: m.gpu_layers.unwrap_or(0),
+    }
+}
+
+/// A record for a model of the boot config that the store does not know yet.
+pub fn new_record(name: &str, path: &str, size: u64) -> ModelRecord {
+    ModelRecord {
+        name: name.to_string(),
+        path: path.to_string(),
+        sha256: None,
+        size,
+        family: None,
+        ctx_size: None,
+        parallel: None,
+        threads: None,
+        gpu_layers: None,
+        added_at: crate::unix_now(),
+        autoload: None,
+    }
+}
+
+/// Loads (or reloads) `m`: announced as loading at once, ready or failed when the load ends.
+/// A model already loaded keeps serving until the new one is ready, then is replaced.
+pub async fn load(state: &AppState, m: &ModelRecord) -> Result<(), String> {
+    let params = load_params(state, m);
+    if state.models.status(&m.name).is_none() {
+        state.models.add_loading(&m.name, &m.path);
+    }
+    let started = Instant::now();
+    let loaded = tokio::task::spawn_blocking(move || LlamaEngine::load(params)).await;
+    match loaded {
+        Ok(Ok(engine)) => {
+            let info = engine.info().clone();
+            tracing::info!(model = %info.name, architecture = %info.architecture, quantization = %info.quantization,
+                slots = info.slots, context_per_slot = info.context_per_slot, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+            state.models.set_loaded(&m.name, Arc::new(engine));
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(model = %m.name, error = %e, "model failed to load; the server keeps running without it");
+            state.models.set_failed(&m.name, e.to_string());
+            Err(e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(model = %m.name, error = %e, "model loader crashed");
+            state.models.set_failed(&m.name, "the loader crashed; see the log".into());
+            Err("the loader crashed; see the log".into())
+        }
+    }
+}
+
+/// The models to load at start, in order: those of the boot config (unless an admin unloaded them),
+/// then those an admin loaded. Each is announced as loading before any starts.
+pub fn startup_set(state: &AppState, stored: &[ModelRecord]) -> Vec<ModelRecord> {
+    let mut out = Vec::new();
+    for spec in &state.config.models {
+        let path = spec.path.display().to_string();
+        let record = match stored.iter().find(|r| r.name == spec.name) {
+            Some(r) if r.autoload == Some(false) => continue,
+            Some(r) => ModelRecord { path: path.clone(), ..r.clone() },
+            None => new_record(&spec.name, &path, std::fs::metadata(&spec.path).map_or(0, |m| m.len())),
+        };
+        out.push(record);
+    }
+    for r in stored {
+        if r.autoload == Some(true) && !out.iter().any(|o| o.name == r.name) {
+            out.push(r.clone());
+        }
+    }
+    out
+}
+
+/// The status word of a registered model.
+pub fn status_of(state: &AppState, name: &str) -> (&'static str, Option<String>) {
+    match state.models.status(name) {
+        Some(ModelStatus::Ready) => ("ready", None),
+        Some(ModelStatus::Loading) => ("loading", None),
+        Some(ModelStatus::Failed(reason)) => ("failed", Some(reason)),
+        None => ("unloaded", None),
+    }
+}
+
+// -- import jobs -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Done,
+    Failed,
+}
+
+/// One import, as the UI polls it.
+pub struct Job {
+    pub id: String,
+    pub state: Mutex<(JobState, String)>,
+    pub bytes_done: AtomicU64,
+    pub bytes_total: u64,
+    pub model: String,
+}
+
+impl Job {
+    pub fn to_json(&self) -> serde_json::Value {
+        let (state, message) = self.state.lock().map(|g| g.clone()).unwrap_or((JobState::Failed, String::new()));
+        serde_json::json!({
+            "id": self.id,
+            "state": state,
+            "bytes_done": self.bytes_done.load(Ordering::Relaxed),
+            "bytes_total": self.bytes_total,
+            "message": message,
+            "model": self.model,
+        })
+    }
+
+    fn finish(&self, state: JobState, message: String) {
+        if let Ok(mut g) = self.state.lock() {
+            *g = (state, message);
+        }
+    }
+}
+
+/// Import jobs of this process, by id (the newest 50 are kept).
+#[derive(Default)]
+pub struct Jobs(Mutex<HashMap<String, Arc<Job>>>);
+
+impl Jobs {
+    pub fn get(&self, id: &str) -> Option<Arc<Job>> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+
+    fn add(&self, job: Arc<Job>) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= 50
+                && let Some(oldest) = map
+                    .values()
+                    .filter(|j| j.state.lock().is_ok_and(|s| s.0 != JobState::Running))
+                    .map(|j| j.id.clone())
+                    .next()
+            {
+                map.remove(&oldest);
+            }
+            map.insert(job.id.clone(), job);
+        }
+    }
+}
+
+/// What to import.
+pub struct ImportRequest {
+    pub source: PathBuf,
+    pub name: String,
+    pub expected_sha256: Option<String>,
+    pub load: bool,
+}
+
+/// Starts an import in the background; the job reports progress. The source is checked as a GGUF
+/// before a byte is copied.
+pub fn start_import(state: &AppState, req: ImportRequest) -> Result<Arc<Job>, String> {
+    let meta = std::fs::metadata(&req.source).map_err(|e| format!("cannot read {}: {e}", req.source.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", req.source.display()));
+    }
+    crate::engine::gguf::read(&req.source).map_err(|e| format!("not a usable GGUF file: {e}"))?;
+    let job = Arc::new(Job {
+        id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+        state: Mutex::new((JobState::Running, "copying and hashing".into())),
+        bytes_done: AtomicU64::new(0),
+        bytes_total: meta.len(),
+        model: req.name.clone(),
+    });
+    state.jobs.add(job.clone());
+    let (state, running) = (state.clone(), job.clone());
+    tokio::spawn(async move {
+        let dir = models_dir(&state);
+        let (j, source, expected) = (running.clone(), req.source.clone(), req.expected_sha256.clone());
+        let copied = tokio::task::spawn_blocking(move || copy_verified(&source, &dir, expected.as_deref(), &j)).await;
+        let (path, sha256) = match copied {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return running.finish(JobState::Failed, e),
+            Err(e) => return running.finish(JobState::Failed, format!("the import task failed: {e}")),
+        };
+        let mut record = new_record(&req.name, &path.display().to_string(), running.bytes_total);
+        record.sha256 = Some(sha256.clone());
+        record.autoload = Some(req.load);
+        let store = state.store.clone();
+        let r = record.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            if store.model(&r.name)?.is_some() {
+                return Ok(false);
+            }
+            store.upsert_model(&r).map(|_| true)
+        })
+        .await;
+        match saved {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                return running.finish(JobState::Failed, format!("a model named `{}` exists already", req.name));
+            }
+            Ok(Err(e)) => return running.finish(JobState::Failed, e.to_string()),
+            Err(e) => return running.finish(JobState::Failed, e.to_string()),
+        }
+        tracing::info!(model = %req.name, path = %path.display(), %sha256, "model imported");
+        if req.load {
+            running.finish(JobState::Running, "loading".into());
+            if let Err(e) = load(&state, &record).await {
+                return running.finish(JobState::Failed, format!("imported, but it failed to load: {e}"));
+            }
+        }
+        running.finish(JobState::Done, format!("imported; sha256 {sha256}"));
+    });
+    Ok(job)
+}
+
+/// Copies `source` into `dir` (or hashes it in place when it is already there), checking the SHA-256.
+fn copy_verified(source: &Path, dir: &Path, expected: Option<&str>, job: &Job) -> Result<(PathBuf, String), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let file_name = source.file_name().ok_or("the path names no file")?;
+    let target = dir.join(file_name);
+    let in_place = source.canonicalize().ok() == target.canonicalize().ok() && target.exists();
+    if !in_place && target.exists() {
+        return Err(format!("{} exists already; import it from there or rename the source", target.display()));
+    }
+    let mut input = std::fs::File::open(source).map_err(|e| format!("cannot open {}: {e}", source.display()))?;
+    let part = dir.join(format!(".{}.part", file_name.to_string_lossy()));
+    let mut output = if in_place {
+        None
+    } else {
+        Some(std::fs::File::create(&part).map_err(|e| format!("cannot write {}: {e}", part.display()))?)
+    };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let result = (|| {
+        loop {
+            let n = input.read(&mut buf).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            if let Some(out) = output.as_mut() {
+                out.write_all(&buf[..n]).map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+            }
+            job.bytes_done.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        let sha = hex::encode(hasher.finalize());
+        if let Some(want) = expected.map(|w| w.trim().to_ascii_lowercase())
+            && want != sha
+        {
+            return Err(format!("SHA-256 mismatch: the file has {sha}, expected {want}; nothing was imported"));
+        }
+        if let Some(out) = output.take() {
+            out.sync_all().map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+            std::fs::rename(&part, &target).map_err(|e| format!("cannot move into {}: {e}", target.display()))?;
+        }
+        Ok(sha)
+    })();
+    match result {
+        Ok(sha) => Ok((target, sha)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            Err(e)
+        }
+    }
+}
