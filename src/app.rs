@@ -27,6 +27,8 @@ pub struct AppState {
     pub activity: Arc<crate::activity::Activity>,
     /// Prompts and model output in the log (boot config `logging.expanded`, or the admin's switch).
     pub expanded_logging: Arc<std::sync::atomic::AtomicBool>,
+    /// The TLS listener's certificate, replaceable at run time.
+    pub tls: Arc<crate::http::tls::TlsHandle>,
     /// When this process started serving.
     pub started: std::time::Instant,
     /// Model import jobs (admin API).
@@ -53,7 +55,7 @@ pub enum AppError {
 }
 
 /// Runs the server until SIGTERM/SIGINT.
-pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppError> {
+pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), AppError> {
     // Before anything records: the facade drops measurements made before a recorder exists.
     crate::metrics::handle();
     if let Some(file) = log_file {
@@ -65,6 +67,12 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
     };
     if config.data_dir_fallback {
         tracing::warn!(data_dir = %config.data_dir.display(), "the default data dir is not writable; using this one instead");
+    }
+    // A certificate uploaded in the admin UI is the admin's latest word: it wins over the boot config.
+    let uploaded = crate::http::tls::uploaded_paths(&config.data_dir);
+    if uploaded.cert.is_file() && uploaded.key.is_file() {
+        tracing::info!(cert = %uploaded.cert.display(), "using the TLS certificate uploaded in the admin UI");
+        config.tls = Some(uploaded);
     }
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| AppError::Bind { addr: config.listen, source })?;
@@ -96,6 +104,7 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
         activity: Arc::default(),
         expanded_logging: Arc::new(std::sync::atomic::AtomicBool::new(expanded)),
         started: std::time::Instant::now(),
+        tls: Arc::default(),
         own_port: addr.port(),
         own_hosts: Arc::new(own_hosts()),
     };
@@ -111,9 +120,11 @@ pub async fn run(config: Config, log_file: Option<LogFile>) -> Result<(), AppErr
     tokio::spawn(load_models(state.clone()));
     tracing::info!(addr = %addr, tls = state.config.tls.is_some(), data_dir = %state.config.data_dir.display(), "listening");
     let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
-    let tls = state.config.tls.clone();
+    let (tls, tls_handle) = (state.config.tls.clone(), state.tls.clone());
     let router = crate::http::router(state);
-    crate::http::serve(listener, tls.as_ref(), router, shutdown_signal(), drain).await.map_err(AppError::Serve)?;
+    crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), drain)
+        .await
+        .map_err(AppError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

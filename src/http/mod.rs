@@ -4,7 +4,7 @@ mod error;
 mod json;
 mod request_id;
 pub mod stream;
-mod tls;
+pub mod tls;
 mod web;
 
 use std::net::SocketAddr;
@@ -70,6 +70,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 pub async fn serve(
     listener: std::net::TcpListener,
     tls: Option<&crate::config::TlsPaths>,
+    tls_handle: std::sync::Arc<tls::TlsHandle>,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     drain: Duration,
@@ -86,6 +87,7 @@ pub async fn serve(
     match tls {
         Some(paths) => {
             let config = tls::load(paths).await?;
+            tls_handle.set(config.clone());
             axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(service).await
         }
         None => axum_server::from_tcp(listener)?.handle(handle).serve(service).await,

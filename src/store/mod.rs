@@ -13,7 +13,9 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::{Serialize, de::DeserializeOwned};
 
 mod admin;
+mod backup;
 pub use admin::{ApiKeyRecord, AuditRecord, EndpointRecord, RemoveUser, SessionRecord, UserRecord};
+pub use backup::BACKUP_FILE;
 
 pub const SCHEMA_VERSION: u32 = 2;
 

@@ -15,14 +15,18 @@ const PASSWORD: &str = "correct horse battery staple";
 /// An admin API client that carries the session cookie and CSRF token by hand.
 pub struct Admin {
     base: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
     pub cookie: Option<String>,
     pub csrf: Option<String>,
 }
 
 impl Admin {
     pub fn new(server: &TestServer) -> Admin {
-        Admin { base: server.base.clone(), http: client(), cookie: None, csrf: None }
+        Self::with_client(server, client())
+    }
+
+    pub fn with_client(server: &TestServer, http: reqwest::Client) -> Admin {
+        Admin { base: server.base.clone(), http, cookie: None, csrf: None }
     }
 
     pub async fn send(
@@ -73,7 +77,7 @@ impl Admin {
         self.csrf = Some(body["csrf"].as_str().unwrap().to_string());
     }
 
-    async fn login(&mut self, user: &str, password: &str) -> (StatusCode, Value) {
+    pub async fn login(&mut self, user: &str, password: &str) -> (StatusCode, Value) {
         let (s, v, h) =
             self.send(Method::POST, "/api/admin/login", Some(json!({"username": user, "password": password}))).await;
         if s == StatusCode::OK {
@@ -112,7 +116,11 @@ fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
 
 /// Creates admin `root` with the logged setup token; returns its signed-in client.
 pub async fn set_up(server: &TestServer) -> Admin {
-    let mut admin = Admin::new(server);
+    set_up_with(server, Admin::new(server)).await
+}
+
+/// [`set_up`] through the given client.
+pub async fn set_up_with(server: &TestServer, mut admin: Admin) -> Admin {
     let token = setup_token_from_log(server);
     let body = json!({"setup_token": token, "username": "root", "password": PASSWORD});
     let (s, v, h) = admin.send(Method::POST, "/api/admin/setup", Some(body)).await;

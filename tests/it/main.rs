@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_models;
+mod admin_settings;
 mod chat;
 mod engine;
 mod gitlab;

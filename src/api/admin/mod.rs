@@ -5,6 +5,7 @@ mod keys;
 pub mod local;
 mod models;
 mod routing;
+mod settings;
 pub mod system;
 
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .merge(keys::routes())
         .merge(models::routes())
         .merge(routing::routes())
+        .merge(settings::routes())
         .merge(system::routes())
 }
 

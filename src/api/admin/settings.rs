@@ -1,0 +1,176 @@
+//! Settings: listen and storage facts, the TLS certificate (replaced without a restart), backup and restore of the settings database.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Admin, AdminJson, AdminResult, blocking, session_cookie, store_err};
+use crate::app::AppState;
+use crate::http::tls::{self, CertInfo};
+use crate::http::{ApiError, JsonBody};
+use crate::store::BACKUP_FILE;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/settings", get(settings))
+        .route("/api/admin/settings/tls", put(upload_tls))
+        .route("/api/admin/backup", get(backup))
+        .route("/api/admin/restore", post(restore))
+}
+
+fn tls_json(state: &AppState, info: Option<CertInfo>) -> Value {
+    let uploaded = tls::uploaded_paths(&state.config.data_dir);
+    let source = match &state.config.tls {
+        Some(p) if p.cert == uploaded.cert => "uploaded",
+        Some(_) => "config",
+        None if uploaded.cert.is_file() => "uploaded (used from the next start)",
+        None => "none",
+    };
+    json!({
+        "enabled": state.tls.active(),
+        "subject": info.as_ref().map(|i| i.subject.clone()),
+        "not_after": info.map(|i| i.not_after),
+        "source": source,
+    })
+}
+
+/// The certificate in use (or waiting for the next start).
+fn current_cert(state: &AppState) -> Option<CertInfo> {
+    let path = match &state.config.tls {
+        Some(p) => p.cert.clone(),
+        None => tls::uploaded_paths(&state.config.data_dir).cert,
+    };
+    std::fs::read_to_string(path).ok().and_then(|pem| tls::inspect(&pem).ok())
+}
+
+async fn settings(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
+    Json(json!({
+        "listen": state.config.listen.to_string(),
+        "data_dir": state.config.data_dir.display().to_string(),
+        "models_dir": crate::models::models_dir(&state).display().to_string(),
+        "tls": tls_json(&state, current_cert(&state)),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsBody {
+    cert_pem: String,
+    key_pem: String,
+}
+
+async fn upload_tls(
+    State(state): State<AppState>,
+    admin: Admin,
+    JsonBody(body, _): AdminJson<TlsBody>,
+) -> AdminResult<Json<Value>> {
+    let info = tls::check(&body.cert_pem, &body.key_pem)
+        .await
+        .map_err(|(field, problem)| ApiError::invalid(field, problem))?;
+    let dir = state.config.data_dir.clone();
+    let (cert, key) = (body.cert_pem.clone(), body.key_pem.clone());
+    blocking(move || tls::store_upload(&dir, &cert, &key).map(|_| ()).map_err(|e| ApiError::Internal(e.to_string())))
+        .await?;
+    state.tls.replace(&body.cert_pem, &body.key_pem).await.map_err(|e| ApiError::invalid("cert_pem", e))?;
+    let note = if state.tls.active() {
+        "in use for new connections"
+    } else {
+        "stored; airgate serves TLS from the next start"
+    };
+    admin.audit(&state, "upload_tls", &info.subject, note);
+    let mut out = tls_json(&state, Some(info));
+    out["message"] = note.into();
+    Ok(Json(out))
+}
+
+/// A scratch directory inside the data dir (same file system, same permissions), removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(state: &AppState, tag: &str) -> Result<Scratch, ApiError> {
+        let dir = state.config.data_dir.join(format!(".{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn backup(State(state): State<AppState>, admin: Admin) -> AdminResult<Response> {
+    let (store, st) = (state.store.clone(), state.clone());
+    let bytes = blocking(move || {
+        let scratch = Scratch::new(&st, "backup")?;
+        let file = scratch.0.join(BACKUP_FILE);
+        store.backup_to(&file).map_err(store_err)?;
+        std::fs::read(&file).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    admin.audit(&state, "backup", "", &format!("{} bytes", bytes.len()));
+    let name = format!("airgate-backup-{}.redb", crate::long_date(crate::unix_now()).replace([' ', ','], ""));
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).expect("ASCII file name");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn restore(State(state): State<AppState>, admin: Admin, body: Bytes) -> AdminResult<Response> {
+    if body.is_empty() {
+        return Err(ApiError::invalid("file", "is empty; choose a backup file made by airgate").into());
+    }
+    let (store, st, size) = (state.store.clone(), state.clone(), body.len());
+    let restored = blocking(move || {
+        let scratch = Scratch::new(&st, "restore")?;
+        std::fs::write(scratch.0.join(BACKUP_FILE), &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        match store.restore_from(&scratch.0) {
+            Ok(()) => Ok(Ok(store.api_keys().map_err(store_err)?)),
+            Err(e @ (crate::store::StoreError::Corrupt { .. } | crate::store::StoreError::NewerSchema { .. })) => {
+                Ok(Err(e.to_string().replace(&scratch.0.join(BACKUP_FILE).display().to_string(), "the uploaded file")))
+            }
+            Err(e) => Err(store_err(e)),
+        }
+    })
+    .await?;
+    let keys =
+        restored.map_err(|problem| ApiError::invalid("file", format!("is not a usable airgate backup: {problem}")))?;
+    state.api_keys.set_stored(&keys);
+    let store = state.store.clone();
+    let (expanded, default) = blocking(move || {
+        Ok((
+            store.get_setting::<bool>(crate::api::admin::system::EXPANDED_LOGGING_KEY).map_err(store_err)?,
+            store.get_setting::<String>(crate::models::DEFAULT_MODEL_KEY).map_err(store_err)?,
+        ))
+    })
+    .await?;
+    state
+        .expanded_logging
+        .store(state.config.logging_expanded || expanded == Some(true), std::sync::atomic::Ordering::Relaxed);
+    if let Some(name) = default {
+        state.models.set_default(&name);
+    }
+    state.admin.audit(admin.user(), Some(&admin.ip), "restore", "", &format!("{size} bytes; every session ended"));
+    let mut response = (
+        StatusCode::OK,
+        Json(json!({
+            "restored": true,
+            "message": "settings restored; every session ended, sign in again. Models registered in the backup load at the next start, or from the Models page now.",
+        })),
+    )
+        .into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, None));
+    Ok(response)
+}

@@ -1,0 +1,124 @@
+//! Backups of the settings database: a consistent copy (one read transaction) into a fresh redb file, and a restore that checks the file, then swaps its contents in within one write transaction.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{Ctx, FILE_NAME, MODELS, SETTINGS, Store, StoreError, admin};
+
+/// The string-keyed tables a backup carries. Sessions stay out: a restore signs everyone out.
+const TABLES: [TableDefinition<&str, &[u8]>; 5] = [MODELS, SETTINGS, admin::USERS, admin::API_KEYS, admin::ENDPOINTS];
+
+impl Store {
+    /// Writes a consistent copy of the settings (not the sessions) to a new database file at `target`.
+    pub fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
+        let p = self.path();
+        let out = Database::create(target).ctx(target)?;
+        let read = self.0.db.begin_read().ctx(p)?;
+        let write = out.begin_write().ctx(target)?;
+        {
+            let mut meta = write.open_table(super::META).ctx(target)?;
+            for entry in read.open_table(super::META).ctx(p)?.iter().ctx(p)? {
+                let (k, v) = entry.ctx(p)?;
+                meta.insert(k.value(), v.value()).ctx(target)?;
+            }
+            for table in TABLES {
+                let mut t = write.open_table(table).ctx(target)?;
+                for entry in read.open_table(table).ctx(p)?.iter().ctx(p)? {
+                    let (k, v) = entry.ctx(p)?;
+                    t.insert(k.value(), v.value()).ctx(target)?;
+                }
+            }
+            let mut audit = write.open_table(admin::AUDIT).ctx(target)?;
+            for entry in read.open_table(admin::AUDIT).ctx(p)?.iter().ctx(p)? {
+                let (k, v) = entry.ctx(p)?;
+                audit.insert(k.value(), v.value()).ctx(target)?;
+            }
+            write.open_table(admin::SESSIONS).ctx(target)?;
+        }
+        write.commit().ctx(target)
+    }
+
+    /// Replaces every setting with those of the backup in `dir` (a data dir holding only the backup
+    /// file): the file is opened as a database first (integrity checked, an older schema migrated, a
+    /// newer one refused), then copied in with one write transaction. Ends every session.
+    pub fn restore_from(&self, dir: &Path) -> Result<(), StoreError> {
+        let backup = Store::open(dir)?;
+        let (p, b) = (self.path(), backup.path());
+        let read = backup.0.db.begin_read().ctx(b)?;
+        let write = self.begin_write()?;
+        {
+            for table in TABLES {
+                let mut t = write.open_table(table).ctx(p)?;
+                t.retain(|_, _| false).ctx(p)?;
+                for entry in read.open_table(table).ctx(b)?.iter().ctx(b)? {
+                    let (k, v) = entry.ctx(b)?;
+                    t.insert(k.value(), v.value()).ctx(p)?;
+                }
+            }
+            let mut audit = write.open_table(admin::AUDIT).ctx(p)?;
+            audit.retain(|_, _| false).ctx(p)?;
+            for entry in read.open_table(admin::AUDIT).ctx(b)?.iter().ctx(b)? {
+                let (k, v) = entry.ctx(b)?;
+                audit.insert(k.value(), v.value()).ctx(p)?;
+            }
+            write.open_table(admin::SESSIONS).ctx(p)?.retain(|_, _| false).ctx(p)?;
+        }
+        write.commit().ctx(p)
+    }
+}
+
+/// The file name a backup is written under inside a scratch dir (what `restore_from` opens).
+pub const BACKUP_FILE: &str = FILE_NAME;
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::temp_dir;
+    use super::*;
+
+    #[test]
+    fn backup_then_restore_brings_back_settings_and_ends_sessions() {
+        let (live, scratch) = (temp_dir("live"), temp_dir("backup"));
+        let store = Store::open(&live).unwrap();
+        store.set_setting("feature_routes", &serde_json::json!({"duo_chat": {"kind": "disabled"}})).unwrap();
+        let user = crate::store::UserRecord {
+            username: "root".into(),
+            password_hash: "$argon2id$x".into(),
+            created_at: 1,
+            last_login_at: None,
+        };
+        store.create_user(&user, false).unwrap();
+        store.backup_to(&scratch.join(BACKUP_FILE)).unwrap();
+        // Changes after the backup...
+        store.set_setting("feature_routes", &serde_json::json!({})).unwrap();
+        store.create_user(&crate::store::UserRecord { username: "later".into(), ..user.clone() }, false).unwrap();
+        let session = crate::store::SessionRecord {
+            username: "root".into(),
+            csrf: "c".into(),
+            created_at: 1,
+            expires_at: u64::MAX,
+            ip: None,
+        };
+        store.put_session("k", &session).unwrap();
+        // ...are undone by the restore.
+        store.restore_from(&scratch).unwrap();
+        let routes: serde_json::Value = store.get_setting("feature_routes").unwrap().unwrap();
+        assert_eq!(routes["duo_chat"]["kind"], "disabled");
+        assert_eq!(store.users().unwrap(), vec![user]);
+        assert_eq!(store.session("k").unwrap(), None);
+        std::fs::remove_dir_all(&live).unwrap();
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_backup_changes_nothing() {
+        let (live, scratch) = (temp_dir("live2"), temp_dir("bad"));
+        let store = Store::open(&live).unwrap();
+        store.set_setting("x", &1u32).unwrap();
+        std::fs::write(scratch.join(BACKUP_FILE), b"not a database at all").unwrap();
+        assert!(store.restore_from(&scratch).is_err());
+        assert_eq!(store.get_setting::<u32>("x").unwrap(), Some(1));
+        std::fs::remove_dir_all(&live).unwrap();
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
+}
