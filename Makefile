@@ -61,7 +61,8 @@ build: setup ## cargo build --release
 run: build ## build and serve (0.0.0.0:5052); MODEL=..., ARGS=... to override
 	@exec "$(BIN)" serve --model "$(MODEL)" $(ARGS)
 
-test: setup ## fmt check, clippy -D warnings, cargo test (all --release)
+test: setup ## fmt check, clippy -D warnings, cargo test (all --release; installs Chromium + playwright-core for the UI test)
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/setup-browser.sh
 	@echo "==> cargo fmt --check"
 	@$(CARGO) fmt --all --check
 	@echo "==> cargo clippy --release --all-targets $(LOCKED) -- -D warnings"
@@ -70,7 +71,7 @@ test: setup ## fmt check, clippy -D warnings, cargo test (all --release)
 	@echo "    AIRGATE_TEST_MODEL=$(AIRGATE_TEST_MODEL)"
 	@echo "    AIRGATE_TEST_PYTHON=$(AIRGATE_TEST_PYTHON)"
 	@AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" AIRGATE_TEST_PYTHON="$(AIRGATE_TEST_PYTHON)" \
-		$(CARGO) test --release $(LOCKED) $(CARGO_TEST_ARGS)
+		AIRGATE_CACHE="$(AIRGATE_CACHE)" $(CARGO) test --release $(LOCKED) $(CARGO_TEST_ARGS)
 
 lint: ## cargo fmt --check + clippy -D warnings (installs Debian deps only)
 	@scripts/setup.sh --deps-only

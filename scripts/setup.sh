@@ -43,22 +43,8 @@ MODEL_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 MODEL_SIZE=253113024
 DEB_PACKAGES=(cmake libclang-dev)
 
-say() { printf 'setup: %s\n' "$*" >&2; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
-
-# Run a command with its output captured; show the output only on failure.
-quietly() {
-    local log rc=0
-    log="$(mktemp "${TMPDIR:-/tmp}/airgate-setup.XXXXXX")"
-    "$@" >"$log" 2>&1 || rc=$?
-    if [[ $rc -ne 0 ]]; then
-        printf 'setup: command failed (exit %d): %s\n' "$rc" "$*" >&2
-        cat "$log" >&2
-        rm -f "$log"
-        exit "$rc"
-    fi
-    rm -f "$log"
-}
+# shellcheck source=scripts/common.sh
+source "$REPO_ROOT/scripts/common.sh"
 
 mkdir -p "$AIRGATE_CACHE"
 # Serialise concurrent runs (two make invocations at once would otherwise race

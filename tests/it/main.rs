@@ -3,6 +3,7 @@
 mod admin;
 mod admin_models;
 mod admin_settings;
+mod browser;
 mod chat;
 mod engine;
 mod gitlab;
