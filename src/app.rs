@@ -22,7 +22,7 @@ pub struct AppState {
     pub api_keys: Arc<ApiKeys>,
     /// Admin accounts, sessions and the audit log.
     pub admin: Arc<AdminAuth>,
-    pub gitlab: Arc<GitlabAuth>,
+    pub gitlab: Arc<crate::auth::GitlabSlot>,
     /// Finished requests of the last hour, for the admin UI.
     pub activity: Arc<crate::activity::Activity>,
     /// Prompts and model output in the log (boot config `logging.expanded`, or the admin's switch).
@@ -78,8 +78,18 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         std::net::TcpListener::bind(config.listen).map_err(|source| AppError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| AppError::Bind { addr: config.listen, source })?;
     let gitlab = {
-        let (dir, url, bypass) = (config.data_dir.clone(), config.gitlab_url.clone(), config.auth_bypass);
-        tokio::task::spawn_blocking(move || GitlabAuth::new(&dir, url, bypass)).await.expect("auth setup task")?
+        let (dir, bypass, store) = (config.data_dir.clone(), config.auth_bypass, store.clone());
+        let configured = config.gitlab_url.clone();
+        tokio::task::spawn_blocking(move || {
+            // The URL an admin set in the UI is the latest word; the boot config's otherwise.
+            let url = match store.get_setting::<String>(crate::api::admin::system::GITLAB_URL_KEY) {
+                Ok(Some(url)) => Some(url).filter(|u| !u.is_empty()),
+                _ => configured,
+            };
+            GitlabAuth::new(&dir, url, bypass)
+        })
+        .await
+        .expect("auth setup task")?
     };
     let api_keys = Arc::new(ApiKeys::new(&config.api_keys));
     let admin = {
@@ -98,7 +108,7 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         config: Arc::new(config),
         models: ModelRegistry::default(),
         store,
-        gitlab: Arc::new(gitlab),
+        gitlab: Arc::new(crate::auth::GitlabSlot::new(gitlab)),
         remote: RemoteClient::new()?,
         jobs: Arc::default(),
         activity: Arc::default(),
@@ -108,8 +118,8 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         own_port: addr.port(),
         own_hosts: Arc::new(own_hosts()),
     };
-    if state.config.gitlab_url.is_some() {
-        let gitlab = state.gitlab.clone();
+    if state.gitlab.get().status().gitlab_url.is_some() {
+        let gitlab = state.gitlab.get();
         tokio::spawn(async move {
             if let Err(e) = gitlab.refresh_keys().await {
                 tracing::warn!(error = %e, "could not fetch GitLab's signing keys yet; will retry when a token needs them");

@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -75,6 +75,24 @@ impl ApiKeys {
     }
 }
 
+/// GitLab authentication, replaceable at run time when an admin changes the GitLab URL.
+pub struct GitlabSlot(RwLock<Arc<gitlab::GitlabAuth>>);
+
+impl GitlabSlot {
+    pub fn new(auth: gitlab::GitlabAuth) -> Self {
+        GitlabSlot(RwLock::new(Arc::new(auth)))
+    }
+
+    /// The current verifier (requests in flight keep the one they started with).
+    pub fn get(&self) -> Arc<gitlab::GitlabAuth> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, auth: gitlab::GitlabAuth) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+    }
+}
+
 /// The verified GitLab caller of an AI Gateway endpoint; rejects with GitLab's 401 messages.
 pub struct GitlabCaller(pub gitlab::Principal);
 
@@ -82,7 +100,8 @@ impl FromRequestParts<AppState> for GitlabCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        match state.gitlab.verify(&parts.headers).await {
+        let auth = state.gitlab.get();
+        match auth.verify(&parts.headers).await {
             Ok(principal) => Ok(GitlabCaller(principal)),
             Err(gitlab::AuthError::Unauthorized(message)) => {
                 tracing::info!(reason = %message, "GitLab authentication failed");

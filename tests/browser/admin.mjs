@@ -163,6 +163,13 @@ try {
   check(true, "the request appears in the live log");
   await shot(page, "logs");
 
+  // The GitLab page refuses a URL that is not one, in words next to the field.
+  await page.click("[data-nav=gitlab]");
+  await page.fill("[name=gitlab_url]", "gitlab.example.com");
+  await page.click("[data-action=save-gitlab]");
+  await page.waitForSelector("[data-field-error=gitlab_url]:not(:empty)");
+  check(true, "a GitLab URL without a scheme is refused next to its field");
+
   // The other pages render without errors, wide and narrow.
   for (const p of ["dashboard", "gitlab", "endpoints", "settings", "users"]) {
     await page.click(`[data-nav=${p}]`);

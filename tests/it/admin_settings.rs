@@ -122,3 +122,37 @@ async fn backup_and_restore_bring_settings_back() {
     let v1 = admin.http.get(server.url("/v1/models")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(v1.status(), StatusCode::OK, "no keys after the restore: /v1 is open again");
 }
+
+/// The GitLab URL set in the UI takes effect at once (GitLab's tokens verify) and survives a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gitlab_url_is_set_in_the_admin_ui() {
+    let issuer = crate::gitlab::issuer_url();
+    let token = crate::issuer::token(issuer);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = TestServer::builder().data_dir(&data).args(["--max-output-tokens", "4"]).start();
+    let admin = set_up(&server).await;
+    let (s, v) =
+        crate::gitlab::call_json(&server, "/v2/code/completions", &token, &crate::gitlab::completion_body("codegemma"))
+            .await;
+    assert_eq!(s, 401, "no GitLab trusted yet: {v}");
+
+    let (s, v) = admin.put("/api/admin/gitlab", json!({"gitlab_url": "gitlab.example.com"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"]["fields"]["gitlab_url"].is_string(), "{v}");
+    let (s, v) = admin.put("/api/admin/gitlab", json!({"gitlab_url": issuer})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["gitlab_url"], issuer.trim_end_matches('/'));
+    assert!(v["jwks"]["last_success"].is_u64() && v["jwks"]["keys"].as_u64().unwrap() >= 1, "{v}");
+    let (s, v) =
+        crate::gitlab::call_json(&server, "/v2/code/completions", &token, &crate::gitlab::completion_body("codegemma"))
+            .await;
+    assert_eq!(s, 200, "GitLab's token verifies at once: {v}");
+
+    server.terminate();
+    let server = TestServer::builder().data_dir(&data).args(["--max-output-tokens", "4"]).start();
+    let (s, v) =
+        crate::gitlab::call_json(&server, "/v2/code/completions", &token, &crate::gitlab::completion_body("codegemma"))
+            .await;
+    assert_eq!(s, 200, "still trusted after a restart: {v}");
+}

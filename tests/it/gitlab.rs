@@ -33,7 +33,7 @@ pub async fn call_json(server: &TestServer, path: &str, token: &str, body: &Valu
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-fn completion_body(family: &str) -> Value {
+pub fn completion_body(family: &str) -> Value {
     json!({
         "project_path": "group/proj", "project_id": 42,
         "current_file": {"file_name": "app/main.py", "language_identifier": "python",

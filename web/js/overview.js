@@ -1,7 +1,7 @@
 // Pages that look at the whole server: the dashboard, the GitLab connection, diagnostics.
 
 import { api } from "./api.js";
-import { action, bytes, copyButton, duration, el, notice, table, when } from "./ui.js";
+import { action, bytes, copyButton, duration, el, field, notice, submit, table, when } from "./ui.js";
 
 export async function dashboard(section) {
   const body = el("div", {}, el("p", { class: "muted" }, "Loading…"));
@@ -38,9 +38,24 @@ export async function dashboard(section) {
 
 export async function gitlab(section) {
   const g = await api("GET", "/api/admin/gitlab");
+  const form = el(
+    "form",
+    { class: "card" },
+    field("GitLab URL (the instance whose users' tokens airgate accepts)", "gitlab_url", { value: g.gitlab_url || "", placeholder: "https://gitlab.example.com" }),
+    el("button", { type: "submit", dataset: { action: "save-gitlab" } }, "Save and fetch keys"),
+  );
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    submit(form, async () => {
+      const r = await api("PUT", "/api/admin/gitlab", { gitlab_url: form.gitlab_url.value.trim() || null });
+      notice(r.jwks.last_error ? `Saved, but GitLab's keys could not be fetched: ${r.jwks.last_error}` : `Saved; ${r.jwks.keys} signing keys fetched from GitLab.`, r.jwks.last_error ? "error" : "ok");
+      section.replaceChildren(section.firstChild);
+      await gitlab(section);
+    });
+  });
   const jwks = g.jwks;
   const status = !g.gitlab_url
-    ? el("p", { class: "notice error" }, "No GitLab URL is configured: airgate cannot verify GitLab's tokens. Set gitlab_url in /etc/airgate/airgate.toml (or AIRGATE_GITLAB_URL) and restart.")
+    ? el("p", { class: "notice error" }, "No GitLab URL is set: airgate accepts only its own tokens, so GitLab's requests are refused. Enter the URL above.")
     : el(
         "dl",
         { class: "facts" },
@@ -52,6 +67,7 @@ export async function gitlab(section) {
   const snippet = (title, text) => el("div", { class: "card" }, el("h3", {}, title), el("pre", {}, text), copyButton(() => text));
   section.append(
     el("h2", {}, "Trust"),
+    form,
     status,
     g.auth_bypass ? el("p", { class: "notice error" }, "Authentication bypass is on: every request is accepted without a token. Use it only for troubleshooting.") : null,
     el("h2", {}, "Point GitLab at airgate"),

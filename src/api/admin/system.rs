@@ -22,13 +22,16 @@ use crate::engine::{ChatMessage, GenerateRequest, Prompt, SamplingParams, collec
 use crate::features::routing::{Feature, ModelRequest};
 use crate::http::JsonBody;
 
+/// Settings key of the GitLab URL an admin set (overrides the boot config's `gitlab_url`; "" = none).
+pub const GITLAB_URL_KEY: &str = "gitlab_url";
+
 /// Settings key of the expanded-AI-logging switch.
 pub const EXPANDED_LOGGING_KEY: &str = "logging_expanded";
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/admin/dashboard", get(dashboard))
-        .route("/api/admin/gitlab", get(gitlab))
+        .route("/api/admin/gitlab", get(gitlab).put(set_gitlab))
         .route("/api/admin/logs", get(logs))
         .route("/api/admin/logs/stream", get(logs_stream))
         .route("/api/admin/logging", get(logging).put(set_logging))
@@ -80,7 +83,7 @@ fn own_url(state: &AppState, headers: &HeaderMap) -> String {
 
 async fn gitlab(State(state): State<AppState>, _admin: Admin, headers: HeaderMap) -> AdminResult<Json<Value>> {
     let url = own_url(&state, &headers);
-    let keys = state.gitlab.status();
+    let keys = state.gitlab.get().status();
     let store = state.store.clone();
     let (records, endpoints) =
         blocking(move || Ok((store.models().map_err(store_err)?, store.endpoints().map_err(store_err)?))).await?;
@@ -112,7 +115,7 @@ async fn gitlab(State(state): State<AppState>, _admin: Admin, headers: HeaderMap
         })
     }));
     Ok(Json(json!({
-        "gitlab_url": state.config.gitlab_url,
+        "gitlab_url": keys.gitlab_url,
         "airgate_url": url,
         "auth_bypass": state.config.auth_bypass,
         "jwks": { "last_success": keys.last_success, "keys": keys.keys, "last_error": keys.last_error },
@@ -120,6 +123,52 @@ async fn gitlab(State(state): State<AppState>, _admin: Admin, headers: HeaderMap
         "helm": format!("global:\n  extraEnv:\n    AI_GATEWAY_URL: {url}\n"),
         "self_hosted_models": rows,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitlabBody {
+    /// `null` or "": trust no GitLab instance (only airgate's own tokens).
+    gitlab_url: Option<String>,
+}
+
+/// Sets the GitLab instance whose signing keys airgate trusts; takes effect at once and fetches the keys.
+async fn set_gitlab(
+    State(state): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    JsonBody(body, _): AdminJson<GitlabBody>,
+) -> AdminResult<Json<Value>> {
+    let url = body.gitlab_url.as_deref().map(str::trim).unwrap_or_default().trim_end_matches('/').to_string();
+    if !url.is_empty() {
+        match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => {
+                return Err(crate::http::ApiError::invalid(
+                    "gitlab_url",
+                    "must be an http:// or https:// URL, e.g. https://gitlab.example.com",
+                )
+                .into());
+            }
+        }
+    }
+    let (dir, bypass, store, u) =
+        (state.config.data_dir.clone(), state.config.auth_bypass, state.store.clone(), url.clone());
+    let auth = blocking(move || {
+        store.set_setting(GITLAB_URL_KEY, &u).map_err(store_err)?;
+        crate::auth::gitlab::GitlabAuth::new(&dir, Some(u).filter(|u| !u.is_empty()), bypass)
+            .map_err(|e| crate::http::ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    state.gitlab.replace(auth);
+    if !url.is_empty() {
+        // A first fetch right away, so the page shows whether GitLab answers.
+        if let Err(e) = state.gitlab.get().refresh_keys().await {
+            tracing::warn!(error = %e, "could not fetch GitLab's signing keys");
+        }
+    }
+    admin.audit(&state, "gitlab_url", &url, "");
+    gitlab(State(state), admin, headers).await
 }
 
 #[derive(Deserialize)]
@@ -181,14 +230,15 @@ async fn set_logging(
 async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult<Json<Value>> {
     let (routes, endpoints) = crate::api::gitlab::routing_table(&state).await;
     let mut results = Vec::new();
-    if state.config.gitlab_url.is_some() {
+    let auth = state.gitlab.get();
+    if let Some(url) = auth.status().gitlab_url {
         let started = Instant::now();
-        let outcome = state.gitlab.refresh_keys().await;
+        let outcome = auth.refresh_keys().await;
         let (ok, message) = match outcome {
             Ok(n) => (true, format!("fetched {n} signing keys from GitLab")),
             Err(e) => (false, format!("cannot fetch GitLab's signing keys: {e}")),
         };
-        results.push(json!({ "feature": "gitlab_keys", "target": state.config.gitlab_url, "ok": ok,
+        results.push(json!({ "feature": "gitlab_keys", "title": "GitLab signing keys", "target": url, "ok": ok,
             "ms": started.elapsed().as_millis() as u64, "message": message }));
     }
     for feature in Feature::ALL {

@@ -204,7 +204,7 @@ async fn user_access_token(
     if !allowed {
         return Err(ApiError::Forbidden("Unauthorized to create user access token".into()));
     }
-    let (token, expires_at) = state.gitlab.mint_user_token(&caller).map_err(|e| match e {
+    let (token, expires_at) = state.gitlab.get().mint_user_token(&caller).map_err(|e| match e {
         // The caller's headers do not say who the token is for (no X-Gitlab-Global-User-Id).
         crate::auth::gitlab::AuthError::Unauthorized(message) => ApiError::Unprocessable(message),
         crate::auth::gitlab::AuthError::Setup(detail) => {
