@@ -171,11 +171,13 @@ try {
   check(true, "a GitLab URL without a scheme is refused next to its field");
 
   // The other pages render without errors, wide and narrow.
-  for (const p of ["dashboard", "gitlab", "endpoints", "settings", "users"]) {
+  for (const p of ["dashboard", "models", "features", "gitlab", "endpoints", "api-keys", "logs", "settings", "users"]) {
     await page.click(`[data-nav=${p}]`);
     await page.waitForSelector(`[data-page=${p}] h1`);
     await page.waitForTimeout(300);
     await shot(page, p);
+    const text = await page.locator("main").innerText();
+    check(!/\b(null|undefined|NaN)\b|\[object /.test(text), `the ${p} page shows no null, undefined or [object …]`);
   }
   await page.setViewportSize({ width: 420, height: 900 });
   await page.click(".menu-toggle");
