@@ -25,11 +25,23 @@ async fn asset_owned(path: String) -> Response {
     asset(&path).await
 }
 
+/// The UI loads nothing but its own files, is never framed, and sends no referrer.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 async fn asset(path: &str) -> Response {
     match Assets::get(path) {
         Some(file) => {
             let mime = file.metadata.mimetype().to_string();
-            ([(header::CONTENT_TYPE, mime)], file.data.into_owned()).into_response()
+            let headers = [
+                (header::CONTENT_TYPE, mime),
+                (header::CONTENT_SECURITY_POLICY, CSP.to_string()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (header::X_FRAME_OPTIONS, "DENY".to_string()),
+                (header::REFERRER_POLICY, "no-referrer".to_string()),
+                // A new airgate version's UI is picked up at once.
+                (header::CACHE_CONTROL, "no-cache".to_string()),
+            ];
+            (headers, file.data.into_owned()).into_response()
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }

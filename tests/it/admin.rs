@@ -137,6 +137,23 @@ async fn signed_in() -> (TestServer, Admin) {
 }
 
 #[tokio::test]
+async fn the_ui_is_served_with_a_strict_content_security_policy() {
+    let server = TestServer::builder().without_default_model().no_wait().start();
+    for path in ["/admin/", "/admin/js/app.js", "/admin/app.css"] {
+        let r = client().get(server.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let h = r.headers();
+        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'self'"), "{path}");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+    }
+    let js = client().get(server.url("/admin/js/app.js")).send().await.unwrap();
+    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"), "module scripts need a JS type");
+    assert_eq!(client().get(server.url("/admin/nope.js")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn first_run_setup_needs_the_token_and_runs_once() {
     let server = TestServer::builder().without_default_model().no_wait().start();
     let mut admin = Admin::new(&server);
