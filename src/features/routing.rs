@@ -218,6 +218,20 @@ pub enum RouteTarget {
 pub type FeatureRoutes = BTreeMap<Feature, RouteTarget>;
 pub const FEATURE_ROUTES_KEY: &str = "feature_routes";
 
+/// Where `feature` is routed: its own route, else the one of the feature it falls back to (then
+/// `true`: inherited); `None` = the default model.
+pub fn route_of(routes: &FeatureRoutes, feature: Feature) -> Option<(&RouteTarget, bool)> {
+    match routes.get(&feature) {
+        Some(own) => Some((own, false)),
+        None => feature.fallback().and_then(|f| routes.get(&f)).map(|t| (t, true)),
+    }
+}
+
+/// The features whose own route is `target`, as GitLab keys ("a, b").
+pub fn features_routed_to(routes: &FeatureRoutes, target: &RouteTarget) -> String {
+    routes.iter().filter(|(_, t)| *t == target).map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ")
+}
+
 /// The remote endpoint's call settings.
 pub fn remote_config(e: &EndpointRecord, family: Family) -> RemoteConfig {
     RemoteConfig {
@@ -317,8 +331,7 @@ impl Router<'_> {
     /// What the admin mapped `feature` (or the feature it falls back to) to, else the default model.
     /// `family` is the request's own family, if it named one; a remote endpoint's family comes next.
     fn feature_route(&self, feature: Feature, family: Option<Family>, provider: String) -> Result<Route, FeatureError> {
-        let target = self.routes.get(&feature).or_else(|| feature.fallback().and_then(|f| self.routes.get(&f)));
-        match target {
+        match route_of(self.routes, feature).map(|(target, _)| target) {
             Some(RouteTarget::Disabled) => Err(FeatureError::Disabled(feature.as_str())),
             Some(RouteTarget::Remote { endpoint }) => {
                 let e = self.endpoints.iter().find(|e| &e.name == endpoint).ok_or_else(|| {

@@ -70,6 +70,15 @@ impl ApiError {
         }
     }
 
+    /// `Ok` when no field is wrong, else every wrong field at once ("name problem; …" as the message).
+    pub fn check_fields(fields: Vec<(String, String)>) -> Result<(), ApiError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let message = fields.iter().map(|(f, p)| format!("{f} {p}")).collect::<Vec<_>>().join("; ");
+        Err(ApiError::Invalid { message, fields })
+    }
+
     /// One wrong field.
     pub fn invalid(field: &str, problem: impl Into<String>) -> Self {
         let problem = problem.into();

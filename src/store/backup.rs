@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Ctx, FILE_NAME, MODELS, SETTINGS, Store, StoreError, admin};
 
@@ -16,26 +16,12 @@ impl Store {
         let out = Database::create(target).ctx(target)?;
         let read = self.0.db.begin_read().ctx(p)?;
         let write = out.begin_write().ctx(target)?;
-        {
-            let mut meta = write.open_table(super::META).ctx(target)?;
-            for entry in read.open_table(super::META).ctx(p)?.iter().ctx(p)? {
-                let (k, v) = entry.ctx(p)?;
-                meta.insert(k.value(), v.value()).ctx(target)?;
-            }
-            for table in TABLES {
-                let mut t = write.open_table(table).ctx(target)?;
-                for entry in read.open_table(table).ctx(p)?.iter().ctx(p)? {
-                    let (k, v) = entry.ctx(p)?;
-                    t.insert(k.value(), v.value()).ctx(target)?;
-                }
-            }
-            let mut audit = write.open_table(admin::AUDIT).ctx(target)?;
-            for entry in read.open_table(admin::AUDIT).ctx(p)?.iter().ctx(p)? {
-                let (k, v) = entry.ctx(p)?;
-                audit.insert(k.value(), v.value()).ctx(target)?;
-            }
-            write.open_table(admin::SESSIONS).ctx(target)?;
+        copy(&read, p, &write, target, super::META)?;
+        for table in TABLES {
+            copy(&read, p, &write, target, table)?;
         }
+        copy(&read, p, &write, target, admin::AUDIT)?;
+        write.open_table(admin::SESSIONS).ctx(target)?;
         write.commit().ctx(target)
     }
 
@@ -47,25 +33,31 @@ impl Store {
         let (p, b) = (self.path(), backup.path());
         let read = backup.0.db.begin_read().ctx(b)?;
         let write = self.begin_write()?;
-        {
-            for table in TABLES {
-                let mut t = write.open_table(table).ctx(p)?;
-                t.retain(|_, _| false).ctx(p)?;
-                for entry in read.open_table(table).ctx(b)?.iter().ctx(b)? {
-                    let (k, v) = entry.ctx(b)?;
-                    t.insert(k.value(), v.value()).ctx(p)?;
-                }
-            }
-            let mut audit = write.open_table(admin::AUDIT).ctx(p)?;
-            audit.retain(|_, _| false).ctx(p)?;
-            for entry in read.open_table(admin::AUDIT).ctx(b)?.iter().ctx(b)? {
-                let (k, v) = entry.ctx(b)?;
-                audit.insert(k.value(), v.value()).ctx(p)?;
-            }
-            write.open_table(admin::SESSIONS).ctx(p)?.retain(|_, _| false).ctx(p)?;
+        for table in TABLES {
+            write.open_table(table).ctx(p)?.retain(|_, _| false).ctx(p)?;
+            copy(&read, b, &write, p, table)?;
         }
+        write.open_table(admin::AUDIT).ctx(p)?.retain(|_, _| false).ctx(p)?;
+        copy(&read, b, &write, p, admin::AUDIT)?;
+        write.open_table(admin::SESSIONS).ctx(p)?.retain(|_, _| false).ctx(p)?;
         write.commit().ctx(p)
     }
+}
+
+/// Inserts every row of `table` as `read` sees it into the same table of `write`.
+fn copy<K: redb::Key + 'static>(
+    read: &ReadTransaction,
+    from: &Path,
+    write: &WriteTransaction,
+    to: &Path,
+    table: TableDefinition<K, &[u8]>,
+) -> Result<(), StoreError> {
+    let mut out = write.open_table(table).ctx(to)?;
+    for entry in read.open_table(table).ctx(from)?.iter().ctx(from)? {
+        let (k, v) = entry.ctx(from)?;
+        out.insert(k.value(), v.value()).ctx(to)?;
+    }
+    Ok(())
 }
 
 /// The file name a backup is written under inside a scratch dir (what `restore_from` opens).

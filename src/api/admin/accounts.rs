@@ -55,11 +55,7 @@ fn check_credentials(username: &str, password: &str) -> Result<(), ApiError> {
     if let Err(p) = check_password(password) {
         fields.push(("password".to_string(), p));
     }
-    if fields.is_empty() {
-        return Ok(());
-    }
-    let message = fields.iter().map(|(f, p)| format!("{f} {p}")).collect::<Vec<_>>().join("; ");
-    Err(ApiError::Invalid { message, fields })
+    ApiError::check_fields(fields)
 }
 
 fn signed_in(state: &AppState, status: StatusCode, session: &Session) -> Response {

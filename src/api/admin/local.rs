@@ -82,7 +82,7 @@ async fn create_user(
     if !created {
         return Err(ApiError::Conflict(format!("an admin named `{name}` already exists")).into());
     }
-    state.admin.audit(&name, Some("local"), "create_admin", &name, "airgate admin create");
+    super::audit(&state, &name, "local", "create_admin", &name, "airgate admin create");
     Ok(StatusCode::CREATED)
 }
 
@@ -103,7 +103,7 @@ async fn reset_password(
     if !done {
         return Err(ApiError::NotFound(format!("no admin named `{username}`")).into());
     }
-    state.admin.audit("local", Some("local"), "reset_password", &username, "airgate admin reset-password");
+    super::audit(&state, "local", "local", "reset_password", &username, "airgate admin reset-password");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -110,11 +110,9 @@ impl Admin {
         &self.session.record.username
     }
 
-    /// Writes an audit entry in the background.
+    /// Writes an audit entry for this admin in the background.
     pub fn audit(&self, state: &AppState, action: &str, target: &str, detail: &str) {
-        let (admin, user, ip) = (state.admin.clone(), self.user().to_string(), self.ip.clone());
-        let (action, target, detail) = (action.to_string(), target.to_string(), detail.to_string());
-        tokio::task::spawn_blocking(move || admin.audit(&user, Some(&ip), &action, &target, &detail));
+        audit(state, self.user(), &self.ip, action, target, detail);
     }
 }
 
@@ -141,6 +139,14 @@ impl FromRequestParts<AppState> for Admin {
         }
         Ok(Admin { session, ip: client_ip(parts) })
     }
+}
+
+/// Writes an audit entry on a blocking thread (a redb commit), without waiting for it.
+pub fn audit(state: &AppState, actor: &str, ip: &str, action: &str, target: &str, detail: &str) {
+    let admin = state.admin.clone();
+    let (actor, ip, action) = (actor.to_string(), ip.to_string(), action.to_string());
+    let (target, detail) = (target.to_string(), detail.to_string());
+    tokio::task::spawn_blocking(move || admin.audit(&actor, Some(&ip), &action, &target, &detail));
 }
 
 /// `Set-Cookie` for a new session id (`None`: clear it).

@@ -16,7 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
 use crate::app::AppState;
 use crate::engine::{ChatMessage, Event, GenerateRequest, Prompt, SamplingParams};
-use crate::features::routing::{FEATURE_ROUTES_KEY, FeatureRoutes, RouteTarget};
+use crate::features::routing::{FEATURE_ROUTES_KEY, FeatureRoutes, RouteTarget, features_routed_to};
 use crate::http::stream::{event_stream, sse_data};
 use crate::http::{ApiError, JsonBody};
 use crate::models::{DEFAULT_MODEL_KEY, ImportRequest, models_dir, status_of};
@@ -214,11 +214,7 @@ fn check_params(p: &ParamsBody) -> Result<(), ApiError> {
     {
         fields.push(("family".into(), e.to_string()));
     }
-    if fields.is_empty() {
-        return Ok(());
-    }
-    let message = fields.iter().map(|(f, p)| format!("{f} {p}")).collect::<Vec<_>>().join("; ");
-    Err(ApiError::Invalid { message, fields })
+    ApiError::check_fields(fields)
 }
 
 async fn update(
@@ -282,12 +278,7 @@ async fn remove(State(state): State<AppState>, admin: Admin, Path(name): Path<St
     let (store, n) = (state.store.clone(), name.clone());
     let routed = blocking(move || {
         let routes: FeatureRoutes = store.get_setting(FEATURE_ROUTES_KEY).map_err(store_err)?.unwrap_or_default();
-        Ok(routes
-            .iter()
-            .filter(|(_, t)| matches!(t, RouteTarget::Local { model } if *model == n))
-            .map(|(f, _)| f.as_str())
-            .collect::<Vec<_>>()
-            .join(", "))
+        Ok(features_routed_to(&routes, &RouteTarget::Local { model: n }))
     })
     .await?;
     if !routed.is_empty() {

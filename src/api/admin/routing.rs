@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
 use crate::app::AppState;
-use crate::features::routing::{FEATURE_ROUTES_KEY, Feature, FeatureRoutes, RouteTarget, remote_config};
+use crate::features::routing::{
+    FEATURE_ROUTES_KEY, Feature, FeatureRoutes, RouteTarget, features_routed_to, remote_config, route_of,
+};
 use crate::http::ApiError;
 use crate::http::JsonBody;
 use crate::prompt::Family;
@@ -81,11 +83,7 @@ fn check_endpoint(name: &str, body: &EndpointBody) -> Result<(String, String, Op
     if body.api_key.as_deref().is_some_and(|k| k.len() > 4096 || k.chars().any(char::is_control)) {
         fields.push(("api_key".into(), "must be at most 4096 printable characters".into()));
     }
-    if fields.is_empty() {
-        return Ok((url, model, family));
-    }
-    let message = fields.iter().map(|(f, p)| format!("{f} {p}")).collect::<Vec<_>>().join("; ");
-    Err(ApiError::Invalid { message, fields })
+    ApiError::check_fields(fields).map(|()| (url, model, family))
 }
 
 async fn create_endpoint(
@@ -159,13 +157,9 @@ async fn delete_endpoint(
     let (store, n) = (state.store.clone(), name.clone());
     let outcome = blocking(move || {
         let routes: FeatureRoutes = store.get_setting(FEATURE_ROUTES_KEY).map_err(store_err)?.unwrap_or_default();
-        let users: Vec<&str> = routes
-            .iter()
-            .filter(|(_, t)| matches!(t, RouteTarget::Remote { endpoint } if *endpoint == n))
-            .map(|(f, _)| f.as_str())
-            .collect();
+        let users = features_routed_to(&routes, &RouteTarget::Remote { endpoint: n.clone() });
         if !users.is_empty() {
-            return Ok(Err(users.join(", ")));
+            return Ok(Err(users));
         }
         store.remove_endpoint(&n).map_err(store_err).map(Ok)
     })
@@ -210,10 +204,9 @@ async fn test_endpoint(
 
 /// What serves `feature` now, in words.
 fn effective(state: &AppState, routes: &FeatureRoutes, feature: Feature) -> String {
-    let own = routes.get(&feature);
-    let inherited = feature.fallback().and_then(|f| routes.get(&f));
-    let via = if own.is_none() && inherited.is_some() { " (as General Chat)" } else { "" };
-    match own.or(inherited) {
+    let route = route_of(routes, feature);
+    let via = if route.is_some_and(|(_, inherited)| inherited) { " (as General Chat)" } else { "" };
+    match route.map(|(target, _)| target) {
         Some(RouteTarget::Local { model }) => format!("local model {model}{via}"),
         Some(RouteTarget::Remote { endpoint }) => format!("remote endpoint {endpoint}{via}"),
         Some(RouteTarget::Disabled) => format!("disabled{via}"),

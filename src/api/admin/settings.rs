@@ -162,7 +162,7 @@ async fn restore(State(state): State<AppState>, admin: Admin, body: Bytes) -> Ad
     if let Some(name) = default {
         state.models.set_default(&name);
     }
-    state.admin.audit(admin.user(), Some(&admin.ip), "restore", "", &format!("{size} bytes; every session ended"));
+    admin.audit(&state, "restore", "", &format!("{size} bytes; every session ended"));
     let mut response = (
         StatusCode::OK,
         Json(json!({

@@ -241,8 +241,8 @@ async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult
         results.push(json!({ "feature": "gitlab_keys", "title": "GitLab signing keys", "target": url, "ok": ok,
             "ms": started.elapsed().as_millis() as u64, "message": message }));
     }
+    let router = crate::api::gitlab::model_router(&state, &routes, &endpoints);
     for feature in Feature::ALL {
-        let router = crate::api::gitlab::model_router(&state, &routes, &endpoints);
         let started = Instant::now();
         let (target, ok, message) = match router.route(&ModelRequest::default(), feature) {
             Err(crate::features::FeatureError::Disabled(_)) => {

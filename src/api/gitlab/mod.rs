@@ -70,8 +70,12 @@ fn verbose(state: &AppState, headers: &HeaderMap) -> bool {
 pub(crate) async fn routing_table(state: &AppState) -> (FeatureRoutes, Vec<crate::store::EndpointRecord>) {
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let routes: Option<FeatureRoutes> = store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)?;
-        Ok::<_, crate::store::StoreError>((routes.unwrap_or_default(), store.endpoints()?))
+        let routes: FeatureRoutes =
+            store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)?.unwrap_or_default();
+        // Every GitLab request reads this: the endpoints only when a route needs them.
+        let remote = routes.values().any(|t| matches!(t, crate::features::routing::RouteTarget::Remote { .. }));
+        let endpoints = if remote { store.endpoints()? } else { Vec::new() };
+        Ok::<_, crate::store::StoreError>((routes, endpoints))
     })
     .await;
     match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
