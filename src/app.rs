@@ -174,6 +174,10 @@ async fn load_models(state: AppState) {
         }
     };
     let set = crate::models::startup_set(&state, &stored);
+    if set.is_empty() {
+        // Nothing to warm up: the admin UI and the APIs are ready now (systemd waits for this).
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
     for m in &set {
         state.models.add_loading(&m.name, &m.path);
     }

@@ -1,6 +1,9 @@
-//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect`, `docs import|status`, `admin …`.
+//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect|add|list`, `docs import|status`, `admin …`, `doctor`, `backup`/`restore`, `bundle keygen|sign|verify`, `man`.
 
 mod admin;
+mod backup;
+mod bundle;
+mod model;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +12,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigArgs};
-use crate::engine::gguf;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +48,49 @@ enum Command {
     /// Admin accounts of the web UI (works while the server runs).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Check the whole installation: config, data dir, models, memory and disk, TLS, GitLab, the
+    /// listening port and every feature end to end. Exit code 0 only if every check passes.
+    Doctor {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Write the settings database, the JWT signing key and uploaded TLS files to FILE (a tar archive, mode 0600).
+    Backup {
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Replace the settings and keys with those of a backup (stop the server first).
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Sign and verify the offline USB bundle (SHA256SUMS with an Ed25519 signature).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Write the man pages (airgate.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Make an Ed25519 signing key pair: FILE (private, PKCS#8 PEM, 0600) and FILE.pub.
+    Keygen { file: PathBuf },
+    /// Write airgate-signing.pub, SHA256SUMS over every file in DIR, and SHA256SUMS.sig, with the
+    /// private key named by AIRGATE_SIGNING_KEY (a file path or the PEM text).
+    Sign { dir: PathBuf },
+    /// Check DIR's signature, every checksum, and that no file was added. Exit code 1 on any problem.
+    Verify {
+        dir: PathBuf,
+        /// The public key to trust (default: the one inside the bundle, with a warning).
+        #[arg(long, value_name = "PUBFILE")]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +159,26 @@ enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register a GGUF file (in place) to load at every start; a running server loads it at once.
+    Add {
+        file: PathBuf,
+        /// Model name [default: the file name without .gguf]
+        #[arg(long)]
+        name: Option<String>,
+        /// Make it the default model.
+        #[arg(long)]
+        default: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List the registered models.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -156,10 +221,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Version) => {
             println!("airgate {}", env!("CARGO_PKG_VERSION"));
+            println!("features: {}", build_features().join(", "));
             println!("{}", crate::engine::llama::build_info());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Model(ModelCommand::Inspect { file, json })) => inspect(&file, json),
+        Some(Command::Model(ModelCommand::Inspect { file, json })) => model::inspect(&file, json),
+        Some(Command::Model(ModelCommand::Add { file, name, default, config })) => {
+            model::add(&config, &file, name.as_deref(), default)
+        }
+        Some(Command::Model(ModelCommand::List { json, config })) => model::list(&config, json),
+        Some(Command::Doctor { json, config }) => crate::doctor::run(&config, json),
+        Some(Command::Backup { file, config }) => backup::backup(&config, &file),
+        Some(Command::Restore { file, config }) => backup::restore(&config, &file),
+        Some(Command::Bundle(BundleCommand::Keygen { file })) => bundle::keygen(&file),
+        Some(Command::Bundle(BundleCommand::Sign { dir })) => bundle::sign(&dir),
+        Some(Command::Bundle(BundleCommand::Verify { dir, key })) => bundle::verify(&dir, key.as_deref()),
+        Some(Command::Man { dir }) => man(&dir),
         Some(Command::Docs(DocsCommand::Import { dir, config })) => docs_import(&config, &dir),
         Some(Command::Docs(DocsCommand::Status { config })) => docs_status(&config),
         Some(Command::Admin(AdminCommand::SetupToken { config })) => admin::setup_token(&config),
@@ -250,40 +327,44 @@ fn serve(args: ConfigArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    let info = gguf::read(file)?;
-    let fim = info.fim_tokens();
-    let rows: Vec<(&str, String)> = vec![
-        ("file", file.display().to_string()),
-        ("architecture", info.architecture().unwrap_or("unknown").to_string()),
-        ("name", info.name().unwrap_or("-").to_string()),
-        ("parameters", format!("{} ({:.0}M)", info.parameter_count, info.parameter_count as f64 / 1e6)),
-        ("quantization", info.quantization()),
-        ("file size", format!("{} bytes", info.file_size)),
-        ("context length", info.context_length().map(|c| c.to_string()).unwrap_or_else(|| "-".into())),
-        ("sliding window", info.sliding_window().map(|c| c.to_string()).unwrap_or_else(|| "-".into())),
-        ("chat template", if info.has_chat_template() { "present".into() } else { "absent".into() }),
-        (
-            "FIM tokens",
-            if fim.present() {
-                format!("present (prefix {:?}, suffix {:?}, middle {:?})", fim.prefix, fim.suffix, fim.middle)
-            } else {
-                "absent".into()
-            },
-        ),
-        ("gguf version", info.version.to_string()),
-        ("tensors", info.tensor_count.to_string()),
-    ];
-    if json {
-        let map: serde_json::Map<String, serde_json::Value> = rows
-            .iter()
-            .map(|(k, v)| (k.to_lowercase().replace(' ', "_"), serde_json::Value::String(v.clone())))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&map)?);
-    } else {
-        for (k, v) in rows {
-            println!("{k:<16} {v}");
-        }
+/// What this binary was built with: the cargo features and whether the C runtime is linked in.
+pub fn build_features() -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if cfg!(feature = "static") {
+        out.push("static (libstdc++ and OpenMP linked in)");
     }
+    if cfg!(target_feature = "crt-static") {
+        out.push("crt-static (no shared libraries)");
+    }
+    if cfg!(feature = "cuda") {
+        out.push("cuda");
+    }
+    if cfg!(feature = "vulkan") {
+        out.push("vulkan");
+    }
+    if out.is_empty() {
+        out.push("default (CPU, dynamically linked)");
+    }
+    out
+}
+
+/// Writes airgate.1 and airgate-<subcommand>.1 (nested ones joined by '-') into `dir`.
+fn man(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut pages = vec![(String::from("airgate"), Cli::command())];
+    let mut written = 0;
+    while let Some((name, cmd)) = pages.pop() {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            pages.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+        }
+        let mut page = Vec::new();
+        // A one-shot command: leaking the few page names is simpler than clap's `string` feature.
+        let title: &'static str = Box::leak(name.clone().into_boxed_str());
+        clap_mangen::Man::new(cmd.clone().name(title)).render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), page)?;
+        written += 1;
+    }
+    println!("wrote {written} man pages into {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 //! where the offending value came from (flag, environment variable, config file, default) but
 //! never an API key.
 
-use serde::{Deserialize, Serialize, de};
+use serde::{Deserialize, Serialize};
 use std::fmt::{self, Display};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -56,6 +56,9 @@ pub struct ConfigArgs {
     /// Evaluate every prompt in full instead of reusing a slot's cached prefix (benchmark baseline)
     #[arg(long)]
     pub no_prefix_reuse: bool,
+    /// Lock model weights in RAM (mlock) so they are never paged out; needs LimitMEMLOCK [default: off]
+    #[arg(long)]
+    pub mlock: bool,
     /// TLS certificate chain (PEM); requires --tls-key
     #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -108,6 +111,8 @@ pub struct Config {
     pub max_output_tokens: u32,
     /// Reuse the KV cache of a slot whose tokens start like the new prompt.
     pub prefix_reuse: bool,
+    /// Lock model weights in RAM (`mlock`).
+    pub mlock: bool,
     pub tls: Option<TlsPaths>,
     /// Without trailing slash.
     pub gitlab_url: Option<String>,
@@ -199,164 +204,6 @@ pub enum ConfigError {
 fn invalid(key: &str, origin: &str, message: impl Into<String>) -> ConfigError {
     let (key, origin, message) = (key.into(), origin.into(), message.into());
     ConfigError::Invalid { key, origin, message }
-}
-
-/// Contents of the config file; `None` = not set there.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    models: Option<Vec<FileModel>>,
-    threads: Option<u32>,
-    ctx_size: Option<u32>,
-    parallel: Option<u32>,
-    batch_size: Option<u32>,
-    queue_depth: Option<usize>,
-    max_output_tokens: Option<u32>,
-    prefix_reuse: Option<bool>,
-    gitlab_url: Option<String>,
-    api_keys: Option<Vec<String>>,
-    max_body_bytes: Option<usize>,
-    shutdown_timeout_secs: Option<u64>,
-    log_format: Option<LogFormat>,
-    log_level: Option<String>,
-    tls: Option<FileTls>,
-    auth: Option<FileAuth>,
-    logging: Option<FileLogging>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTls {
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAuth {
-    bypass: Option<bool>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLogging {
-    expanded: Option<bool>,
-    to_file: Option<PathBuf>,
-}
-
-/// A boolean in the environment: true/false, 1/0 or yes/no, in any case.
-#[derive(Debug, Clone, Copy)]
-struct Switch(bool);
-
-impl FromStr for Switch {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(Switch(true)),
-            "false" | "0" | "no" => Ok(Switch(false)),
-            _ => Err("expected true/false, 1/0 or yes/no"),
-        }
-    }
-}
-
-/// A model entry: `"PATH[:NAME]"` or `{ path = "...", name = "..." }`.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum FileModel {
-    Spec(String),
-    Table(ModelTable),
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModelTable {
-    path: PathBuf,
-    name: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for FileModel {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> de::Visitor<'de> for V {
-            type Value = FileModel;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"a "PATH[:NAME]" string or a { path = "...", name = "..." } table"#)
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<FileModel, E> {
-                Ok(FileModel::Spec(s.to_owned()))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, m: A) -> Result<FileModel, A::Error> {
-                ModelTable::deserialize(de::value::MapAccessDeserializer::new(m)).map(FileModel::Table)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Parses `PATH[:NAME]`. Rule: split at the last ':' unless the part after it is empty, contains
-/// a '/' or ends with ".gguf" — then the whole string is the path (so `/m/a:b.gguf` is a path and
-/// `/m/a:b.gguf:fast` is that path named "fast"). Use the table form for other paths containing ':'.
-/// A given NAME must match `[A-Za-z0-9._-]{1,64}`; the default name is the file name minus a trailing
-/// ".gguf", with other characters replaced by '_' and cut to 64 characters.
-pub fn parse_model_spec(spec: &str) -> Result<ModelSpec, String> {
-    let spec = spec.trim();
-    if spec.ends_with(':') {
-        return Err(format!("model spec {spec:?} has an empty name after ':'"));
-    }
-    match spec.rsplit_once(':') {
-        Some((path, name))
-            if !name.is_empty() && !name.contains('/') && !name.to_ascii_lowercase().ends_with(".gguf") =>
-        {
-            model_spec(path, Some(name))
-        }
-        _ => model_spec(spec, None),
-    }
-}
-
-fn model_spec(path: &str, name: Option<&str>) -> Result<ModelSpec, String> {
-    if path.is_empty() {
-        return Err("model path is empty".into());
-    }
-    let path = PathBuf::from(path);
-    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    let name = match name {
-        Some(n) => n.to_owned(),
-        None => {
-            let file = path.file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
-            let stem = file.len() - if file.to_ascii_lowercase().ends_with(".gguf") { 5 } else { 0 };
-            let clean = file[..stem].chars().map(|c| if valid(c) { c } else { '_' });
-            clean.take(64).collect()
-        }
-    };
-    if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
-        let p = path.display();
-        return Err(format!("model name {name:?} (for {p}) must match [A-Za-z0-9._-]{{1,64}}"));
-    }
-    Ok(ModelSpec { path, name })
-}
-
-/// Turns a toml error into "line N, key `k`: message" (the key is recovered from the source line).
-fn parse_detail(text: &str, err: &toml::de::Error) -> String {
-    let Some(start) = err.span().map(|s| s.start.min(text.len())) else {
-        return err.message().to_owned();
-    };
-    let line_no = text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1;
-    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-    let table = text.lines().take(line_no - 1).map(str::trim).filter(|l| l.starts_with('[')).last();
-    let bare = |s: &str| s.trim().trim_matches(['[', ']']).trim().to_owned();
-    let key = if line.starts_with('[') {
-        Some(bare(line))
-    } else {
-        let k = line.split('=').next().map(str::trim).filter(|k| line.contains('=') && !k.is_empty());
-        k.map(|k| table.map_or(k.to_owned(), |t| format!("{}.{k}", bare(t))))
-    };
-    let key_ok = |k: &String| k.chars().all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c));
-    match key.filter(key_ok) {
-        Some(k) => format!("line {line_no}, key `{k}`: {}", err.message()),
-        None => format!("line {line_no}: {}", err.message()),
-    }
 }
 
 fn env_var(key: &str) -> String {
@@ -567,6 +414,7 @@ impl Config {
         let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
         let no_reuse = a.no_prefix_reuse.then_some(Switch(false));
         let prefix_reuse = l.pick("prefix_reuse", no_reuse, f.prefix_reuse.map(Switch))?.is_none_or(|v| v.0.0);
+        let mlock = switch("mlock", a.mlock, f.mlock)?;
 
         Ok(Config {
             listen,
@@ -580,6 +428,7 @@ impl Config {
             queue_depth,
             max_output_tokens,
             prefix_reuse,
+            mlock,
             tls,
             gitlab_url,
             api_keys: keys.into_iter().map(Secret).collect(),
@@ -648,6 +497,7 @@ impl Config {
             queue_depth: Some(self.queue_depth),
             max_output_tokens: Some(self.max_output_tokens),
             prefix_reuse: Some(self.prefix_reuse),
+            mlock: Some(self.mlock),
             gitlab_url: self.gitlab_url.clone(),
             api_keys: Some(self.api_keys.iter().map(|k| k.to_string()).collect()),
             max_body_bytes: Some(self.max_body_bytes),
@@ -688,6 +538,11 @@ fn check_url(url: &str) -> Result<String, String> {
         _ => Err(format!("{url:?} is not an http:// or https:// URL with a host")),
     }
 }
+
+mod file;
+
+pub use file::parse_model_spec;
+use file::{FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail};
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod docs;
+pub mod doctor;
 pub mod engine;
 pub mod features;
 pub mod http;

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::engine::llama::{LlamaEngine, LoadParams};
 use crate::engine::{Engine, ModelStatus};
-use crate::store::ModelRecord;
+use crate::store::{ModelRecord, Store};
 
 /// Settings key of the model an admin made the default.
 pub const DEFAULT_MODEL_KEY: &str = "default_model";
@@ -25,7 +25,11 @@ pub fn models_dir(state: &AppState) -> PathBuf {
 
 /// Load parameters: the record's own, else the boot config's.
 pub fn load_params(state: &AppState, m: &ModelRecord) -> LoadParams {
-    let c = &state.config;
+    load_params_from(&state.config, m)
+}
+
+/// Load parameters from a config (without a running server: `airgate doctor`).
+pub fn load_params_from(c: &crate::config::Config, m: &ModelRecord) -> LoadParams {
     LoadParams {
         name: m.name.clone(),
         path: PathBuf::from(&m.path),
@@ -36,6 +40,7 @@ pub fn load_params(state: &AppState, m: &ModelRecord) -> LoadParams {
         queue_depth: c.queue_depth,
         max_output_tokens: c.max_output_tokens,
         prefix_reuse: c.prefix_reuse,
+        mlock: c.mlock,
         gpu_layers: m.gpu_layers.unwrap_or(0),
     }
 }
@@ -85,6 +90,76 @@ pub async fn load(state: &AppState, m: &ModelRecord) -> Result<(), String> {
             Err("the loader crashed; see the log".into())
         }
     }
+}
+
+/// Registers the GGUF at `path` under `name` to load at every start, without copying it: checks the
+/// file, hashes it. Registering the same file under the same name again changes nothing (installers
+/// rerun); another file under a taken name is refused. Blocking. Returns the record and whether it is new.
+pub fn register(store: &Store, path: &Path, name: &str) -> Result<(ModelRecord, bool), String> {
+    let path = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let info = crate::engine::gguf::read(&path).map_err(|e| format!("not a usable GGUF file: {e}"))?;
+    let sha256 = sha256_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let shown = path.display().to_string();
+    if let Some(existing) = store.model(name).map_err(|e| e.to_string())? {
+        if existing.path == shown && existing.sha256.as_deref() == Some(sha256.as_str()) {
+            return Ok((existing, false));
+        }
+        return Err(format!(
+            "a model named `{name}` is registered already (file {}); choose another name",
+            existing.path
+        ));
+    }
+    let mut record = new_record(name, &shown, info.file_size);
+    record.sha256 = Some(sha256);
+    record.autoload = Some(true);
+    store.upsert_model(&record).map_err(|e| e.to_string())?;
+    Ok((record, true))
+}
+
+/// A short greedy generation ("Reply with OK"): the answer's first words when the model produced
+/// tokens within a minute, else why not. Used by the admin diagnostics and `airgate doctor`.
+pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
+    use crate::engine::{ChatMessage, GenerateRequest, Prompt, SamplingParams, collect};
+    use std::time::Duration;
+    let req = GenerateRequest {
+        prompt: Prompt::Chat(vec![ChatMessage {
+            role: "user".into(),
+            content: "Reply with the single word OK.".into(),
+        }]),
+        max_tokens: Some(8),
+        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
+        stop: Vec::new(),
+        ignore_eos: false,
+        deadline: Some(Instant::now() + Duration::from_secs(30)),
+        feature: "diagnostics",
+    };
+    let run = async {
+        let events = engine.generate(req).await?;
+        collect(events).await
+    };
+    match tokio::time::timeout(Duration::from_secs(60), run).await {
+        Err(_) => Err("no answer within 60 s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(g)) if g.usage.completion_tokens == 0 => Err("the model produced no tokens".into()),
+        Ok(Ok(g)) => {
+            Ok(format!("{} tokens: {:?}", g.usage.completion_tokens, g.text.chars().take(60).collect::<String>()))
+        }
+    }
+}
+
+/// The SHA-256 of a file, lower-case hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The models to load at start, in order: those of the boot config (unless an admin unloaded them),

@@ -18,18 +18,33 @@ enum Target {
 }
 
 fn target(args: &ConfigArgs) -> anyhow::Result<Target> {
+    Ok(match database(args)?.1 {
+        Db::Direct(store) => Target::Direct(AdminAuth::new(store)),
+        Db::Server(dir) => Target::Server(dir),
+    })
+}
+
+/// The settings database: opened here, or held by a running server (reach it with [`call`]).
+pub(super) enum Db {
+    Direct(Store),
+    Server(std::path::PathBuf),
+}
+
+/// The effective config and the database of its data dir (which must be writable for this user).
+pub(super) fn database(args: &ConfigArgs) -> anyhow::Result<(Config, Db)> {
     let mut config = Config::load(args)?;
     config.resolve_data_dir()?;
     if config.data_dir_fallback {
         anyhow::bail!(
-            "the data dir is not writable for this user; run as the service user (`sudo -u airgate airgate admin ...`) or pass --data-dir"
+            "the data dir is not writable for this user; run as the service user (`sudo -u airgate airgate ...`) or pass --data-dir"
         );
     }
-    match Store::open(&config.data_dir) {
-        Ok(store) => Ok(Target::Direct(AdminAuth::new(store))),
-        Err(StoreError::Locked { .. }) => Ok(Target::Server(config.data_dir)),
-        Err(e) => Err(e.into()),
-    }
+    let db = match Store::open(&config.data_dir) {
+        Ok(store) => Db::Direct(store),
+        Err(StoreError::Locked { .. }) => Db::Server(config.data_dir.clone()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok((config, db))
 }
 
 /// The new password: one line from stdin with `--password-stdin`, else asked twice on the terminal.
@@ -54,7 +69,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 }
 
 /// Calls the server's admin socket and turns a failure status into an error with its message.
-fn call(
+pub(super) fn call(
     dir: &std::path::Path,
     method: &str,
     path: &str,

@@ -91,3 +91,14 @@ pub fn store_upload(data_dir: &Path, cert_pem: &str, key_pem: &str) -> io::Resul
     }
     Ok(paths)
 }
+
+/// An HTTP client for airgate's own port on loopback (`airgate doctor`): any certificate is accepted,
+/// because the doctor checks the certificate file itself and a loopback address never matches its name.
+pub fn loopback_client() -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}

@@ -32,6 +32,10 @@ fn routes() -> Router<AppState> {
         .route("/local/setup-token", get(setup_token))
         .route("/local/users", post(create_user))
         .route("/local/users/{username}/password", put(reset_password))
+        .route("/local/status", get(status))
+        .route("/local/models", post(add_model))
+        .route("/local/models/{name}/probe", post(probe_model))
+        .route("/local/backup", post(backup))
 }
 
 /// Serves the control socket until the process ends. A failure to bind is logged, not fatal.
@@ -104,6 +108,76 @@ async fn reset_password(
         return Err(ApiError::NotFound(format!("no admin named `{username}`")).into());
     }
     super::audit(&state, "local", "local", "reset_password", &username, "airgate admin reset-password");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The registered models with their state in this server, the default, and the GitLab URL in use.
+async fn status(State(state): State<AppState>) -> AdminResult<Json<Value>> {
+    let store = state.store.clone();
+    let records = blocking(move || store.models().map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    let models: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let (status, error) = crate::models::status_of(&state, &r.name);
+            json!({ "name": r.name, "path": r.path, "sha256": r.sha256, "size": r.size, "status": status, "error": error })
+        })
+        .collect();
+    let gitlab_url = state.gitlab.get().status().gitlab_url;
+    Ok(Json(json!({ "models": models, "default": state.models.default_name(), "gitlab_url": gitlab_url })))
+}
+
+/// `airgate doctor`: one token from a loaded model, straight from its engine.
+async fn probe_model(State(state): State<AppState>, UrlPath(name): UrlPath<String>) -> AdminResult<Json<Value>> {
+    let Some(engine) = state.models.get(&name) else {
+        return Err(ApiError::NotFound(format!("model `{name}` is not loaded")).into());
+    };
+    let answer = crate::models::probe(engine.as_ref()).await;
+    Ok(Json(json!({ "ok": answer.is_ok(), "message": answer.unwrap_or_else(|e| e) })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddModel {
+    path: PathBuf,
+    name: String,
+    #[serde(default)]
+    default: bool,
+}
+
+/// `airgate model add` while the server runs: registers the file in place and loads it now.
+async fn add_model(State(state): State<AppState>, JsonBody(body, _): AdminJson<AddModel>) -> AdminResult<Json<Value>> {
+    let (store, path, name) = (state.store.clone(), body.path.clone(), body.name.clone());
+    let (record, new) =
+        blocking(move || crate::models::register(&store, &path, &name).map_err(ApiError::bad_request)).await?;
+    if body.default {
+        let (store, name) = (state.store.clone(), record.name.clone());
+        blocking(move || {
+            store.set_setting(crate::models::DEFAULT_MODEL_KEY, &name).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
+    }
+    let loaded =
+        if state.models.get(&record.name).is_none() { crate::models::load(&state, &record).await } else { Ok(()) };
+    if body.default {
+        state.models.set_default(&record.name);
+    }
+    super::audit(&state, "local", "local", "add_model", &record.name, "airgate model add");
+    Ok(Json(
+        json!({ "name": record.name, "new": new, "sha256": record.sha256, "loaded": loaded.is_ok(), "error": loaded.err() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupTo {
+    path: PathBuf,
+}
+
+/// `airgate backup` while the server runs: a consistent copy of the database at `path` (a new file).
+async fn backup(State(state): State<AppState>, JsonBody(body, _): AdminJson<BackupTo>) -> AdminResult<StatusCode> {
+    let store = state.store.clone();
+    blocking(move || store.backup_to(&body.path).map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    super::audit(&state, "local", "local", "backup", "", "airgate backup");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -18,7 +18,6 @@ use tokio_stream::wrappers::BroadcastStream;
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
 use crate::activity::Entry;
 use crate::app::AppState;
-use crate::engine::{ChatMessage, GenerateRequest, Prompt, SamplingParams, collect};
 use crate::features::routing::{Feature, ModelRequest};
 use crate::http::JsonBody;
 
@@ -251,7 +250,10 @@ async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult
             Err(e) => ("none".to_string(), false, e.to_string()),
             Ok(route) => {
                 let target = route.engine.info().name.clone();
-                let (ok, message) = check(route.engine.as_ref()).await;
+                let (ok, message) = match crate::models::probe(route.engine.as_ref()).await {
+                    Ok(m) => (true, m),
+                    Err(m) => (false, m),
+                };
                 (target, ok, message)
             }
         };
@@ -261,32 +263,4 @@ async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult
     let ok = results.iter().all(|r| r["ok"] == true);
     admin.audit(&state, "diagnostics", "", if ok { "all checks passed" } else { "some checks failed" });
     Ok(Json(json!({ "ok": ok, "results": results })))
-}
-
-/// A short generation; passes when the model answers with text in time.
-async fn check(engine: &dyn crate::engine::Engine) -> (bool, String) {
-    let req = GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage {
-            role: "user".into(),
-            content: "Reply with the single word OK.".into(),
-        }]),
-        max_tokens: Some(8),
-        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
-        stop: Vec::new(),
-        ignore_eos: false,
-        deadline: Some(Instant::now() + Duration::from_secs(30)),
-        feature: "diagnostics",
-    };
-    let run = async {
-        let events = engine.generate(req).await?;
-        collect(events).await
-    };
-    match tokio::time::timeout(Duration::from_secs(60), run).await {
-        Err(_) => (false, "no answer within 60 s".into()),
-        Ok(Err(e)) => (false, e.to_string()),
-        Ok(Ok(g)) if g.usage.completion_tokens == 0 => (false, "the model produced no tokens".into()),
-        Ok(Ok(g)) => {
-            (true, format!("{} tokens: {:?}", g.usage.completion_tokens, g.text.chars().take(60).collect::<String>()))
-        }
-    }
 }

@@ -308,6 +308,48 @@ impl GitlabAuth {
     }
 }
 
+/// Issuer of the tokens `airgate doctor` mints with airgate's own key; the server treats them as
+/// instance tokens (not gateway-issued), so they reach every endpoint their scopes allow.
+pub const LOCAL_ISSUER: &str = "airgate-doctor";
+const LOCAL_TOKEN_TTL_SECS: u64 = 300;
+
+/// A five-minute RS256 token signed with the key in `data_dir` (never creates one), shaped like a
+/// GitLab instance token for `instance_id` in `realm` with `scopes`: how `airgate doctor` calls the
+/// real HTTP API end to end. Whoever can read the key file can do this anyway.
+pub fn mint_local_token(data_dir: &Path, instance_id: &str, realm: &str, scopes: &[&str]) -> Result<String, AuthError> {
+    if !data_dir.join(keys::KEY_FILE).is_file() {
+        return Err(AuthError::Setup(format!(
+            "no JWT signing key in {} yet: the server makes it on its first start",
+            data_dir.display()
+        )));
+    }
+    let own = OwnKey::load_or_create(data_dir)?;
+    let now = now_secs();
+    let claims = UserTokenClaims {
+        iss: LOCAL_ISSUER,
+        aud: AUDIENCE,
+        sub: instance_id,
+        iat: now,
+        nbf: now,
+        exp: now + LOCAL_TOKEN_TTL_SECS,
+        jti: uuid::Uuid::new_v4().to_string(),
+        gitlab_realm: Some(realm),
+        gitlab_instance_id: Some(instance_id),
+        scopes: scopes.to_vec(),
+    };
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(own.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &own.encoding)
+        .map_err(|e| AuthError::Setup(format!("cannot sign a local token: {}", reason(e.kind()))))
+}
+
+/// Fetches `gitlab_url`'s OIDC discovery document and key set once (the server's timeouts and
+/// limits); the number of keys, or why not.
+pub async fn probe_gitlab_keys(gitlab_url: &str) -> Result<usize, String> {
+    let jwks = Jwks::new(gitlab_url.trim_end_matches('/').to_owned(), keys::TIMING).map_err(|e| e.to_string())?;
+    jwks.refresh().await
+}
+
 use crate::unix_now as now_secs;
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -40,6 +40,8 @@ pub struct LoadParams {
     pub max_output_tokens: u32,
     /// Reuse a slot's cached prompt prefix.
     pub prefix_reuse: bool,
+    /// Lock the weights in RAM.
+    pub mlock: bool,
     pub gpu_layers: u32,
 }
 
@@ -111,7 +113,8 @@ impl LlamaEngine {
     pub fn load(params: LoadParams) -> Result<LlamaEngine, EngineError> {
         let header = gguf::read(&params.path).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
         let backend = backend()?;
-        let model_params = LlamaModelParams::default().with_n_gpu_layers(params.gpu_layers);
+        let model_params =
+            LlamaModelParams::default().with_n_gpu_layers(params.gpu_layers).with_use_mlock(params.mlock);
         let model = LlamaModel::load_from_file(backend, &params.path, &model_params).map_err(|e| {
             EngineError::InvalidRequest(format!("{}: llama.cpp could not load it: {e}", params.path.display()))
         })?;

@@ -1,0 +1,148 @@
+//! `airgate backup FILE` / `airgate restore FILE`: the settings database (a consistent snapshot) plus the signing key and uploaded TLS files, in one tar archive readable only by its owner.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use super::admin::{Db, call, database};
+use crate::config::ConfigArgs;
+
+const DATABASE: &str = "airgate.redb";
+const MANIFEST: &str = "MANIFEST.json";
+/// Files of the data dir a backup carries besides the database (when they exist).
+const KEY_FILES: [&str; 3] = ["jwt_signing_key.pem", "tls/cert.pem", "tls/key.pem"];
+
+/// A scratch directory inside the data dir (same file system, same owner as the data dir), removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(data_dir: &Path, what: &str) -> anyhow::Result<Scratch> {
+        let path = data_dir.join(format!(".{what}-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
+        // Run as root for a server running as `airgate`: the server must be able to write here.
+        if let Ok(meta) = fs::metadata(data_dir) {
+            let _ = std::os::unix::fs::chown(&path, Some(meta.uid()), Some(meta.gid()));
+        }
+        Ok(Scratch(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn backup(args: &ConfigArgs, file: &Path) -> anyhow::Result<ExitCode> {
+    let (config, db) = database(args)?;
+    let scratch = Scratch::new(&config.data_dir, "backup")?;
+    let snapshot = scratch.0.join(DATABASE);
+    let schema = match db {
+        Db::Direct(store) => {
+            store.backup_to(&snapshot)?;
+            store.schema_version()?
+        }
+        Db::Server(dir) => {
+            call(&dir, "POST", "/local/backup", Some(json!({ "path": snapshot })))?;
+            crate::store::SCHEMA_VERSION
+        }
+    };
+    let out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("cannot create {} (an existing file is never overwritten)", file.display()))?;
+    let written = (|| -> anyhow::Result<usize> {
+        let mut tar = tar::Builder::new(out);
+        let manifest = json!({ "airgate": env!("CARGO_PKG_VERSION"), "schema": schema, "created": crate::unix_now() });
+        append_bytes(&mut tar, MANIFEST, manifest.to_string().as_bytes())?;
+        tar.append_path_with_name(&snapshot, DATABASE)?;
+        let mut count = 1;
+        for name in KEY_FILES {
+            let path = config.data_dir.join(name);
+            if path.is_file() {
+                tar.append_path_with_name(&path, name).with_context(|| format!("cannot read {}", path.display()))?;
+                count += 1;
+            }
+        }
+        tar.into_inner()?.sync_all()?;
+        Ok(count)
+    })();
+    match written {
+        Ok(count) => {
+            println!("backed up the settings database and {} key file(s) to {}", count - 1, file.display());
+            eprintln!("the file holds airgate's private keys: keep it as safe as the server itself");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(file);
+            Err(e)
+        }
+    }
+}
+
+fn append_bytes<W: std::io::Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o600);
+    header.set_mtime(crate::unix_now());
+    header.set_cksum();
+    tar.append_data(&mut header, name, bytes)
+}
+
+/// Replaces the settings and keys with those of a backup. The server must be stopped: it holds the
+/// database and its keys in memory. A backup of a newer schema is refused; an older one is migrated.
+pub fn restore(args: &ConfigArgs, file: &Path) -> anyhow::Result<ExitCode> {
+    let (config, db) = database(args)?;
+    let store = match db {
+        Db::Direct(store) => store,
+        Db::Server(_) => bail!(
+            "airgate is running on {}: stop it first (`systemctl stop airgate`), restore, then start it",
+            config.data_dir.display()
+        ),
+    };
+    let scratch = Scratch::new(&config.data_dir, "restore")?;
+    let input = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut archive = tar::Archive::new(input);
+    let mut found = Vec::new();
+    for entry in archive.entries().with_context(|| format!("{} is not a backup made by airgate", file.display()))? {
+        let mut entry = entry.with_context(|| format!("{} is damaged", file.display()))?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        if name != DATABASE && name != MANIFEST && !KEY_FILES.contains(&name.as_str()) {
+            bail!("{} holds an unexpected file `{name}`: not a backup made by airgate", file.display());
+        }
+        if !entry.unpack_in(&scratch.0)? {
+            bail!("{} holds a path outside the archive: refused", file.display());
+        }
+        found.push(name);
+    }
+    if !found.iter().any(|n| n == DATABASE) {
+        bail!("{} has no settings database: not a backup made by airgate", file.display());
+    }
+    // Opens the copy first (integrity and schema checked, a newer schema refused), then swaps it in.
+    store.restore_from(&scratch.0).with_context(|| format!("{} cannot be restored", file.display()))?;
+    drop(store);
+    let owner = fs::metadata(&config.data_dir)?;
+    let mut keys = 0;
+    for name in KEY_FILES.iter().filter(|n| found.iter().any(|f| f == *n)) {
+        let (from, to) = (scratch.0.join(name), config.data_dir.join(name));
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::set_permissions(&from, fs::Permissions::from_mode(0o600))?;
+        let _ = std::os::unix::fs::chown(&from, Some(owner.uid()), Some(owner.gid()));
+        fs::rename(&from, &to).with_context(|| format!("cannot replace {}", to.display()))?;
+        keys += 1;
+    }
+    println!(
+        "restored the settings database and {keys} key file(s) from {}; every admin session ended",
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
