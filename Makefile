@@ -9,8 +9,10 @@
 #   venv/                             Python venv (model package, openai client)
 #   target/                           cargo target dir (llama.cpp release build)
 #
-# All cargo invocations use --release so that the one (slow) release build of
-# llama.cpp is shared by run, test and clippy.
+# All cargo invocations build the shipped binary: --release, for the host's
+# target triple, with feature `static` and a static C runtime (no shared library
+# at all), so the one (slow) llama.cpp build is shared by run, test, clippy and
+# package, and the tests exercise exactly what the packages carry.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -38,7 +40,13 @@ AIRGATE_TEST_MODEL ?= $(DEFAULT_MODEL)
 AIRGATE_TEST_PYTHON ?= $(PYTHON)
 
 LOCKED := $(if $(wildcard Cargo.lock),--locked,)
-BIN := $(CARGO_TARGET_DIR)/release/airgate
+TARGET ?= $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+# RUSTFLAGS with an explicit --target reach only the target's code (build scripts
+# and proc macros stay dynamic, as they must).
+STATIC := RUSTFLAGS="-C target-feature=+crt-static"
+CARGO_FLAGS := --release --target $(TARGET) --features static $(LOCKED)
+BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/airgate
+export TARGET
 
 .PHONY: help setup build run test lint fmt clean distclean
 
@@ -56,7 +64,7 @@ setup: ## install missing Debian packages, the default model, the venv + openai
 	@scripts/setup.sh
 
 build: setup ## cargo build --release
-	@$(CARGO) build --release $(LOCKED)
+	@$(STATIC) $(CARGO) build $(CARGO_FLAGS)
 
 run: build ## build and serve (0.0.0.0:5052); MODEL=..., ARGS=... to override
 	@exec "$(BIN)" serve --model "$(MODEL)" $(ARGS)
@@ -65,18 +73,18 @@ test: setup ## fmt check, clippy -D warnings, cargo test (all --release; install
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/setup-browser.sh
 	@echo "==> cargo fmt --check"
 	@$(CARGO) fmt --all --check
-	@echo "==> cargo clippy --release --all-targets $(LOCKED) -- -D warnings"
-	@$(CARGO) clippy --release --all-targets $(LOCKED) -- -D warnings
-	@echo "==> cargo test --release $(LOCKED) $(CARGO_TEST_ARGS)"
+	@echo "==> cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings"
+	@$(STATIC) $(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+	@echo "==> cargo test $(CARGO_FLAGS) $(CARGO_TEST_ARGS)"
 	@echo "    AIRGATE_TEST_MODEL=$(AIRGATE_TEST_MODEL)"
 	@echo "    AIRGATE_TEST_PYTHON=$(AIRGATE_TEST_PYTHON)"
 	@AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" AIRGATE_TEST_PYTHON="$(AIRGATE_TEST_PYTHON)" \
-		AIRGATE_CACHE="$(AIRGATE_CACHE)" $(CARGO) test --release $(LOCKED) $(CARGO_TEST_ARGS)
+		AIRGATE_CACHE="$(AIRGATE_CACHE)" $(STATIC) $(CARGO) test $(CARGO_FLAGS) $(CARGO_TEST_ARGS)
 
 lint: ## cargo fmt --check + clippy -D warnings (installs Debian deps only)
 	@scripts/setup.sh --deps-only
 	@$(CARGO) fmt --all --check
-	@$(CARGO) clippy --release --all-targets $(LOCKED) -- -D warnings
+	@$(STATIC) $(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
 fmt: ## reformat the sources (cargo fmt)
 	@$(CARGO) fmt --all
