@@ -17,6 +17,20 @@ pub mod prompt;
 pub mod store;
 pub mod telemetry;
 
+/// An error with its sources, `a: b: c`, skipping a source whose text the message already holds.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// Seconds since the Unix epoch (0 if the clock is before it): the timestamps GitLab and OpenAI responses carry.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())

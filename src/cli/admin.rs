@@ -77,12 +77,7 @@ pub(super) fn call(
 ) -> anyhow::Result<serde_json::Value> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let (status, value) = runtime.block_on(local::call(dir, method, path, body)).map_err(anyhow::Error::msg)?;
-    if (200..300).contains(&status) {
-        return Ok(value);
-    }
-    let message = value["error"]["message"].as_str().or(value["detail"].as_str()).unwrap_or("no detail");
-    anyhow::bail!("the server refused ({status}): {message}")
+    runtime.block_on(local::request(dir, method, path, body)).map_err(anyhow::Error::msg)
 }
 
 pub fn setup_token(args: &ConfigArgs) -> anyhow::Result<ExitCode> {

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -10,37 +10,17 @@ use serde_json::json;
 
 use super::admin::{Db, call, database};
 use crate::config::ConfigArgs;
+use crate::store::Scratch;
 
 const DATABASE: &str = "airgate.redb";
 const MANIFEST: &str = "MANIFEST.json";
 /// Files of the data dir a backup carries besides the database (when they exist).
 const KEY_FILES: [&str; 3] = ["jwt_signing_key.pem", "tls/cert.pem", "tls/key.pem"];
 
-/// A scratch directory inside the data dir (same file system, same owner as the data dir), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(data_dir: &Path, what: &str) -> anyhow::Result<Scratch> {
-        let path = data_dir.join(format!(".{what}-{}", uuid::Uuid::new_v4().simple()));
-        fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
-        // Run as root for a server running as `airgate`: the server must be able to write here.
-        if let Ok(meta) = fs::metadata(data_dir) {
-            let _ = std::os::unix::fs::chown(&path, Some(meta.uid()), Some(meta.gid()));
-        }
-        Ok(Scratch(path))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 pub fn backup(args: &ConfigArgs, file: &Path) -> anyhow::Result<ExitCode> {
     let (config, db) = database(args)?;
-    let scratch = Scratch::new(&config.data_dir, "backup")?;
+    let scratch = Scratch::new(&config.data_dir, "backup")
+        .with_context(|| format!("cannot create a scratch dir in {}", config.data_dir.display()))?;
     let snapshot = scratch.0.join(DATABASE);
     let schema = match db {
         Db::Direct(store) => {
@@ -107,7 +87,8 @@ pub fn restore(args: &ConfigArgs, file: &Path) -> anyhow::Result<ExitCode> {
             config.data_dir.display()
         ),
     };
-    let scratch = Scratch::new(&config.data_dir, "restore")?;
+    let scratch = Scratch::new(&config.data_dir, "restore")
+        .with_context(|| format!("cannot create a scratch dir in {}", config.data_dir.display()))?;
     let input = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut archive = tar::Archive::new(input);
     let mut found = Vec::new();

@@ -39,7 +39,11 @@ pub(super) async fn server(env: &Env, checks: &mut Vec<Check>) {
         }
         Err(e) => {
             let fix = "check that the port belongs to airgate and the tls settings match";
-            return checks.push(Check::fail("health", format!("{base}/monitoring/healthz: {}", error_chain(&e)), fix));
+            return checks.push(Check::fail(
+                "health",
+                format!("{base}/monitoring/healthz: {}", crate::error_chain(&e)),
+                fix,
+            ));
         }
     }
     let scopes = scopes();
@@ -135,7 +139,7 @@ async fn feature_check(client: &reqwest::Client, base: &str, token: &str, featur
     let fix = "see the admin UI's request log (filter by correlation id doctor-…) and `journalctl -u airgate`";
     let mut response = match tokio::time::timeout(FIRST_CHUNK, sent).await {
         Err(_) => return Check::fail(name, format!("{path}: no answer within {} s", FIRST_CHUNK.as_secs()), fix),
-        Ok(Err(e)) => return Check::fail(name, format!("{path}: {}", error_chain(&e)), fix),
+        Ok(Err(e)) => return Check::fail(name, format!("{path}: {}", crate::error_chain(&e)), fix),
         Ok(Ok(r)) => r,
     };
     let status = response.status();
@@ -157,7 +161,7 @@ async fn feature_check(client: &reqwest::Client, base: &str, token: &str, featur
                 return Check::fail(name, format!("{path} answered 200 with an empty body"), fix);
             }
             Ok(Ok(None)) => break,
-            Ok(Err(e)) => return Check::fail(name, format!("{path}: {}", error_chain(&e)), fix),
+            Ok(Err(e)) => return Check::fail(name, format!("{path}: {}", crate::error_chain(&e)), fix),
             Err(_) => return Check::fail(name, format!("{path}: no output within {} s", FIRST_CHUNK.as_secs()), fix),
         }
         if seen.contains(r#""type":"error""#) {
@@ -168,16 +172,6 @@ async fn feature_check(client: &reqwest::Client, base: &str, token: &str, featur
         }
     }
     Check::pass(name, format!("{path} answered in {} ms", started.elapsed().as_millis()))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

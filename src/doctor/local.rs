@@ -21,7 +21,7 @@ pub(super) struct Env {
 const FIX_CONFIG: &str = "correct the file and check it with `airgate config check`";
 
 /// Config, data dir and database; `None` when the rest cannot run.
-pub(super) fn environment(args: &ConfigArgs, checks: &mut Vec<Check>) -> Option<Env> {
+pub(super) async fn environment(args: &ConfigArgs, checks: &mut Vec<Check>) -> Option<Env> {
     let mut config = match Config::load(args) {
         Ok(c) => c,
         Err(e) => {
@@ -56,7 +56,7 @@ pub(super) fn environment(args: &ConfigArgs, checks: &mut Vec<Check>) -> Option<
             let url: Option<String> = store.get_setting(crate::api::admin::system::GITLAB_URL_KEY).ok().flatten();
             (None, store.models().unwrap_or_default(), url)
         }
-        Err(StoreError::Locked { .. }) => match local_status(&dir) {
+        Err(StoreError::Locked { .. }) => match local_status(&dir).await {
             Ok(status) => {
                 checks.push(Check::pass("database", "in use by the running server"));
                 let models = status["models"].as_array().into_iter().flatten().filter_map(record_of).collect();
@@ -92,24 +92,12 @@ fn record_of(v: &Value) -> Option<ModelRecord> {
     Some(r)
 }
 
-/// Calls the running server's control socket (blocking in a helper thread: the doctor's runtime is busy).
-pub(super) fn socket_call(dir: &Path, method: &str, path: &str) -> Result<Value, String> {
-    let (dir, method, path) = (dir.to_path_buf(), method.to_string(), path.to_string());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        let (status, value) = rt.block_on(crate::api::admin::local::call(&dir, &method, &path, None))?;
-        if (200..300).contains(&status) {
-            Ok(value)
-        } else {
-            Err(value["error"]["message"].as_str().or(value["detail"].as_str()).unwrap_or("refused").to_string())
-        }
-    })
-    .join()
-    .unwrap_or_else(|_| Err("the socket call crashed".into()))
+async fn local_status(dir: &Path) -> Result<Value, String> {
+    crate::api::admin::local::request(dir, "GET", "/local/status", None).await
 }
 
-fn local_status(dir: &Path) -> Result<Value, String> {
-    socket_call(dir, "GET", "/local/status")
+async fn probe(dir: &Path, model: &str) -> Result<Value, String> {
+    crate::api::admin::local::request(dir, "POST", &format!("/local/models/{model}/probe"), None).await
 }
 
 /// Per model: the file, its checksum, the GGUF header, and one generated token.
@@ -189,15 +177,11 @@ async fn answer(env: &Env, m: &ModelRecord) -> Check {
     if let Some(status) = &env.server {
         let state = status["models"].as_array().into_iter().flatten().find(|v| v["name"] == m.name.as_str());
         return match state.and_then(|v| v["status"].as_str()) {
-            Some("ready") => {
-                match socket_call(&env.config.data_dir, "POST", &format!("/local/models/{}/probe", m.name)) {
-                    Ok(v) if v["ok"] == true => Check::pass(name, v["message"].as_str().unwrap_or("answered")),
-                    Ok(v) => {
-                        Check::fail(name, v["message"].as_str().unwrap_or("no answer"), "see `journalctl -u airgate`")
-                    }
-                    Err(e) => Check::fail(name, e, "see `journalctl -u airgate`"),
-                }
-            }
+            Some("ready") => match probe(&env.config.data_dir, &m.name).await {
+                Ok(v) if v["ok"] == true => Check::pass(name, v["message"].as_str().unwrap_or("answered")),
+                Ok(v) => Check::fail(name, v["message"].as_str().unwrap_or("no answer"), "see `journalctl -u airgate`"),
+                Err(e) => Check::fail(name, e, "see `journalctl -u airgate`"),
+            },
             Some("loading") => Check::warn(name, "still loading", "run the doctor again in a minute"),
             Some("failed") => Check::fail(
                 name,

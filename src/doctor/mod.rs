@@ -72,7 +72,7 @@ pub fn run(args: &ConfigArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 async fn collect(args: &ConfigArgs) -> Vec<Check> {
     let mut checks = Vec::new();
-    let Some(env) = local::environment(args, &mut checks) else { return checks };
+    let Some(env) = local::environment(args, &mut checks).await else { return checks };
     local::models(&env, &mut checks).await;
     local::resources(&env, &mut checks);
     local::tls(&env, &mut checks).await;

@@ -1,10 +1,34 @@
 //! Backups of the settings database: a consistent copy (one read transaction) into a fresh redb file, and a restore that checks the file, then swaps its contents in within one write transaction.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Ctx, FILE_NAME, MODELS, SETTINGS, Store, StoreError, admin};
+
+/// A scratch directory inside the data dir (same file system, mode 0700, owned like the data dir so
+/// a server running as the service user can write into one the CLI made as root); removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(data_dir: &Path, tag: &str) -> std::io::Result<Scratch> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let path = data_dir.join(format!(".{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&path)?;
+        let scratch = Scratch(path);
+        std::fs::set_permissions(&scratch.0, std::fs::Permissions::from_mode(0o700))?;
+        if let Ok(meta) = std::fs::metadata(data_dir) {
+            let _ = std::os::unix::fs::chown(&scratch.0, Some(meta.uid()), Some(meta.gid()));
+        }
+        Ok(scratch)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// The string-keyed tables a backup carries. Sessions stay out: a restore signs everyone out.
 const TABLES: [TableDefinition<&str, &[u8]>; 5] = [MODELS, SETTINGS, admin::USERS, admin::API_KEYS, admin::ENDPOINTS];

@@ -15,7 +15,7 @@ use serde::{Serialize, de::DeserializeOwned};
 mod admin;
 mod backup;
 pub use admin::{ApiKeyRecord, AuditRecord, EndpointRecord, RemoveUser, SessionRecord, UserRecord};
-pub use backup::BACKUP_FILE;
+pub use backup::{BACKUP_FILE, Scratch};
 
 pub const SCHEMA_VERSION: u32 = 2;
 

@@ -181,6 +181,16 @@ async fn backup(State(state): State<AppState>, JsonBody(body, _): AdminJson<Back
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// [`call`] with a failure status turned into an error carrying the server's message.
+pub async fn request(data_dir: &Path, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+    let (status, value) = call(data_dir, method, path, body).await?;
+    if (200..300).contains(&status) {
+        return Ok(value);
+    }
+    let message = value["error"]["message"].as_str().or(value["detail"].as_str()).unwrap_or("no detail");
+    Err(format!("the server refused ({status}): {message}"))
+}
+
 /// One request to the running server's control socket: status and JSON answer (`null` when empty).
 pub async fn call(data_dir: &Path, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value), String> {
     let socket = socket_path(data_dir);

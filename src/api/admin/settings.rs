@@ -13,7 +13,7 @@ use super::{Admin, AdminJson, AdminResult, blocking, session_cookie, store_err};
 use crate::app::AppState;
 use crate::http::tls::{self, CertInfo};
 use crate::http::{ApiError, JsonBody};
-use crate::store::BACKUP_FILE;
+use crate::store::{BACKUP_FILE, Scratch};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -88,28 +88,17 @@ async fn upload_tls(
     Ok(Json(out))
 }
 
-/// A scratch directory inside the data dir (same file system, same permissions), removed on drop.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(state: &AppState, tag: &str) -> Result<Scratch, ApiError> {
-        let dir = state.config.data_dir.join(format!(".{tag}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A scratch dir in the data dir for one backup or restore.
+fn scratch(state: &AppState, tag: &str) -> Result<Scratch, ApiError> {
+    let dir = &state.config.data_dir;
+    Scratch::new(dir, tag)
+        .map_err(|e| ApiError::Internal(format!("cannot create a scratch dir in {}: {e}", dir.display())))
 }
 
 async fn backup(State(state): State<AppState>, admin: Admin) -> AdminResult<Response> {
     let (store, st) = (state.store.clone(), state.clone());
     let bytes = blocking(move || {
-        let scratch = Scratch::new(&st, "backup")?;
+        let scratch = scratch(&st, "backup")?;
         let file = scratch.0.join(BACKUP_FILE);
         store.backup_to(&file).map_err(store_err)?;
         std::fs::read(&file).map_err(|e| ApiError::Internal(e.to_string()))
@@ -134,7 +123,7 @@ async fn restore(State(state): State<AppState>, admin: Admin, body: Bytes) -> Ad
     }
     let (store, st, size) = (state.store.clone(), state.clone(), body.len());
     let restored = blocking(move || {
-        let scratch = Scratch::new(&st, "restore")?;
+        let scratch = scratch(&st, "restore")?;
         std::fs::write(scratch.0.join(BACKUP_FILE), &body).map_err(|e| ApiError::Internal(e.to_string()))?;
         match store.restore_from(&scratch.0) {
             Ok(()) => Ok(Ok(store.api_keys().map_err(store_err)?)),

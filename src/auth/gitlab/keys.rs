@@ -191,7 +191,9 @@ impl Jwks {
             .redirect(redirects)
             .user_agent(concat!("airgate/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| setup(format!("cannot build the HTTP client for GitLab's keys: {}", error_chain(&e))))?;
+            .map_err(|e| {
+                setup(format!("cannot build the HTTP client for GitLab's keys: {}", crate::error_chain(&e)))
+            })?;
         Ok(Jwks { base, client, timing, cache: RwLock::default(), refreshing: tokio::sync::Mutex::new(()) })
     }
 
@@ -286,7 +288,7 @@ impl Jwks {
     }
 
     async fn get(&self, url: &reqwest::Url) -> Result<Vec<u8>, String> {
-        let fail = |e: reqwest::Error| format!("GET {url}: {}", error_chain(&e));
+        let fail = |e: reqwest::Error| format!("GET {url}: {}", crate::error_chain(&e));
         let mut response =
             self.client.get(url.clone()).header("accept", "application/json").send().await.map_err(fail)?;
         if !response.status().is_success() {
@@ -322,18 +324,4 @@ pub(super) fn parse_jwk_set(body: &[u8]) -> Result<Vec<GitlabKey>, String> {
         return Err(format!("none of its {total} keys is an RS256 signing key"));
     }
     Ok(keys)
-}
-
-/// An error and its causes on one line (reqwest's own message hides the cause, e.g. "connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out = format!("{out}: {text}");
-        }
-        source = s.source();
-    }
-    out
 }
