@@ -1,7 +1,8 @@
 # airgate: build / run / test plumbing.
 #
 #   make run     install what is missing, build, serve on 0.0.0.0:5052
-#   make test    install what is missing, fmt check, clippy, cargo test
+#   make test    install what is missing, fmt check, clippy, cargo test, package tests
+#   make package .deb + .rpm into dist/ (make bundle: the signed USB air-gap bundle)
 #   make help    list all targets
 #
 # Everything heavy lives outside the clone, under $(AIRGATE_CACHE):
@@ -47,6 +48,9 @@ STATIC := RUSTFLAGS="-C target-feature=+crt-static"
 CARGO_FLAGS := --release --target $(TARGET) --features static $(LOCKED)
 BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release/airgate
 export TARGET
+# Packages and bundles go here; MODELS are the .gguf files `make bundle` carries.
+DIST ?= dist
+MODELS ?=
 
 .PHONY: help setup build run test lint fmt clean distclean
 
@@ -80,6 +84,10 @@ test: setup ## fmt check, clippy -D warnings, cargo test (all --release; install
 	@echo "    AIRGATE_TEST_PYTHON=$(AIRGATE_TEST_PYTHON)"
 	@AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" AIRGATE_TEST_PYTHON="$(AIRGATE_TEST_PYTHON)" \
 		AIRGATE_CACHE="$(AIRGATE_CACHE)" $(STATIC) $(CARGO) test $(CARGO_FLAGS) $(CARGO_TEST_ARGS)
+	@echo "==> package tests (tests/package): .deb, .rpm, unit, bundle, install.sh"
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/setup-package.sh
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/package.sh "$(BIN)" "$(DIST)" >/dev/null
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" tests/package/run.sh "$(DIST)"
 
 lint: ## cargo fmt --check + clippy -D warnings (installs Debian deps only)
 	@scripts/setup.sh --deps-only
@@ -90,7 +98,7 @@ fmt: ## reformat the sources (cargo fmt)
 	@$(CARGO) fmt --all
 
 clean: ## remove in-repo build leftovers (keeps the cache)
-	@rm -rf target
+	@rm -rf target dist
 	@find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	@rm -f bench/results/*.tmp
 
@@ -106,5 +114,15 @@ bench: build ## airgate vs llama.cpp's llama-server (not part of test); results 
 		--llama-server "$(AIRGATE_CACHE)/llama-server/bin/llama-server" \
 		--membw "$(AIRGATE_CACHE)/bench/membw"
 
-# Later issues (not implemented yet):
-# package: ## build .deb/.rpm packages and the USB bundle (see packaging/)
+.PHONY: package bundle package-vulkan
+package: build ## .deb + .rpm of the static binary into dist/ (cargo-deb, cargo-generate-rpm)
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/setup-package.sh
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/package.sh "$(BIN)" "$(DIST)"
+
+bundle: package ## USB air-gap bundle tar into dist/; AIRGATE_SIGNING_KEY=key.pem, MODELS="a.gguf b.gguf"
+	@scripts/bundle.sh "$(DIST)" $(MODELS)
+
+# The Vulkan variant links the system's libvulkan (dynamic), so it builds into its own target
+# dir and dist/vulkan/; the CPU build and its cache are untouched.
+package-vulkan: setup ## build the Vulkan GPU variant into dist/vulkan/ (installs libvulkan-dev, glslc)
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/build-vulkan.sh "$(DIST)/vulkan"

@@ -13,22 +13,15 @@ DEST="$AIRGATE_CACHE/browser"
 # shellcheck source=scripts/common.sh
 source "$REPO_ROOT/scripts/common.sh"
 
-mkdir -p "$AIRGATE_CACHE"
-if command -v flock >/dev/null 2>&1; then
-    exec 9>"$AIRGATE_CACHE/.setup-browser.lock"
-    flock 9
-fi
+setup_lock setup-browser
 
-if [[ ! -x /usr/bin/chromium ]]; then
-    command -v apt-get >/dev/null 2>&1 || die "chromium is missing and there is no apt-get; install Chromium by hand"
-    sudo=()
-    [[ "$(id -u)" -ne 0 ]] && sudo=(sudo)
-    say "installing Debian package: chromium (admin UI browser tests)"
-    quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+# By command, not by Debian package name: Node.js from elsewhere (NodeSource bundles npm) is fine.
+if command -v dpkg-query >/dev/null 2>&1; then
+    [[ -x /usr/bin/chromium ]] || apt_ensure chromium
+    command -v npm >/dev/null 2>&1 || apt_ensure nodejs npm
 fi
-
-command -v npm >/dev/null 2>&1 || die "npm is missing (Node.js); install Debian's nodejs and npm"
+[[ -x /usr/bin/chromium ]] || die "chromium is missing; install Chromium by hand"
+command -v npm >/dev/null 2>&1 || die "npm is missing; install Node.js and npm by hand"
 want="$(sha256sum "$REPO_ROOT/tests/browser/package.json" "$REPO_ROOT/tests/browser/package-lock.json" | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$DEST/.stamp" 2>/dev/null || true)" != "$want" || ! -d "$DEST/node_modules/playwright-core" ]]; then
     say "installing playwright-core into $DEST (npm ci)"

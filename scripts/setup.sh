@@ -46,46 +46,13 @@ DEB_PACKAGES=(cmake libclang-dev)
 # shellcheck source=scripts/common.sh
 source "$REPO_ROOT/scripts/common.sh"
 
-mkdir -p "$AIRGATE_CACHE"
-# Serialise concurrent runs (two make invocations at once would otherwise race
-# on the venv and the model file).
-if command -v flock >/dev/null 2>&1; then
-    exec 9>"$AIRGATE_CACHE/.setup.lock"
-    flock 9
-fi
+setup_lock setup
 
 # ---------------------------------------------------------------------------
 # Debian packages
 # ---------------------------------------------------------------------------
-deb_installed() {
-    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
-}
-
-APT_UPDATED=0
-apt_install() {
-    command -v apt-get >/dev/null 2>&1 || die "missing packages ($*) and no apt-get; install them by hand"
-    local sudo=()
-    if [[ "$(id -u)" -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 || die "missing packages ($*); run as root or install sudo"
-        sudo=(sudo)
-    fi
-    say "installing Debian packages: $*"
-    if [[ $APT_UPDATED -eq 0 ]]; then
-        quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-        APT_UPDATED=1
-    fi
-    quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "$@"
-}
-
 if command -v dpkg-query >/dev/null 2>&1; then
-    missing=()
-    for p in "${DEB_PACKAGES[@]}"; do
-        deb_installed "$p" || missing+=("$p")
-    done
-    if [[ ${#missing[@]} -gt 0 ]]; then
-        apt_install "${missing[@]}"
-    fi
+    apt_ensure "${DEB_PACKAGES[@]}"
 else
     command -v cmake >/dev/null 2>&1 \
         || die "cmake not found (not a Debian system: install cmake and libclang by hand)"
@@ -96,7 +63,10 @@ if [[ $DEPS_ONLY -eq 1 ]]; then exit 0; fi
 # ---------------------------------------------------------------------------
 # Python venv
 # ---------------------------------------------------------------------------
-command -v python3 >/dev/null 2>&1 || die "python3 not found"
+if ! command -v python3 >/dev/null 2>&1; then
+    command -v dpkg-query >/dev/null 2>&1 || die "python3 not found; install it by hand"
+    apt_install python3 python3-venv
+fi
 
 venv_ok() { [[ -x "$VPY" ]] && "$VPY" -c 'import pip' >/dev/null 2>&1; }
 

@@ -1,0 +1,86 @@
+# The USB bundle: built by scripts/bundle.sh with a model and a signing key, verified by the binary
+# and by install.sh; tampering (changed file, added file, wrong key) refused; install.sh --prefix
+# installs binary, unit, config and the registered model and prints the GitLab settings; running it
+# again (the upgrade path) keeps the admin's config and the database.
+source "$HERE/lib.sh"
+model="${AIRGATE_TEST_MODEL:?the default model}"
+bin="$DIST/airgate"
+
+"$bin" bundle keygen "$WORK/signing.pem" >/dev/null
+"$bin" bundle keygen "$WORK/other.pem" >/dev/null
+mkdir "$WORK/out"
+cp "$DIST"/airgate "$DIST"/airgate_*.deb "$DIST"/airgate-*.rpm "$WORK/out/"
+
+# No key: refused.
+if "$REPO/scripts/bundle.sh" "$WORK/out" 2>"$WORK/err"; then fail "bundle.sh signed without a key"; fi
+contains "AIRGATE_SIGNING_KEY" <"$WORK/err"
+
+tar="$(AIRGATE_SIGNING_KEY="$WORK/signing.pem" "$REPO/scripts/bundle.sh" "$WORK/out" "$model")"
+[[ -f "$tar" && "$tar" == *-x86_64-linux.tar ]] || fail "no bundle tar: $tar"
+listing="$(tar -tf "$tar")"
+name="$(basename "$tar" .tar)"
+for f in airgate install.sh README-OFFLINE.md SHA256SUMS SHA256SUMS.sig airgate-signing.pub \
+    files/airgate.service files/airgate.toml "models/$(basename "$model")"; do
+    grep -qx "$name/$f" <<<"$listing" || { echo "$listing"; fail "bundle lacks $f"; }
+done
+grep -qE "^$name/airgate_.*\.deb$" <<<"$listing" || fail "bundle lacks the .deb"
+grep -qE "^$name/airgate-.*\.rpm$" <<<"$listing" || fail "bundle lacks the .rpm"
+
+mkdir "$WORK/usb"
+tar -C "$WORK/usb" -xf "$tar"
+b="$WORK/usb/$name"
+"$bin" bundle verify "$b" >/dev/null
+"$bin" bundle verify "$b" --key "$WORK/signing.pem.pub" >/dev/null
+# openssl alone verifies the signature (what an admin without airgate can do).
+openssl pkeyutl -verify -pubin -inkey "$b/airgate-signing.pub" -rawin -in "$b/SHA256SUMS" -sigfile "$b/SHA256SUMS.sig" \
+    | contains "Signature Verified Successfully"
+
+# Tampering: each copy must be refused by install.sh and by `airgate bundle verify`.
+tamper() {
+    local what="$1" dir="$WORK/tamper-$1"
+    cp -a "$b" "$dir"
+    case "$what" in
+        changed) printf 'x' >>"$dir/files/airgate.toml" ;;
+        added) echo '#!/bin/sh' >"$dir/files/evil.sh" ;;
+        resigned) AIRGATE_SIGNING_KEY="$WORK/other.pem" "$bin" bundle sign "$dir" >/dev/null ;;
+    esac
+    echo "$dir"
+}
+d="$(tamper changed)"
+if "$d/install.sh" --prefix "$WORK/p-bad" >"$WORK/out.txt" 2>&1; then fail "install.sh accepted a changed file"; fi
+contains "checksum mismatch" <"$WORK/out.txt"
+if "$bin" bundle verify "$d" >/dev/null 2>&1; then fail "bundle verify accepted a changed file"; fi
+d="$(tamper added)"
+if "$d/install.sh" --prefix "$WORK/p-bad" >"$WORK/out.txt" 2>&1; then fail "install.sh accepted an added file"; fi
+contains "files/evil.sh" <"$WORK/out.txt"
+if "$bin" bundle verify "$d" >/dev/null 2>&1; then fail "bundle verify accepted an added file"; fi
+d="$(tamper resigned)"
+if "$d/install.sh" --prefix "$WORK/p-bad" --key "$WORK/signing.pem.pub" >"$WORK/out.txt" 2>&1; then
+    fail "install.sh accepted a bundle signed by another key"
+fi
+contains "does not verify" <"$WORK/out.txt"
+[[ ! -e "$WORK/p-bad/usr/bin/airgate" ]] || fail "a refused bundle installed files"
+
+# Install under a prefix.
+p="$WORK/prefix"
+"$b/install.sh" --prefix "$p" --key "$WORK/signing.pem.pub" >"$WORK/install.txt" 2>&1 \
+    || { cat "$WORK/install.txt"; fail "install.sh --prefix failed"; }
+cat "$WORK/install.txt"
+contains "signature OK" <"$WORK/install.txt"
+mname="$(basename "$model" .gguf)"
+contains "custom_openai/$mname" <"$WORK/install.txt"
+contains "AI_GATEWAY_URL" <"$WORK/install.txt"
+"$p/usr/bin/airgate" version | contains "airgate "
+[[ -f "$p/etc/systemd/system/airgate.service" ]] || fail "no unit installed"
+cmp -s "$model" "$p/var/lib/airgate/models/$(basename "$model")" || fail "model not copied"
+cfg=(--config "$p/etc/airgate/airgate.toml" --data-dir "$p/var/lib/airgate")
+"$p/usr/bin/airgate" model list "${cfg[@]}" | contains "* $mname"
+
+# Upgrade in place: the admin's config edit and the database survive, the model stays registered once.
+echo 'threads = 1' >>"$p/etc/airgate/airgate.toml"
+"$b/install.sh" --prefix "$p" --key "$WORK/signing.pem.pub" >"$WORK/upgrade.txt" 2>&1 \
+    || { cat "$WORK/upgrade.txt"; fail "the second install.sh run failed"; }
+contains "keeping the existing" <"$WORK/upgrade.txt"
+grep -qx 'threads = 1' "$p/etc/airgate/airgate.toml" || fail "the upgrade replaced the config"
+[[ "$("$p/usr/bin/airgate" model list "${cfg[@]}" | grep -c "$mname")" -eq 1 ]] || fail "model listed twice"
+"$p/usr/bin/airgate" model list "${cfg[@]}" | contains "* $mname"
