@@ -124,5 +124,5 @@ bundle: package ## USB air-gap bundle tar into dist/; AIRGATE_SIGNING_KEY=key.pe
 
 # The Vulkan variant links the system's libvulkan (dynamic), so it builds into its own target
 # dir and dist/vulkan/; the CPU build and its cache are untouched.
-package-vulkan: setup ## build the Vulkan GPU variant into dist/vulkan/ (installs libvulkan-dev, glslc)
+package-vulkan: setup ## build the Vulkan GPU variant into dist/vulkan/ (installs libvulkan-dev, glslc, spirv-headers)
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/build-vulkan.sh "$(DIST)/vulkan"
