@@ -10,7 +10,7 @@ use crate::auth::gitlab::GitlabAuth;
 use crate::config::Config;
 use crate::engine::ModelRegistry;
 use crate::engine::remote::RemoteClient;
-use crate::store::{ModelRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::telemetry::LogFile;
 
 /// Everything a request handler may reach. Cheap to clone; no globals, so two servers can share a process.
@@ -38,6 +38,8 @@ pub struct AppState {
     /// The port and host names airgate answers on, to recognise GitLab endpoints that point back at it.
     pub own_port: u16,
     pub own_hosts: Arc<Vec<String>>,
+    /// Set at the shutdown deadline: the model threads cut what still runs (finish reason `cancelled`).
+    pub stopping: crate::engine::llama::Stopping,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,7 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         tls: Arc::default(),
         own_port: addr.port(),
         own_hosts: Arc::new(own_hosts()),
+        stopping: Default::default(),
     };
     if state.gitlab.get().status().gitlab_url.is_some() {
         let gitlab = state.gitlab.get();
@@ -131,8 +134,9 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     tracing::info!(addr = %addr, tls = state.config.tls.is_some(), data_dir = %state.config.data_dir.display(), "listening");
     let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
     let (tls, tls_handle) = (state.config.tls.clone(), state.tls.clone());
+    let stopping = state.stopping.clone();
     let router = crate::http::router(state);
-    crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), drain)
+    crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), drain, move || stopping.stop())
         .await
         .map_err(AppError::Serve)?;
     tracing::info!("stopped");
@@ -159,24 +163,33 @@ fn own_hosts() -> Vec<String> {
 }
 
 /// Loads the start-up models in order (`models::startup_set`); a model that fails is reported and
-/// the rest still load. The admin's default model, if set, becomes the default.
+/// the rest still load. The admin's default model, if set, becomes the default. systemd hears
+/// `READY=1` once the default model answered its warm-up (what `/monitoring/ready` checks), or at
+/// once when no model is configured; when the default cannot become ready (it failed, or is not
+/// among the start-up models), after every start-up model was tried, with the reason as `STATUS=`:
+/// waiting longer would only have systemd kill a server whose admin UI can fix the problem.
 async fn load_models(state: AppState) {
     let store = state.store.clone();
     let read = tokio::task::spawn_blocking(move || {
-        Ok::<_, StoreError>((store.models()?, store.get_setting::<String>(crate::models::DEFAULT_MODEL_KEY)?))
+        Ok::<_, StoreError>((
+            store.models()?,
+            store.get_setting::<String>(crate::models::DEFAULT_MODEL_KEY)?,
+            store.get_setting(crate::models::RECORDED_PARAMS_KEY)?.unwrap_or_default(),
+        ))
     })
     .await;
-    let (stored, default) = match read {
+    let (stored, default, recorded) = match read {
         Ok(Ok(found)) => found,
         other => {
             tracing::warn!(error = ?other.err(), "cannot read the registered models; loading the configured ones");
-            (Vec::new(), None)
+            (Vec::new(), None, Default::default())
         }
     };
-    let set = crate::models::startup_set(&state, &stored);
+    let set = crate::models::startup_set(&state, &stored, &recorded);
+    let mut notified = false;
     if set.is_empty() {
         // Nothing to warm up: the admin UI and the APIs are ready now (systemd waits for this).
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        notified = notify_ready(None);
     }
     for m in &set {
         state.models.add_loading(&m.name, &m.path);
@@ -184,34 +197,44 @@ async fn load_models(state: AppState) {
     if let Some(name) = default {
         state.models.set_default(&name);
     }
-    for (i, m) in set.iter().enumerate() {
-        if crate::models::load(&state, m).await.is_ok()
-            && let Some(engine) = state.models.get(&m.name)
-        {
+    for m in &set {
+        let loaded = crate::models::load(&state, m).await.is_ok();
+        if !notified && state.models.not_ready_reason().is_none() {
+            notified = notify_ready(None);
+        }
+        if loaded && let Some(engine) = state.models.get(&m.name) {
             let info = engine.info();
-            remember_model(&state.store, &info.name, &info.path, info.size_bytes).await;
+            let threads = crate::models::load_params(&state, m).threads;
+            let used = crate::models::UsedParams { ctx_size: info.context_per_slot, parallel: info.slots, threads };
+            remember_model(&state.store, &info.name, &info.path, info.size_bytes, used).await;
         }
-        if i == 0 || state.models.default_name().as_deref() == Some(&m.name) {
-            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        }
+    }
+    if !notified {
+        let reason = state.models.not_ready_reason().unwrap_or_default();
+        tracing::warn!(%reason, "every start-up model was tried, but the default model is not ready");
+        notify_ready(Some(&reason));
     }
 }
 
-/// Registers a model that loaded, keeping what an earlier run recorded about it.
-async fn remember_model(store: &Store, name: &str, path: &str, size: u64) {
+/// Tells systemd the service is up (no-op outside systemd); `status` explains a degraded start.
+fn notify_ready(status: Option<&str>) -> bool {
+    let mut states = vec![sd_notify::NotifyState::Ready];
+    if let Some(status) = status {
+        states.push(sd_notify::NotifyState::Status(status));
+    }
+    if let Err(e) = sd_notify::notify(&states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+    true
+}
+
+/// Records a model that loaded (`models::remember`); its SHA-256 is computed in the background.
+async fn remember_model(store: &Store, name: &str, path: &str, size: u64, used: crate::models::UsedParams) {
     let store = store.clone();
     let (name, path) = (name.to_string(), path.to_string());
-    let result = tokio::task::spawn_blocking(move || {
-        let record = match store.model(&name)? {
-            Some(existing) if existing.path == path && existing.size == size => return Ok(()),
-            Some(existing) => ModelRecord { path, size, sha256: None, ..existing },
-            None => crate::models::new_record(&name, &path, size),
-        };
-        store.upsert_model(&record)
-    })
-    .await;
+    let result = tokio::task::spawn_blocking(move || crate::models::remember(&store, &name, &path, size, used)).await;
     match result {
-        Ok(Ok(())) => {}
+        Ok(Ok(_hashing)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "could not record the model in the database"),
         Err(e) => tracing::warn!(error = %e, "could not record the model in the database"),
     }

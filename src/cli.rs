@@ -183,6 +183,12 @@ enum ModelCommand {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Command::Serve { .. })) {
+        // A command's output piped into `head` ends quietly, as Unix tools do, instead of a panic
+        // on the closed pipe. The server keeps Rust's default (SIGPIPE ignored, EPIPE on sockets).
+        // SAFETY: single-threaded at this point; restoring a signal's default disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

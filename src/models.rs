@@ -1,13 +1,13 @@
 //! Model lifecycle: the models that load at start, load / unload / reload with new parameters at run time, and GGUF import with SHA-256 verification and progress.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
@@ -25,7 +25,7 @@ pub fn models_dir(state: &AppState) -> PathBuf {
 
 /// Load parameters: the record's own, else the boot config's.
 pub fn load_params(state: &AppState, m: &ModelRecord) -> LoadParams {
-    load_params_from(&state.config, m)
+    LoadParams { stopping: state.stopping.clone(), ..load_params_from(&state.config, m) }
 }
 
 /// Load parameters from a config (without a running server: `airgate doctor`).
@@ -42,6 +42,7 @@ pub fn load_params_from(c: &crate::config::Config, m: &ModelRecord) -> LoadParam
         prefix_reuse: c.prefix_reuse,
         mlock: c.mlock,
         gpu_layers: m.gpu_layers.unwrap_or(0),
+        stopping: Default::default(),
     }
 }
 
@@ -163,8 +164,14 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// The models to load at start, in order: those of the boot config (unless an admin unloaded them),
-/// then those an admin loaded. Each is announced as loading before any starts.
-pub fn startup_set(state: &AppState, stored: &[ModelRecord]) -> Vec<ModelRecord> {
+/// then those an admin loaded. Each is announced as loading before any starts. Parameters that
+/// [`remember`] recorded from an earlier boot config (`recorded`) are dropped, so this start's
+/// boot config applies to them.
+pub fn startup_set(
+    state: &AppState,
+    stored: &[ModelRecord],
+    recorded: &BTreeMap<String, RecordedParams>,
+) -> Vec<ModelRecord> {
     let mut out = Vec::new();
     for spec in &state.config.models {
         let path = spec.path.display().to_string();
@@ -180,7 +187,127 @@ pub fn startup_set(state: &AppState, stored: &[ModelRecord]) -> Vec<ModelRecord>
             out.push(r.clone());
         }
     }
+    for r in &mut out {
+        if let Some(p) = recorded.get(&r.name) {
+            p.forget_in(r);
+        }
+    }
     out
+}
+
+/// Settings key: per model, the load parameters [`remember`] wrote into its record from the boot
+/// config rather than an admin's choice. Values still equal to these follow the boot config of the
+/// next start (a changed `ctx_size` in airgate.toml applies); values an admin changed are kept.
+pub const RECORDED_PARAMS_KEY: &str = "recorded_model_params";
+
+/// The parameters [`remember`] recorded for one model, field by field (`None`: an admin's value).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedParams {
+    pub ctx_size: Option<u32>,
+    pub parallel: Option<u32>,
+    pub threads: Option<u32>,
+}
+
+impl RecordedParams {
+    /// Clears the record's parameters that are still the recorded ones (automatic again).
+    pub fn forget_in(&self, r: &mut ModelRecord) {
+        for (field, recorded) in
+            [(&mut r.ctx_size, self.ctx_size), (&mut r.parallel, self.parallel), (&mut r.threads, self.threads)]
+        {
+            if recorded.is_some() && *field == recorded {
+                *field = None;
+            }
+        }
+    }
+}
+
+/// What a model was loaded with: the context per slot it got, its slots and threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsedParams {
+    pub ctx_size: u32,
+    pub parallel: u32,
+    pub threads: u32,
+}
+
+/// Records a model that loaded at start: path, size, the parameters it runs with, and (on a
+/// low-priority thread of its own, off the request path and never delaying shutdown) its SHA-256
+/// when the record has none for this file. Parameters an admin chose stay as they are. Blocking.
+/// Returns the hashing thread, if one was started.
+pub fn remember(
+    store: &Store,
+    name: &str,
+    path: &str,
+    size: u64,
+    used: UsedParams,
+) -> Result<Option<std::thread::JoinHandle<()>>, crate::store::StoreError> {
+    let mut record = match store.model(name)? {
+        Some(existing) if existing.path == path && existing.size == size => existing,
+        Some(existing) => ModelRecord { path: path.to_string(), size, sha256: None, ..existing },
+        None => new_record(name, path, size),
+    };
+    let previous: BTreeMap<String, RecordedParams> = store.get_setting(RECORDED_PARAMS_KEY)?.unwrap_or_default();
+    let before = previous.get(name).copied().unwrap_or_default();
+    let mut recorded = RecordedParams::default();
+    for (field, was, now, mark) in [
+        (&mut record.ctx_size, before.ctx_size, used.ctx_size, &mut recorded.ctx_size),
+        (&mut record.parallel, before.parallel, used.parallel, &mut recorded.parallel),
+        (&mut record.threads, before.threads, used.threads, &mut recorded.threads),
+    ] {
+        // Unset, or still what was recorded from the boot config last time: not an admin's choice.
+        if field.is_none() || *field == was {
+            *field = Some(now);
+            *mark = Some(now);
+        }
+    }
+    store.upsert_model(&record)?;
+    let key = name.to_string();
+    store.update_setting(RECORDED_PARAMS_KEY, move |map: Option<BTreeMap<String, RecordedParams>>| {
+        let mut map = map.unwrap_or_default();
+        map.insert(key, recorded);
+        map
+    })?;
+    if record.sha256.is_some() {
+        return Ok(None);
+    }
+    let (store, name, path) = (store.clone(), name.to_string(), PathBuf::from(path));
+    let hasher = std::thread::Builder::new().name(format!("sha256-{name}")).spawn(move || {
+        lower_priority();
+        let started = Instant::now();
+        let sha256 = match sha256_file(&path) {
+            Ok(sha) => sha,
+            Err(e) => return tracing::warn!(model = %name, error = %e, "cannot hash the model file"),
+        };
+        // The record may have changed meanwhile: only a record of this very file takes the hash.
+        let saved = store.model(&name).and_then(|r| match r {
+            Some(mut r) if r.path == path.display().to_string() && r.size == size && r.sha256.is_none() => {
+                r.sha256 = Some(sha256.clone());
+                store.upsert_model(&r)
+            }
+            _ => Ok(()),
+        });
+        match saved {
+            Ok(()) => tracing::info!(model = %name, %sha256, hash_ms = started.elapsed().as_millis() as u64, "model file hashed"),
+            Err(e) => tracing::warn!(model = %name, error = %e, "could not record the model's sha256"),
+        }
+    });
+    match hasher {
+        Ok(handle) => Ok(Some(handle)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the thread that hashes the model file");
+            Ok(None)
+        }
+    }
+}
+
+/// Hashing a large file competes with inference for the CPU: let it have the leftovers.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority on this thread's id changes only its nice
+    // value (Linux keeps one per thread).
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+    }
 }
 
 /// The status word of a registered model.
@@ -371,5 +498,50 @@ fn copy_verified(source: &Path, dir: &Path, expected: Option<&str>, job: &Job) -
             let _ = std::fs::remove_file(&part);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remember_records_the_parameters_used_and_hashes_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let file = dir.path().join("m.gguf");
+        std::fs::write(&file, b"not really weights, but hashable").unwrap();
+        let path = file.display().to_string();
+        let used = UsedParams { ctx_size: 1024, parallel: 2, threads: 1 };
+        let hashing = remember(&store, "m", &path, 32, used).unwrap().expect("no sha256 yet: hashed");
+        let r = store.model("m").unwrap().unwrap();
+        assert_eq!((r.ctx_size, r.parallel, r.threads), (Some(1024), Some(2), Some(1)));
+        hashing.join().unwrap();
+        let sha = sha256_file(&file).unwrap();
+        assert_eq!(store.model("m").unwrap().unwrap().sha256.as_deref(), Some(sha.as_str()));
+        // Known file: nothing to hash again.
+        assert!(remember(&store, "m", &path, 32, used).unwrap().is_none());
+
+        // The next start follows its boot config for what was recorded from the last one...
+        let recorded: BTreeMap<String, RecordedParams> = store.get_setting(RECORDED_PARAMS_KEY).unwrap().unwrap();
+        let mut r = store.model("m").unwrap().unwrap();
+        recorded["m"].forget_in(&mut r);
+        assert_eq!((r.ctx_size, r.parallel, r.threads), (None, None, None));
+        // ...but keeps what an admin chose since.
+        let mut r = store.model("m").unwrap().unwrap();
+        r.parallel = Some(4);
+        store.upsert_model(&r).unwrap();
+        remember(&store, "m", &path, 32, UsedParams { ctx_size: 2048, parallel: 4, threads: 1 }).unwrap();
+        let mut r = store.model("m").unwrap().unwrap();
+        assert_eq!((r.ctx_size, r.parallel, r.threads), (Some(2048), Some(4), Some(1)));
+        let recorded: BTreeMap<String, RecordedParams> = store.get_setting(RECORDED_PARAMS_KEY).unwrap().unwrap();
+        recorded["m"].forget_in(&mut r);
+        assert_eq!((r.ctx_size, r.parallel, r.threads), (None, Some(4), None));
+
+        // Another file under the name: hashed anew.
+        std::fs::write(&file, b"other bytes").unwrap();
+        remember(&store, "m", &path, 11, used).unwrap().expect("changed file: hashed").join().unwrap();
+        let sha = sha256_file(&file).unwrap();
+        assert_eq!(store.model("m").unwrap().unwrap().sha256.as_deref(), Some(sha.as_str()));
     }
 }

@@ -77,7 +77,7 @@ pub enum FinishReason {
     Stop,
     /// `max_tokens` or the context was exhausted.
     Length,
-    /// The client went away.
+    /// The client went away, or the stream was cut at the shutdown deadline.
     Cancelled,
 }
 
@@ -165,6 +165,26 @@ pub struct ModelInfo {
     pub slots: u32,
     pub has_chat_template: bool,
     pub has_fim: bool,
+}
+
+#[cfg(test)]
+impl ModelInfo {
+    /// A fake engine's description: `context` tokens per slot, one slot, a chat template, no FIM.
+    pub fn fake(name: &str, context: u32) -> ModelInfo {
+        ModelInfo {
+            name: name.into(),
+            path: String::new(),
+            architecture: "fake".into(),
+            parameters: 0,
+            size_bytes: 0,
+            quantization: String::new(),
+            context_train: context,
+            context_per_slot: context,
+            slots: 1,
+            has_chat_template: true,
+            has_fim: false,
+        }
+    }
 }
 
 /// Text pieces a fill-in-the-middle prompt is built from, as the model's own tokens render.

@@ -78,8 +78,11 @@ fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
     let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
     let prompt_tokens = chars.div_ceil(4) as u32;
     // GitLab's chat asks for 8192 tokens; an upstream with a smaller context would refuse that outright.
+    // The prompt size is only estimated, so when it seems to leave less than a short answer's room the
+    // upstream still gets a short answer's worth to try (and its own error if the prompt truly
+    // does not fit), never the full 8192.
     let room = context.saturating_sub(prompt_tokens);
-    let max_tokens = if room >= MIN_ANSWER_TOKENS { plan.max_tokens.min(room) } else { plan.max_tokens };
+    let max_tokens = plan.max_tokens.min(room.max(MIN_ANSWER_TOKENS));
     let started = Started { prompt_tokens, max_tokens, dropped_turns: 0 };
     let request = GenerateRequest {
         sampling: sampling(&plan),

@@ -46,7 +46,7 @@ impl TokenCount for EngineTokens {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Completion,
     Generation,
@@ -54,6 +54,8 @@ pub enum Kind {
 
 /// Context kept free for the answer when budgeting a local prompt: the largest output any family plan asks for.
 const OUTPUT_RESERVE: u32 = 512;
+/// Context kept free for the special tokens (BOS, template markers) a local model adds around the prompt.
+const SPECIAL_RESERVE: u32 = 16;
 
 /// Builds the prompt for `route` (on a blocking thread: local budgets use the real tokenizer).
 async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan, FeatureError> {
@@ -63,7 +65,7 @@ async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan,
         let info = engine.info().clone();
         let tokens = EngineTokens(engine.clone());
         let budget = if local {
-            info.context_per_slot.saturating_sub(OUTPUT_RESERVE + 16) as usize
+            info.context_per_slot.saturating_sub(OUTPUT_RESERVE + SPECIAL_RESERVE) as usize
         } else {
             family.max_context_tokens()
         };
@@ -166,3 +168,7 @@ pub async fn suggest(
     };
     Ok((Answer::Whole(generated), info))
 }
+
+/// Its tests, and the fake engine the routing and GitLab API tests share.
+#[cfg(test)]
+pub(crate) mod tests;

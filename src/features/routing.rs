@@ -380,39 +380,4 @@ impl Router<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn feature_keys_are_gitlabs_and_match_the_stored_names() {
-        for f in Feature::ALL {
-            assert_eq!(serde_json::to_value(f).unwrap(), serde_json::Value::String(f.as_str().into()));
-        }
-        let keys: std::collections::BTreeSet<_> = Feature::ALL.iter().map(|f| f.as_str()).collect();
-        assert_eq!(keys.len(), 18);
-        assert!(keys.contains("duo_chat_troubleshoot_job") && keys.contains("duo_agent_platform_agentic_chat"));
-    }
-
-    #[test]
-    fn unit_primitives_pick_their_feature_and_chat_tools_run_as_general_chat() {
-        for (up, f) in [
-            ("complete_code", Feature::CodeCompletions),
-            ("explain_code", Feature::DuoChatExplainCode),
-            ("fix_code", Feature::DuoChatFixCode),
-            ("summarize_review", Feature::SummarizeReview),
-            ("review_merge_request", Feature::ReviewMergeRequest),
-            ("ask_issue", Feature::DuoChat),
-            ("documentation_search", Feature::DuoChat),
-            ("generate_issue_description", Feature::DuoChat),
-        ] {
-            assert_eq!(Feature::for_unit_primitive(up), f, "{up}");
-        }
-    }
-
-    #[test]
-    fn chat_sub_features_fall_back_to_general_chat() {
-        assert_eq!(Feature::DuoChatWriteTests.fallback(), Some(Feature::DuoChat));
-        assert_eq!(Feature::GenerateCommitMessage.fallback(), None);
-        assert_eq!(Feature::DuoChat.fallback(), None);
-    }
-}
+mod tests;

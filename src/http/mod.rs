@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode};
 use axum::middleware;
 
 pub use error::{ApiError, OpenAiError};
@@ -30,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::api::admin::routes())
         .merge(web::routes())
         .fallback(not_found)
+        // After every route is in: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(move |req, next| reject_declared_oversize(limit, req, next)))
         .layer(middleware::from_fn_with_state(state.activity.clone(), request_id::middleware))
@@ -61,12 +64,52 @@ async fn reject_declared_oversize(
     next.run(req).await
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("no route for {}", uri.path()))
+/// Paths whose clients expect OpenAI's error shape.
+fn is_openai_path(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if is_openai_path(path) {
+        let message = format!(
+            "no route for {method} {path}: airgate's OpenAI-compatible API serves GET /v1/models, POST /v1/chat/completions and POST /v1/completions"
+        );
+        return openai_route_error(StatusCode::NOT_FOUND, message, "unknown_url");
+    }
+    axum::response::IntoResponse::into_response(ApiError::NotFound(format!("no route for {path}")))
+}
+
+/// A route that exists, asked with a method it does not take (axum adds the `Allow` header).
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if is_openai_path(path) {
+        let message = format!("{path} does not take {method}; see the Allow header for the methods it takes");
+        return openai_route_error(StatusCode::METHOD_NOT_ALLOWED, message, "method_not_allowed");
+    }
+    axum::response::IntoResponse::into_response(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// OpenAI's error shape for a request no handler took (no route, wrong method). The status is the
+/// router's verdict, not a handler failure, so it does not go through [`ApiError::status`].
+fn openai_route_error(status: StatusCode, message: String, code: &str) -> axum::response::Response {
+    crate::activity::note_error(&message);
+    let body = serde_json::json!({
+        "error": { "message": message, "type": "invalid_request_error", "param": null, "code": code }
+    });
+    axum::response::IntoResponse::into_response((status, axum::Json(body)))
+}
+
+/// The end of the drain that streams cut at the deadline get to send their last frames in: a
+/// second, or a quarter of the drain when that is shorter.
+fn flush_window(drain: Duration) -> Duration {
+    Duration::from_secs(1).min(drain / 4)
 }
 
 /// Serves `router` on an already bound listener until `shutdown` resolves, then drains in-flight
-/// requests (streams included) for at most `drain`.
+/// requests (streams included) for at most `drain`. Shortly before the drain ends (see
+/// [`flush_window`]) `at_deadline` runs: it cuts the generations still running, so their streams
+/// end well-formed (finish reason `cancelled`) before the remaining connections are closed.
 pub async fn serve(
     listener: std::net::TcpListener,
     tls: Option<&crate::config::TlsPaths>,
@@ -74,6 +117,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     drain: Duration,
+    at_deadline: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let handle = axum_server::Handle::new();
@@ -82,6 +126,9 @@ pub async fn serve(
         shutdown.await;
         tracing::info!(drain_secs = drain.as_secs(), "shutting down: finishing in-flight requests");
         on_signal.graceful_shutdown(Some(drain));
+        tokio::time::sleep(drain - flush_window(drain)).await;
+        tracing::info!("shutdown deadline: cutting the generations still running");
+        at_deadline();
     });
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
@@ -91,5 +138,23 @@ pub async fn serve(
             axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(service).await
         }
         None => axum_server::from_tcp(listener)?.handle(handle).serve(service).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_window_is_a_second_or_a_quarter_of_the_drain() {
+        assert_eq!(flush_window(Duration::from_secs(30)), Duration::from_secs(1));
+        assert_eq!(flush_window(Duration::from_secs(2)), Duration::from_millis(500));
+        assert_eq!(flush_window(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn openai_paths() {
+        assert!(is_openai_path("/v1/embeddings") && is_openai_path("/v1"));
+        assert!(!is_openai_path("/v1x") && !is_openai_path("/v2/code/completions"));
     }
 }

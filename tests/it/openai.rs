@@ -305,3 +305,119 @@ async fn api_keys_guard_v1() {
     assert_eq!(client().get(server.url("/monitoring/healthz")).send().await.unwrap().status(), 200);
     assert!(!server.logs().contains(key), "API key leaked into the log");
 }
+
+/// Every field of OpenAI's error object, present (`param`/`code` may be null).
+fn assert_openai_error(v: &Value) {
+    let error = v["error"].as_object().unwrap_or_else(|| panic!("not OpenAI's error shape: {v}"));
+    for field in ["message", "type", "param", "code"] {
+        assert!(error.contains_key(field), "no {field} in {v}");
+    }
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(error["type"].is_string(), "{v}");
+    assert!(v.get("detail").is_none(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_paths_and_wrong_methods_under_v1_answer_in_openai_shape() {
+    let server = TestServer::builder().without_default_model().no_wait().start();
+    for (method, path, status) in [
+        (reqwest::Method::POST, "/v1/embeddings", 404),
+        (reqwest::Method::GET, "/v1/nope/deeper", 404),
+        (reqwest::Method::GET, "/v1/completions", 405),
+        (reqwest::Method::GET, "/v1/chat/completions", 405),
+        (reqwest::Method::DELETE, "/v1/models", 405),
+    ] {
+        let r = client().request(method.clone(), server.url(path)).json(&json!({})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+        if status == 405 {
+            assert!(r.headers().contains_key("allow"), "{method} {path}: no Allow header");
+        }
+        let text = r.text().await.unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text:?}"));
+        assert_openai_error(&v);
+        assert!(v["error"]["message"].as_str().unwrap().contains(path), "{v}");
+    }
+    // Outside /v1 the GitLab shape stays.
+    let v: Value = client().get(server.url("/v2/nope")).send().await.unwrap().json().await.unwrap();
+    assert!(v["detail"].is_string(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_max_tokens_that_cannot_fit_is_a_400_naming_the_limit() {
+    let server = TestServer::start();
+    for (field, path, body) in [
+        ("max_tokens", "/v1/completions", json!({"prompt": "Hi", "max_tokens": 5000})),
+        (
+            "max_tokens",
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1024}),
+        ),
+        (
+            "max_completion_tokens",
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": 4096}),
+        ),
+    ] {
+        let (status, v) = post(&server, path, body).await;
+        assert_eq!(status, 400, "{v}");
+        assert_openai_error(&v);
+        assert_eq!(v["error"]["param"], field, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        // The test server runs --ctx-size 1024.
+        assert!(message.starts_with(field) && message.contains("at most 1024 tokens"), "{message}");
+        assert!(message.contains("ask for at most 1023"), "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fixed_seed_repeats_its_sample_and_top_k_1_is_greedy() {
+    let server = TestServer::start();
+    let sampled = |seed: u64| json!({"prompt": "Once upon a time", "max_tokens": 24, "temperature": 0.8, "seed": seed, "ignore_eos": true});
+    let first = complete(&server, sampled(7)).await;
+    assert_eq!(complete(&server, sampled(7)).await, first, "the same seed sampled differently");
+    // Other seeds draw other samples (any one could collide by chance; all four will not).
+    let mut others = Vec::new();
+    for seed in [8, 9, 10, 11] {
+        others.push(complete(&server, sampled(seed)).await);
+    }
+    assert!(others.iter().any(|o| *o != first), "every seed gave {first:?}");
+    // top_k = 1 leaves one candidate: the greedy answer, whatever the temperature and seed.
+    let greedy = complete(
+        &server,
+        json!({"prompt": "Once upon a time", "max_tokens": 24, "temperature": 0, "ignore_eos": true}),
+    )
+    .await;
+    for seed in [7, 8] {
+        let mut body = sampled(seed);
+        body["top_k"] = json!(1);
+        assert_eq!(complete(&server, body).await, greedy, "top_k 1, seed {seed}");
+    }
+}
+
+/// The text and finish reason of a streamed completion.
+async fn stream_completion(server: &TestServer, mut body: Value) -> (String, String) {
+    body["stream"] = json!(true);
+    let r = client().post(server.url("/v1/completions")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let payloads = sse_payloads(&text);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"), "{text}");
+    let chunks: Vec<Value> = payloads[..payloads.len() - 1].iter().map(|p| serde_json::from_str(p).unwrap()).collect();
+    let joined = chunks.iter().filter_map(|c| c["choices"][0]["text"].as_str()).collect();
+    let finish = chunks.last().unwrap()["choices"][0]["finish_reason"].as_str().unwrap_or_default().to_string();
+    (joined, finish)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_sse_streams_equal_their_solo_greedy_outputs() {
+    let server = TestServer::start();
+    let a = json!({"prompt": "The capital of France is", "max_tokens": 24, "temperature": 0, "ignore_eos": true});
+    let b = json!({"prompt": "def fibonacci(n):", "max_tokens": 32, "temperature": 0, "ignore_eos": true});
+    let solo_a = stream_completion(&server, a.clone()).await;
+    let solo_b = stream_completion(&server, b.clone()).await;
+    assert_eq!((solo_a.1.as_str(), solo_b.1.as_str()), ("length", "length"));
+    assert!(!solo_a.0.is_empty() && !solo_b.0.is_empty());
+    let (both_a, both_b) = tokio::join!(stream_completion(&server, a), stream_completion(&server, b));
+    assert_eq!(both_a, solo_a);
+    assert_eq!(both_b, solo_b);
+}

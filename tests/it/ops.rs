@@ -180,3 +180,21 @@ fn version_names_the_build_features_and_man_pages_cover_every_command() {
     }
     assert!(!man.join("airgate-man.1").exists(), "the hidden command has no page");
 }
+
+/// `airgate version | head -1`: a command whose reader went away ends like a Unix tool (SIGPIPE),
+/// never with a panic message.
+#[test]
+fn command_output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .arg("version")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
+}

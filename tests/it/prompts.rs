@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::gitlab::{call, call_json, issuer_url};
 use crate::issuer;
 use crate::support::TestServer;
+use crate::upstream::{Reply, Upstream};
 
 /// Every feature prompt GitLab calls over HTTP, with the inputs it declares.
 fn prompts() -> Vec<(&'static str, &'static str, Value)> {
@@ -184,49 +185,6 @@ async fn prompt_errors_are_4xx_with_gitlab_details() {
     assert!(v["detail"].as_str().unwrap().contains("model_metadata"), "{v}");
 }
 
-/// An OpenAI-compatible upstream that answers every request with `status_line` and an error body.
-async fn failing_upstream(status_line: &'static str, extra_headers: &'static str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                // Read the whole request (headers, then Content-Length bytes) before answering.
-                let mut request = Vec::new();
-                let mut buf = [0u8; 8192];
-                loop {
-                    let Ok(n) = socket.read(&mut buf).await else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                            })
-                            .and_then(|v| v.parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if request.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                let body = r#"{"error":{"message":"the model is on fire"}}"#;
-                let response = format!(
-                    "HTTP/1.1 {status_line}\r\ncontent-type: application/json\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}/v1")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn model_failures_map_to_421_429_and_503() {
     let server = TestServer::builder().arg("--gitlab-url").arg(issuer_url()).without_default_model().no_wait().start();
@@ -235,14 +193,19 @@ async fn model_failures_map_to_421_429_and_503() {
         json!({ "inputs": { "diff": "-a\n+b\n" }, "model_metadata": {
             "provider": "openai", "name": "mistral", "endpoint": endpoint, "identifier": "custom_openai/Mistral-7B" } })
     };
-    let broken = failing_upstream("500 Internal Server Error", "").await;
-    let (status, v) = call_json(&server, "/v1/prompts/generate_commit_message", &token, &body(&broken)).await;
+    let broken = Upstream::start(vec![Reply::Raw(
+        "500 Internal Server Error",
+        "",
+        r#"{"error":{"message":"the model is on fire"}}"#,
+    )])
+    .await;
+    let (status, v) = call_json(&server, "/v1/prompts/generate_commit_message", &token, &body(&broken.url)).await;
     assert_eq!(status, 421, "{v}");
     assert!(v["detail"].as_str().unwrap().starts_with("500"), "{v}");
     assert!(v["detail"].as_str().unwrap().contains("on fire"), "{v}");
 
-    let limited = failing_upstream("429 Too Many Requests", "retry-after: 7\r\n").await;
-    let r = call(&server, "/v2/prompts/generate_commit_message", &token, &body(&limited)).await;
+    let limited = Upstream::failing("429 Too Many Requests", "retry-after: 7\r\n").await;
+    let r = call(&server, "/v2/prompts/generate_commit_message", &token, &body(&limited.url)).await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "7");
 

@@ -1,8 +1,13 @@
 //! The server around the API: health and readiness, request ids, TLS, config precedence, bad model files, shutdown.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, client, model_path, write_file};
+use crate::support::{TestServer, client, model_path, sse_payloads, write_file};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_and_ready() {
@@ -192,6 +197,153 @@ async fn sigterm_finishes_an_in_flight_stream() {
     assert!(status.success(), "{status:?}\n{}", server.logs());
     let body = stream.await.unwrap();
     assert!(body.ends_with("data: [DONE]\n\n"), "stream was cut: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_cut_at_the_shutdown_deadline_ends_with_finish_reason_cancelled() {
+    let mut server = TestServer::builder().args(["--shutdown-timeout-secs", "2", "--parallel", "1"]).start();
+    // ~900 tokens take far longer than the 2 s deadline on this model and one thread.
+    let r = client()
+        .post(server.url("/v1/completions"))
+        .json(&json!({"prompt": "Once upon a time", "max_tokens": 900, "ignore_eos": true, "stream": true, "temperature": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut text = String::from_utf8_lossy(&first).into_owned();
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.expect("the stream was cut instead of ended")));
+        }
+        text
+    });
+    let signalled = Instant::now();
+    let status = tokio::task::block_in_place(|| server.terminate());
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status:?}\n{}", server.logs());
+    // Cut 0.5 s before the deadline (a quarter of it), so the last frames go out in time.
+    assert!(took < Duration::from_millis(2500), "exit took {took:?}, the deadline is 2 s");
+    let text = reader.await.unwrap();
+    let payloads = sse_payloads(&text);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"), "{text}");
+    let last: Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "cancelled", "{text}");
+    let texts = payloads[..payloads.len() - 2].len();
+    assert!(texts > 1 && texts < 900, "{texts} text chunks before the cut");
+    assert!(server.logs().contains("shutdown deadline reached; generation cancelled"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_hears_ready_only_once_the_default_model_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The admin's default is a model loaded after the boot config's one.
+    let out = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .args(["model", "add", "--name", "second", "--default", "--data-dir"])
+        .arg(&data)
+        .arg(model_path())
+        .env_clear()
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut server =
+        TestServer::builder().data_dir(&data).env("NOTIFY_SOCKET", socket_path.to_str().unwrap()).no_wait().start();
+    let message = tokio::task::block_in_place(|| {
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).expect("no notification from airgate");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    assert_eq!(message, "READY=1\n");
+    // Checked right after the notification: the default model was ready before it was sent.
+    let r = client().get(server.url("/monitoring/ready")).send().await.unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "READY=1 came before the default model was ready: {v}");
+    let default = v["models"].as_array().unwrap().iter().find(|m| m["default"] == true).unwrap().clone();
+    assert_eq!(default["name"], "second", "{v}");
+    // Exactly one READY; STOPPING=1 at shutdown.
+    tokio::task::block_in_place(|| server.terminate());
+    let mut buf = [0u8; 4096];
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), "STOPPING=1\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boot_config_models_are_recorded_with_sha256_and_parameters() {
+    const SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+    let server = TestServer::builder().args(["--ctx-size", "768", "--parallel", "3"]).start();
+    let admin = crate::admin::set_up(&server).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let model = loop {
+        let list = admin.get("/api/admin/models").await.1;
+        let m = list["models"].as_array().unwrap().iter().find(|m| m["name"] == "gemma-3-270m-q4_k_m").unwrap().clone();
+        if !m["sha256"].is_null() || Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(model["sha256"], SHA256, "{model}");
+    assert_eq!(
+        (model["ctx_size"].as_u64(), model["parallel"].as_u64(), model["threads"].as_u64()),
+        (Some(768), Some(3), Some(1)),
+        "{model}"
+    );
+    // Hashed on a thread of its own after the model was ready, not before.
+    let logs = server.logs();
+    let at = |needle: &str| logs.find(needle).unwrap_or_else(|| panic!("no {needle:?} in the log:\n{logs}"));
+    assert!(at("\"model loaded\"") < at("\"model file hashed\""));
+}
+
+#[test]
+fn serves_without_a_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "airgate.toml", b"");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airgate"))
+        .env_clear()
+        .env("HOME", dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    let mut seen = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["message"] == "listening"
+        {
+            addr = v["addr"].as_str().map(str::to_string);
+            break;
+        }
+        seen.push(line);
+    }
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        panic!("`airgate` without a subcommand did not serve:\n{}", seen.join("\n"));
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (health, models) = rt.block_on(async {
+        let health = client().get(format!("http://{addr}/monitoring/healthz")).send().await.unwrap().status();
+        let models: Value =
+            client().get(format!("http://{addr}/v1/models")).send().await.unwrap().json().await.unwrap();
+        (health, models)
+    });
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    assert_eq!(health, 200);
+    assert_eq!(models["object"], "list", "{models}");
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

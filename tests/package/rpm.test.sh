@@ -26,6 +26,9 @@ contains "useradd -r -g airgate" <<<"$scripts"
 contains "systemctl preset airgate.service" <<<"$scripts"
 contains "systemctl try-restart airgate.service" <<<"$scripts"
 lacks "rm -rf" <<<"$scripts"
+for s in "$REPO"/packaging/rpm/*.sh; do
+    check "$s is not valid sh" sh -n "$s"
+done
 
 mkdir "$WORK/root"
 rpm2archive -n <"$rpm" | tar -C "$WORK/root" -x

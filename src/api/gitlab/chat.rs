@@ -14,7 +14,8 @@ use super::{log_request, model_failure, model_for, now_secs, raw_stream, record_
 use crate::app::AppState;
 use crate::auth::GitlabCaller;
 use crate::auth::gitlab::Principal;
-use crate::engine::{Event, EventStream};
+use crate::engine::{EngineError, Event, EventStream};
+use crate::features::FeatureError;
 use crate::features::chat::{ChatPlan, run};
 use crate::features::routing::{Feature, ModelRequest};
 use crate::http::stream::streaming;
@@ -87,7 +88,15 @@ pub(super) async fn agent(
         feature: Feature::DuoChat,
         drop_history: true,
     };
-    let (events, _) = run(&route, plan, verbose(&state, &headers)).await.map_err(|e| model_failure(e.into()))?;
+    let events = match run(&route, plan, verbose(&state, &headers)).await {
+        Ok((events, _)) => events,
+        Err(e) => {
+            // Status 200 and an `error` line, as GitLab's gateway answers a model that fails once the
+            // step has begun (§2.5.2); Rails retries the step when the line says it may.
+            let line = failure_line(e)?;
+            return Ok(streaming("application/x-ndjson; charset=utf-8", stream::iter([line])));
+        }
+    };
     let parser = ReactParser::new(tools.iter().map(|t| t.name.to_string()).collect());
     let usage_key = route.engine.info().name.clone();
     Ok(streaming("application/x-ndjson; charset=utf-8", agent_lines(events, parser, usage_key)))
@@ -140,6 +149,32 @@ fn agent_lines(events: EventStream, parser: ReactParser, usage_key: String) -> i
         };
         stream::iter(lines)
     })
+}
+
+/// A model failure before the first token as the step's `error` line; a request the model cannot
+/// take as asked (too long, unknown model) stays an HTTP error. A full queue, a request that
+/// expired in it, a model still loading and an upstream's rate limit or overload are retryable;
+/// a failed model and an unreachable or failing model server are not.
+fn failure_line(e: FeatureError) -> Result<String, ApiError> {
+    let retryable = match &e {
+        FeatureError::Loading(_) => true,
+        FeatureError::Engine(engine) => match engine {
+            EngineError::QueueFull { .. } | EngineError::Expired { .. } => true,
+            EngineError::Upstream { status, .. } => matches!(status, 429 | 503 | 529),
+            EngineError::Unavailable(_) | EngineError::Unreachable(_) | EngineError::Internal(_) => false,
+            EngineError::InvalidRequest(_) => return Err(e.into()),
+        },
+        _ => return Err(e.into()),
+    };
+    let message = match ApiError::from(e) {
+        ApiError::ModelServer { status, message } => format!("model server returned code {status}: {message}"),
+        ApiError::Internal(detail) => {
+            tracing::error!(%detail, "chat step failed before its first token");
+            "Inference failed".to_string()
+        }
+        other => other.to_string(),
+    };
+    Ok(ndjson("error", json!({ "message": message, "retryable": retryable })))
 }
 
 fn line(event: &ParsedEvent) -> String {

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use super::types::{Component, ComponentsRequest, FlatRequest};
 use super::{
-    feature_flags, log_request, model_for, now_secs, raw_stream, record_caller, require, route, text_chunks, verbose,
+    feature_flags, log_request, model_failure, model_for, now_secs, raw_stream, record_caller, require, route,
+    text_chunks, verbose,
 };
 use crate::app::AppState;
 use crate::auth::GitlabCaller;
@@ -60,7 +61,7 @@ async fn flat(
         }
     };
     record_caller(&caller, feature);
-    req.validate()?;
+    req.validate(kind)?;
     let file = &req.current_file;
     let flags = feature_flags(&headers);
     let model = model_for(&caller, req.model());
@@ -84,7 +85,7 @@ async fn flat(
         enhancer: None,
     };
     log_request(&caller, feature, &route);
-    let (answer, info) = suggest(&route, input, kind, req.stream, verbose(&state, &headers)).await?;
+    let (answer, info) = run(&route, input, kind, req.stream, verbose(&state, &headers)).await?;
     Ok(match answer {
         Answer::Stream(events) => raw_stream(text_chunks(events, false)),
         Answer::Whole(g) => {
@@ -184,7 +185,7 @@ async fn components(
         }
     };
     log_request(&caller, feature, &route);
-    let (answer, _) = suggest(&route, input, kind, stream, verbose(&state, &headers)).await?;
+    let (answer, _) = run(&route, input, kind, stream, verbose(&state, &headers)).await?;
     Ok(match answer {
         Answer::Whole(g) => Json(components_body(model_json, Some(&g.text), &flags)).into_response(),
         Answer::Stream(events) => {
@@ -192,6 +193,18 @@ async fn components(
             if sse { sse_stream(model_json, &flags, chunks) } else { raw_stream(chunks) }
         }
     })
+}
+
+/// Runs the suggestion; a failing model is reported as GitLab's gateway reports it (spec §2.10): an
+/// upstream status → 421, rate limits → 429, anything else → 503 "Inference failed", never a 500.
+async fn run(
+    route: &Route,
+    input: CodeInput,
+    kind: Kind,
+    stream: bool,
+    verbose: bool,
+) -> Result<(Answer, PlanInfo), ApiError> {
+    suggest(route, input, kind, stream, verbose).await.map_err(|e| model_failure(e.into()))
 }
 
 /// The §2.2 response: `choices` is empty when there is no text.
@@ -265,4 +278,48 @@ fn sse_stream(model: Value, flags: &[String], chunks: impl Stream<Item = super::
     let mut response = streaming_fallible("text/event-stream; charset=utf-8", body);
     response.headers_mut().insert("x-streaming-format", HeaderValue::from_static("sse"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::EngineError;
+    use crate::features::code::tests::Fake;
+    use crate::prompt::Family;
+
+    fn input() -> CodeInput {
+        CodeInput {
+            file_name: "main.py".into(),
+            language: "python".into(),
+            prefix: "def f(".into(),
+            ..CodeInput::default()
+        }
+    }
+
+    async fn status_of(fake: Fake, kind: Kind, stream: bool) -> (u16, String, Option<std::time::Duration>) {
+        let route = Route { engine: Arc::new(fake), family: Family::General, local: true, provider: "litellm".into() };
+        let e = run(&route, input(), kind, stream, false).await.err().expect("the model failed");
+        (e.status().as_u16(), e.public_message(), e.retry_after())
+    }
+
+    #[tokio::test]
+    async fn model_failures_are_503_inference_failed_not_500() {
+        for kind in [Kind::Completion, Kind::Generation] {
+            let (status, message, retry) = status_of(Fake::named("m", 4096).failing("decode: -3"), kind, false).await;
+            assert_eq!((status, message.as_str()), (503, "Inference failed"), "{kind:?}");
+            assert!(retry.is_some(), "503 carries Retry-After");
+            let refused = Fake::named("m", 4096).refusing(EngineError::Internal("worker gone".into()));
+            assert_eq!(status_of(refused, kind, true).await.0, 503, "{kind:?}, refused before streaming");
+        }
+    }
+
+    #[tokio::test]
+    async fn upstream_statuses_and_rate_limits_keep_their_codes() {
+        let upstream = EngineError::Upstream { status: 404, message: "no such model".into(), retry_after: None };
+        assert_eq!(status_of(Fake::named("m", 4096).refusing(upstream), Kind::Completion, false).await.0, 421);
+        let busy = EngineError::QueueFull { model: "m".into(), depth: 8 };
+        assert_eq!(status_of(Fake::named("m", 4096).refusing(busy), Kind::Generation, false).await.0, 429);
+    }
 }

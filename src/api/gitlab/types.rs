@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::features::code::Kind;
 use crate::features::routing::ModelRequest;
 use crate::http::ApiError;
 
@@ -51,7 +52,7 @@ pub struct FlatRequest {
     pub stream: bool,
     #[serde(default)]
     pub context: Vec<ContextItem>,
-    /// v2: string or null; v3: a message list.
+    /// v2: a string (completions: or null); v3: a message list (checked by `validate`).
     #[serde(default)]
     pub prompt: Option<Value>,
 }
@@ -73,7 +74,9 @@ impl FlatRequest {
         }
     }
 
-    pub fn validate(&self) -> Result<(), ApiError> {
+    /// Field limits, and `prompt` in the shape its `prompt_version` names: for a (legacy) generation
+    /// v2 needs a string and v3 a message list (spec §2.3.2); a completion may leave it null (§2.2).
+    pub fn validate(&self, kind: Kind) -> Result<(), ApiError> {
         check_language(self.current_file.language_identifier.as_deref(), "current_file")?;
         check_file(
             &self.current_file.file_name,
@@ -86,6 +89,7 @@ impl FlatRequest {
         {
             return Err(ApiError::bad_param("prompt_version", format!("prompt_version is {v}; expected 1, 2 or 3")));
         }
+        check_prompt(self.prompt_version.unwrap_or(1), self.prompt.as_ref(), kind == Kind::Generation)?;
         check_context(&self.context)
     }
 
@@ -101,6 +105,55 @@ impl FlatRequest {
                 .map(str::to_string),
             _ => None,
         }
+    }
+}
+
+/// `prompt` for `prompt_version` 2 (a string, `""` included: GitLab's troubleshooting script sends that) and 3 (a
+/// list of `{role: system|user|assistant, content: string}`); `required`: null or absent is refused too.
+fn check_prompt(version: u8, prompt: Option<&Value>, required: bool) -> Result<(), ApiError> {
+    let prompt = prompt.filter(|p| !p.is_null());
+    let missing = |shape: &str| {
+        ApiError::bad_param("prompt", format!("`prompt` is required with prompt_version {version}: send {shape}"))
+    };
+    let wrong = |shape: &str, got: &Value| {
+        ApiError::bad_param(
+            "prompt",
+            format!("`prompt` must be {shape} with prompt_version {version}, not {}", json_type(got)),
+        )
+    };
+    match (version, prompt) {
+        (2, Some(Value::String(_))) => Ok(()),
+        (2, Some(other)) => Err(wrong("a string", other)),
+        (3, Some(Value::Array(messages))) => {
+            for (i, m) in messages.iter().enumerate() {
+                let role = m.get("role").and_then(Value::as_str);
+                if !matches!(role, Some("system" | "user" | "assistant")) {
+                    return Err(ApiError::bad_param(
+                        "prompt",
+                        format!("`prompt[{i}].role` must be \"system\", \"user\" or \"assistant\""),
+                    ));
+                }
+                if !m.get("content").is_some_and(Value::is_string) {
+                    return Err(ApiError::bad_param("prompt", format!("`prompt[{i}].content` must be a string")));
+                }
+            }
+            Ok(())
+        }
+        (3, Some(other)) => Err(wrong("a list of messages", other)),
+        (2, None) if required => Err(missing("a string")),
+        (3, None) if required => Err(missing("a list of {role, content} messages")),
+        _ => Ok(()),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -273,5 +326,94 @@ impl ComponentsRequest {
                 _ => None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A flat body with the given `prompt_version` / `prompt` (`None`: the key is left out).
+    fn flat(version: Option<u8>, prompt: Option<Value>) -> FlatRequest {
+        let mut body = json!({
+            "current_file": { "file_name": "test.py", "content_above_cursor": "def hello():\n  ", "content_below_cursor": "" },
+        });
+        if let Some(v) = version {
+            body["prompt_version"] = json!(v);
+        }
+        if let Some(p) = prompt {
+            body["prompt"] = p;
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// `Ok(())`, or the 400's field and message.
+    fn check(version: Option<u8>, prompt: Option<Value>, kind: Kind) -> Result<(), (String, String)> {
+        flat(version, prompt).validate(kind).map_err(|e| match e {
+            ApiError::BadRequest { param, message } => (param.unwrap_or_default(), message),
+            other => panic!("a 400 naming the field, not {other:?}"),
+        })
+    }
+
+    #[test]
+    fn legacy_generation_prompts_take_the_shape_of_their_version() {
+        let messages = json!([{ "role": "system", "content": "be brief" }, { "role": "user", "content": "hi" }]);
+        for (version, prompt) in [
+            (None, None),
+            (Some(1), None),
+            (Some(1), Some(json!("anything"))),
+            (Some(2), Some(json!(""))), // GitLab's troubleshooting script (spec §6.1)
+            (Some(2), Some(json!("write a hello function"))),
+            (Some(3), Some(messages)),
+            (Some(3), Some(json!([]))),
+        ] {
+            assert_eq!(check(version, prompt.clone(), Kind::Generation), Ok(()), "{version:?} {prompt:?}");
+        }
+        for (version, prompt, says) in [
+            (2, None, "`prompt` is required with prompt_version 2: send a string"),
+            (2, Some(json!(null)), "`prompt` is required with prompt_version 2"),
+            (
+                2,
+                Some(json!([{ "role": "user", "content": "hi" }])),
+                "must be a string with prompt_version 2, not a list",
+            ),
+            (2, Some(json!(7)), "not a number"),
+            (3, None, "`prompt` is required with prompt_version 3"),
+            (3, Some(json!("hi")), "must be a list of messages with prompt_version 3, not a string"),
+            (3, Some(json!([{ "role": "robot", "content": "hi" }])), "`prompt[0].role` must be"),
+            (
+                3,
+                Some(json!([{ "role": "user", "content": "a" }, { "role": "user" }])),
+                "`prompt[1].content` must be a string",
+            ),
+            (3, Some(json!([{ "role": "user", "content": ["a"] }])), "`prompt[0].content` must be a string"),
+            (3, Some(json!(["hi"])), "`prompt[0].role` must be"),
+        ] {
+            let (field, message) = check(Some(version), prompt.clone(), Kind::Generation).unwrap_err();
+            assert_eq!(field, "prompt", "{version} {prompt:?}");
+            assert!(message.contains(says), "{version} {prompt:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn completions_may_leave_the_prompt_null_but_not_mistyped() {
+        // What Rails sends for a self-hosted completion (spec §2.2): prompt_version 2, prompt null.
+        assert_eq!(check(Some(2), Some(json!(null)), Kind::Completion), Ok(()));
+        assert_eq!(check(Some(2), None, Kind::Completion), Ok(()));
+        assert_eq!(check(Some(3), None, Kind::Completion), Ok(()));
+        assert_eq!(check(Some(2), Some(json!({ "text": "x" })), Kind::Completion).unwrap_err().0, "prompt");
+        assert_eq!(check(Some(3), Some(json!("x")), Kind::Completion).unwrap_err().0, "prompt");
+        let (field, message) = check(Some(4), None, Kind::Completion).unwrap_err();
+        assert_eq!((field.as_str(), message.as_str()), ("prompt_version", "prompt_version is 4; expected 1, 2 or 3"));
+    }
+
+    #[test]
+    fn the_instruction_is_the_string_or_the_last_user_message() {
+        assert_eq!(flat(Some(2), Some(json!("do it"))).prompt_text().as_deref(), Some("do it"));
+        assert_eq!(flat(Some(2), Some(json!(" "))).prompt_text(), None);
+        let messages = json!([{ "role": "user", "content": "first" }, { "role": "user", "content": "last" }, { "role": "assistant", "content": "a" }]);
+        assert_eq!(flat(Some(3), Some(messages)).prompt_text().as_deref(), Some("last"));
     }
 }

@@ -14,8 +14,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::app::AppState;
 use crate::engine::{
-    ChatMessage, Engine, Event, EventStream, FinishReason, GenerateRequest, Generated, ModelStatus, Prompt, Usage,
-    collect,
+    ChatMessage, Engine, EngineError, Event, EventStream, FinishReason, GenerateRequest, Generated, ModelStatus,
+    Prompt, Usage, collect,
 };
 use crate::http::stream::{event_stream, sse_data};
 use crate::http::{ApiError, JsonBody, OpenAiError};
@@ -137,6 +137,18 @@ fn generate_request(
     })
 }
 
+/// A refused generation; the engine's `max_tokens` verdict names the field the client actually sent.
+fn generate_error(e: EngineError, req: &GenerationRequest) -> OpenAiError {
+    match e {
+        EngineError::InvalidRequest(message) if message.starts_with("max_tokens ") => {
+            let field = if req.max_completion_tokens.is_some() { "max_completion_tokens" } else { "max_tokens" };
+            let message = format!("{field}{}", &message["max_tokens".len()..]);
+            ApiError::bad_param(field, message).into()
+        }
+        other => other.into(),
+    }
+}
+
 async fn chat_completions(
     State(state): State<AppState>,
     JsonBody(req, _): JsonBody<GenerationRequest, OpenAiError>,
@@ -144,7 +156,7 @@ async fn chat_completions(
     let messages = chat_messages(&req)?;
     let engine = resolve_model(&state, req.model.as_deref())?;
     let gen_req = generate_request(&req, Prompt::Chat(messages), None)?;
-    let events = engine.generate(gen_req).await?;
+    let events = engine.generate(gen_req).await.map_err(|e| generate_error(e, &req))?;
     let model = engine.info().name.clone();
     let meta = Meta { id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()), created: now_secs(), model };
     if req.stream {
@@ -201,7 +213,7 @@ async fn completions(
         }
     };
     let gen_req = generate_request(&req, Prompt::Text(prompt), Some(COMPLETIONS_DEFAULT_MAX_TOKENS))?;
-    let events = engine.generate(gen_req).await?;
+    let events = engine.generate(gen_req).await.map_err(|e| generate_error(e, &req))?;
     let meta = Meta {
         id: format!("cmpl-{}", uuid::Uuid::new_v4().simple()),
         created: now_secs(),

@@ -26,6 +26,8 @@ pub const OWN_ISSUER: &str = "gitlab-ai-gateway";
 /// Scopes a user access token can carry (spec §2.4).
 const USER_TOKEN_SCOPES: [&str; 2] = ["complete_code", "ai_gateway_model_provider_proxy"];
 const USER_TOKEN_TTL_SECS: u64 = 3600;
+/// The realm whose user access tokens carry `gitlab_instance_uid` (spec §2.4).
+const SELF_MANAGED: &str = "self-managed";
 const LEEWAY_SECS: u64 = 30;
 
 const AUTH_TYPE_HEADER: &str = "X-Gitlab-Authentication-Type";
@@ -48,6 +50,8 @@ pub struct Principal {
     pub gateway_issued: bool,
     pub realm: Option<String>,
     pub instance_id: Option<String>,
+    /// The `gitlab_instance_uid` claim, when the token carried one (Cloud Connector tokens do).
+    pub instance_uid: Option<String>,
     pub global_user_id: Option<String>,
     /// `auth.bypass`: every scope check passes.
     pub bypass: bool,
@@ -114,6 +118,8 @@ struct Claims {
     gitlab_realm: Option<String>,
     #[serde(default)]
     gitlab_instance_id: Option<String>,
+    #[serde(default)]
+    gitlab_instance_uid: Option<String>,
 }
 
 /// Claims of a user access token (spec §2.4).
@@ -130,6 +136,9 @@ struct UserTokenClaims<'a> {
     gitlab_realm: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gitlab_instance_id: Option<&'a str>,
+    /// Self-managed only: the instance's unique id (the extra claim GitLab's gateway adds there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gitlab_instance_uid: Option<&'a str>,
     scopes: Vec<&'a str>,
 }
 
@@ -215,6 +224,7 @@ impl GitlabAuth {
             gateway_issued,
             realm: claims.gitlab_realm.or(realm.map(str::to_owned)),
             instance_id: claims.gitlab_instance_id.or(instance_id.map(str::to_owned)),
+            instance_uid: claims.gitlab_instance_uid,
             global_user_id: user_id.map(str::to_owned),
             bypass: false,
         })
@@ -266,7 +276,8 @@ impl GitlabAuth {
 
     /// Mints an RS256 token for IDE direct access (§2.4): iss = aud = "gitlab-ai-gateway", sub = caller's global user id,
     /// iat/nbf/exp (+1 h), jti, gitlab_realm, gitlab_instance_id, scopes = the caller's scopes ∩ {complete_code,
-    /// ai_gateway_model_provider_proxy}. Returns (token, expires_at epoch secs).
+    /// ai_gateway_model_provider_proxy}, and for realm `self-managed` the extra claim `gitlab_instance_uid` (the
+    /// caller's own `gitlab_instance_uid` claim, else its instance id). Returns (token, expires_at epoch secs).
     ///
     /// Refuses (Unauthorized) callers that are gateway-issued, hold neither scope, or sent no
     /// X-Gitlab-Global-User-Id; the handler should check the first two itself and answer 403 (spec §2.4).
@@ -290,6 +301,11 @@ impl GitlabAuth {
             jti: uuid::Uuid::new_v4().to_string(),
             gitlab_realm: caller.realm.as_deref(),
             gitlab_instance_id: caller.instance_id.as_deref(),
+            gitlab_instance_uid: if caller.realm.as_deref() == Some(SELF_MANAGED) {
+                caller.instance_uid.as_deref().or(caller.instance_id.as_deref())
+            } else {
+                None
+            },
             scopes,
         };
         let mut header = Header::new(Algorithm::RS256);
@@ -335,6 +351,7 @@ pub fn mint_local_token(data_dir: &Path, instance_id: &str, realm: &str, scopes:
         jti: uuid::Uuid::new_v4().to_string(),
         gitlab_realm: Some(realm),
         gitlab_instance_id: Some(instance_id),
+        gitlab_instance_uid: None,
         scopes: scopes.to_vec(),
     };
     let mut header = Header::new(Algorithm::RS256);
@@ -401,6 +418,7 @@ fn bypass_principal(headers: &HeaderMap) -> Principal {
         gateway_issued: false,
         realm,
         instance_id,
+        instance_uid: None,
         global_user_id,
         bypass: true,
     }

@@ -43,6 +43,24 @@ pub struct LoadParams {
     /// Lock the weights in RAM.
     pub mlock: bool,
     pub gpu_layers: u32,
+    /// The server's shutdown deadline: once it is reached, the model thread cuts every request.
+    pub stopping: Stopping,
+}
+
+/// Set when the server's shutdown deadline arrives, shared by every model thread: each then ends its
+/// running requests with finish reason `cancelled`, so a client still connected gets a well-formed
+/// last chunk instead of a cut connection, and ends requests that arrive later the same way.
+#[derive(Debug, Clone, Default)]
+pub struct Stopping(Arc<AtomicBool>);
+
+impl Stopping {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// The process-wide llama.cpp backend, initialised on first use.
@@ -150,6 +168,7 @@ impl LlamaEngine {
             jobs: job_rx,
             queued: queued.clone(),
             ready: ready.clone(),
+            stopping: params.stopping.clone(),
         };
         std::thread::Builder::new()
             .name(format!("llama-{}", params.name))
@@ -202,6 +221,22 @@ fn chat_template(model: &LlamaModel, architecture: &str) -> Result<LlamaChatTemp
     LlamaChatTemplate::new(name).map_err(|e| EngineError::Internal(e.to_string()))
 }
 
+/// Chat messages in the template's layout, ending with the assistant turn's opener.
+fn render_chat(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    messages: &[ChatMessage],
+) -> Result<String, EngineError> {
+    let chat = messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| EngineError::InvalidRequest("message content must not contain NUL characters".into()))?;
+    model
+        .apply_chat_template(template, &chat, true)
+        .map_err(|e| EngineError::InvalidRequest(format!("cannot render the chat template: {e}")))
+}
+
 fn fim_tokens(model: &LlamaModel) -> Option<FimTokens> {
     let vocab = model.vocab();
     let render = |token: LlamaToken| -> Option<String> {
@@ -228,7 +263,8 @@ fn fit_context(
     let max_out = match max_tokens {
         Some(m) if m as usize >= ctx => {
             return Err(EngineError::InvalidRequest(format!(
-                "max_tokens is {m}, but this model serves at most {ctx} tokens per request (prompt and output together); ask for fewer than {ctx}"
+                "max_tokens is {m}, but this model holds at most {ctx} tokens per request (prompt and output together): ask for at most {}",
+                ctx.saturating_sub(1)
             )));
         }
         Some(m) => m as usize,
@@ -320,14 +356,7 @@ impl Engine for LlamaEngine {
     }
 
     fn render_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
-        let chat = messages
-            .iter()
-            .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| EngineError::InvalidRequest("message content must not contain NUL characters".into()))?;
-        self.model
-            .apply_chat_template(&self.template, &chat, true)
-            .map_err(|e| EngineError::InvalidRequest(format!("cannot render the chat template: {e}")))
+        render_chat(&self.model, &self.template, messages)
     }
 
     fn fim_tokens(&self) -> Option<&FimTokens> {
@@ -394,9 +423,36 @@ mod tests {
         // max_tokens alone does not fit
         let err = fit_context(toks(1), Some(100), 100, bos).unwrap_err();
         assert!(err.to_string().contains("max_tokens is 100"), "{err}");
+        assert!(err.to_string().contains("at most 100 tokens") && err.to_string().contains("at most 99"), "{err}");
         // prompt longer than context and no max_tokens: half of it for output
         let (t, m, _) = fit_context(toks(300), None, 100, bos).unwrap();
         assert_eq!((t.len(), m), (50, 50));
+    }
+
+    /// The default model's GGUF carries no chat template: llama.cpp's built-in `gemma` one is used.
+    #[test]
+    fn gemma_without_a_template_gets_the_builtin_one() {
+        let path = crate::engine::test_model_path();
+        let header = gguf::read(&path).unwrap();
+        assert!(!header.has_chat_template());
+        let model = LlamaModel::load_from_file(backend().unwrap(), &path, &LlamaModelParams::default()).unwrap();
+        assert!(model.chat_template(None).is_err(), "the test model should have no template of its own");
+        let template = chat_template(&model, header.architecture().unwrap()).unwrap();
+        let chat = |role: &str, content: &str| ChatMessage { role: role.into(), content: content.into() };
+        let text =
+            render_chat(&model, &template, &[chat("user", "Hi"), chat("assistant", "Hello"), chat("user", "Why?")])
+                .unwrap();
+        assert_eq!(
+            text,
+            "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n<start_of_turn>user\nWhy?<end_of_turn>\n<start_of_turn>model\n"
+        );
+        // A system message has no turn of its own in gemma's layout: it leads the first user turn.
+        let text = render_chat(&model, &template, &[chat("system", "Be brief."), chat("user", "Hi")]).unwrap();
+        assert!(text.starts_with("<start_of_turn>user\nBe brief."), "{text:?}");
+        assert!(text.ends_with("Hi<end_of_turn>\n<start_of_turn>model\n"), "{text:?}");
+        // The markers are the model's special tokens, one token each.
+        let tokens = tokenize(&model, "<start_of_turn>user\n");
+        assert_eq!(tokens.len(), 4, "BOS, <start_of_turn>, user, newline: {tokens:?}");
     }
 
     #[test]

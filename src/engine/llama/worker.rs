@@ -53,6 +53,7 @@ pub(super) struct Worker {
     pub jobs: std_mpsc::Receiver<Job>,
     pub queued: Arc<AtomicUsize>,
     pub ready: Arc<AtomicBool>,
+    pub stopping: super::Stopping,
 }
 
 /// A request occupying a slot.
@@ -131,6 +132,9 @@ impl Worker {
                 return;
             }
             drop_cancelled(&self.name, &mut slots);
+            if self.stopping.is_stopped() {
+                cut_at_shutdown(&self.name, &mut slots);
+            }
             self.record_slots(&slots);
             // A prompt chunk is decoded on its own, exactly as it would be if its request were alone:
             // llama.cpp's kernels round differently for different batch shapes, and the keys and
@@ -413,6 +417,19 @@ fn drop_cancelled(model: &str, slots: &mut [Slot]) {
                 .increment(1);
             slot.running = None;
             // A sampled-but-unfed token is not in the cache, so `cached` stays exact.
+        }
+    }
+}
+
+/// The server's shutdown deadline arrived: every running request ends now, with finish reason
+/// `cancelled` (its client, if still connected, gets the text so far and a proper end).
+fn cut_at_shutdown(model: &str, slots: &mut [Slot]) {
+    for slot in slots.iter_mut() {
+        if let Some(run) = slot.running.as_ref() {
+            tracing::info!(generated = run.generated, "shutdown deadline reached; generation cancelled");
+            metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => model.to_string(), "feature" => run.job.feature)
+                .increment(1);
+            finish(model, slot, FinishReason::Cancelled);
         }
     }
 }

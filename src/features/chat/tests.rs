@@ -16,19 +16,7 @@ struct Fake {
 
 impl Fake {
     fn new(context: u32) -> Arc<Fake> {
-        let info = ModelInfo {
-            name: "fake".into(),
-            path: String::new(),
-            architecture: "fake".into(),
-            parameters: 0,
-            size_bytes: 0,
-            quantization: String::new(),
-            context_train: context,
-            context_per_slot: context,
-            slots: 1,
-            has_chat_template: true,
-            has_fim: false,
-        };
+        let info = ModelInfo::fake("fake", context);
         Arc::new(Fake { info, seen: Mutex::new(None) })
     }
 }
@@ -161,6 +149,24 @@ async fn an_upstream_gets_messages_with_the_prefill_as_the_last_assistant_turn()
             assert_eq!((m[2].role.as_str(), m[2].content.as_str()), ("assistant", "Thought:"));
         }
         Prompt::Text(_) => panic!("an upstream gets messages"),
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_whose_context_seems_full_gets_a_short_answer_budget_not_the_full_request() {
+    for (context, prompt_chars, asked, expected) in [
+        (100_000, 4_000, 8192, 8192), // plenty of room: what the feature asks for
+        (2_000, 4_000, 8192, 1_000),  // capped to the room left
+        (1_000, 3_900, 8192, 64),     // 25 tokens left by the estimate: a short answer's budget
+        (1_000, 40_000, 8192, 64),    // estimated far over: still a short answer, the upstream decides
+        (1_000, 40_000, 16, 16),      // a feature that asks for less keeps its own cap
+    ] {
+        let fake = Fake::new(context);
+        let messages = vec![Message::system(""), Message::user("q".repeat(prompt_chars - "Thought:".len()))];
+        let (_, started) = run(&route(fake.clone(), false), plan(messages, asked, false), false).await.unwrap();
+        let req = fake.seen.lock().unwrap().take().unwrap();
+        assert_eq!(req.max_tokens, Some(expected), "context {context}, prompt {prompt_chars} chars, asked {asked}");
+        assert_eq!(started.max_tokens, expected);
     }
 }
 
