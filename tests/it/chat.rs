@@ -219,12 +219,17 @@ async fn a_client_that_leaves_mid_step_frees_the_model() {
     // The status comes at once; the client hangs up before reading any of the step.
     let r = call(&server, "/v2/chat/agent", &token, &body).await;
     assert_eq!(r.status(), 200);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     drop(r);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let generated = loop {
         let cancelled = server.logs().lines().find_map(|l| {
             let v: Value = serde_json::from_str(l).ok()?;
-            (v["message"] == "client went away; generation cancelled").then(|| v["generated"].as_u64().unwrap())
+            (v["message"] == "client went away; generation cancelled").then(|| {
+                // Logged on the model thread, yet under the request's correlation id.
+                assert_eq!(v["span"]["correlation_id"], request_id.as_str(), "{l}");
+                v["generated"].as_u64().unwrap()
+            })
         });
         if let Some(n) = cancelled {
             break n;

@@ -18,7 +18,8 @@ stat -c '%U:%G %a' /var/lib/airgate | contains "airgate:airgate 750"
 stat -c '%U:%G %a' /var/lib/airgate/models | contains "airgate:airgate 750"
 stat -c '%U:%G %a' /etc/airgate/airgate.toml | contains "root:airgate 640"
 /usr/bin/airgate config check /etc/airgate/airgate.toml >/dev/null
-/usr/bin/airgate version | contains "airgate "
+/usr/bin/airgate --version | contains "airgate "
+/usr/bin/airgate version | contains "features: static"
 man -w airgate-doctor 2>/dev/null | contains "/usr/share/man/man1/airgate-doctor.1.gz" || test -f /usr/share/man/man1/airgate-doctor.1.gz
 
 # State the service would have written, and an admin's config change.

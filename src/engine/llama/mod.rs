@@ -328,6 +328,7 @@ impl Engine for LlamaEngine {
             feature: req.feature,
             events: tx,
             enqueued: Instant::now(),
+            span: tracing::Span::current(),
         };
         self.queued.fetch_add(1, Ordering::AcqRel);
         match self.jobs.try_send(job) {

@@ -38,6 +38,8 @@ pub(super) struct Job {
     pub feature: &'static str,
     pub events: mpsc::Sender<Event>,
     pub enqueued: Instant,
+    /// The request's span: what the model thread logs about this request carries its correlation id.
+    pub span: tracing::Span,
 }
 
 pub(super) struct Worker {
@@ -188,6 +190,9 @@ impl Worker {
                 slot.cached.clear();
                 slot.prompt_cached = 0;
                 if let Some(run) = slot.running.take() {
+                    run.job
+                        .span
+                        .in_scope(|| tracing::warn!(generated = run.generated, "request ended by the failed decode"));
                     let _ = run.job.events.try_send(Event::Failed(format!("decode failed: {e}")));
                 }
             }
@@ -217,14 +222,16 @@ impl Worker {
             };
             self.queued.fetch_sub(1, Ordering::AcqRel);
             if job.events.is_closed() {
-                tracing::info!(generated = 0, "client went away; generation cancelled");
+                job.span.in_scope(|| tracing::info!(generated = 0, "client went away; generation cancelled"));
                 metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => self.name.clone(), "feature" => job.feature)
                     .increment(1);
                 continue;
             }
             if job.deadline.is_some_and(|d| Instant::now() >= d) {
                 let waited = job.enqueued.elapsed();
-                tracing::warn!(waited_ms = waited.as_millis() as u64, "request expired in the queue; dropped unrun");
+                job.span.in_scope(|| {
+                    tracing::warn!(waited_ms = waited.as_millis() as u64, "request expired in the queue; dropped unrun")
+                });
                 let _ = job.events.try_send(Event::Expired { waited });
                 metrics::counter!(crate::metrics::REQUESTS_EXPIRED, "model" => self.name.clone(), "feature" => job.feature)
                     .increment(1);
@@ -412,7 +419,9 @@ fn build_sampler(model: &LlamaModel, p: &SamplingParams) -> LlamaSampler {
 fn drop_cancelled(model: &str, slots: &mut [Slot]) {
     for slot in slots.iter_mut() {
         if let Some(run) = slot.running.as_ref().filter(|r| r.job.events.is_closed()) {
-            tracing::info!(generated = run.generated, "client went away; generation cancelled");
+            run.job
+                .span
+                .in_scope(|| tracing::info!(generated = run.generated, "client went away; generation cancelled"));
             metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => model.to_string(), "feature" => run.job.feature)
                 .increment(1);
             slot.running = None;
@@ -426,7 +435,9 @@ fn drop_cancelled(model: &str, slots: &mut [Slot]) {
 fn cut_at_shutdown(model: &str, slots: &mut [Slot]) {
     for slot in slots.iter_mut() {
         if let Some(run) = slot.running.as_ref() {
-            tracing::info!(generated = run.generated, "shutdown deadline reached; generation cancelled");
+            run.job.span.in_scope(|| {
+                tracing::info!(generated = run.generated, "shutdown deadline reached; generation cancelled")
+            });
             metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => model.to_string(), "feature" => run.job.feature)
                 .increment(1);
             finish(model, slot, FinishReason::Cancelled);
