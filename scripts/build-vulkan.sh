@@ -29,6 +29,7 @@ if ! grep -q VK_EXT_layer_settings /usr/include/vulkan/vulkan_core.h 2>/dev/null
     if ! grep -q VK_EXT_layer_settings "$headers/usr/include/vulkan/vulkan_core.h" 2>/dev/null; then
         say "fetching newer Vulkan headers (Debian 13 libvulkan-dev) into $headers"
         apt_dir="$(mktemp -d)"
+        trap 'rm -rf "$apt_dir"' EXIT
         mkdir -p "$apt_dir/lists/partial"
         echo "deb http://deb.debian.org/debian trixie main" >"$apt_dir/sources.list"
         apt_opts=(-o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$apt_dir/lists")

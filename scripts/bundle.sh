@@ -29,8 +29,11 @@ BIN="$OUT/airgate"
 debs=("$OUT"/airgate_*.deb)
 rpms=("$OUT"/airgate-*.rpm)
 [[ -f "${debs[0]}" && -f "${rpms[0]}" ]] || die "no .deb/.rpm in $OUT (run make package first)"
+declare -A seen=()
 for m in "$@"; do
     [[ -f "$m" && "$m" == *.gguf ]] || die "model $m is not a .gguf file"
+    [[ -z "${seen[$(basename "$m")]:-}" ]] || die "two models are named $(basename "$m"): rename one"
+    seen[$(basename "$m")]=1
     "$BIN" model inspect "$m" >/dev/null || die "model $m is not a valid GGUF file"
 done
 

@@ -22,9 +22,10 @@ TOOLS="$AIRGATE_CACHE/tools/bin"
 source "$REPO_ROOT/scripts/common.sh"
 
 [[ $# -eq 2 ]] || { echo "usage: $0 BINARY OUT_DIR" >&2; exit 2; }
-BIN="$1"
-OUT="$2"
-[[ -x "$BIN" ]] || die "no release binary at $BIN (run make build first)"
+[[ -x "$1" ]] || die "no release binary at $1 (run make build first)"
+BIN="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+mkdir -p "$2"
+OUT="$(cd "$2" && pwd)"
 for t in cargo-deb cargo-generate-rpm; do
     [[ -x "$TOOLS/$t" ]] || die "$t is missing from $TOOLS (run scripts/setup-package.sh)"
 done

@@ -183,9 +183,11 @@ enum ModelCommand {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, None | Some(Command::Serve { .. })) {
-        // A command's output piped into `head` ends quietly, as Unix tools do, instead of a panic
-        // on the closed pipe. The server keeps Rust's default (SIGPIPE ignored, EPIPE on sockets).
+    if matches!(cli.command, Some(Command::Version | Command::Config(_) | Command::Model(ModelCommand::Inspect { .. })))
+    {
+        // These only print: piped into `head` they end quietly, as Unix tools do, instead of a
+        // panic on the closed pipe. Commands that talk over sockets (the admin socket, HTTP) keep
+        // Rust's default (SIGPIPE ignored, EPIPE as an error) so a peer that hangs up is reported.
         // SAFETY: single-threaded at this point; restoring a signal's default disposition.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }

@@ -40,12 +40,15 @@ done
 # ---------------------------------------------------------------------------
 # 1. Verify
 # ---------------------------------------------------------------------------
+if [[ -n "$KEY" ]]; then
+    [[ -f "$KEY" ]] || die "public key $KEY not found"
+    KEY="$(cd "$(dirname "$KEY")" && pwd)/$(basename "$KEY")"
+fi
 cd "$BUNDLE"
 for f in SHA256SUMS SHA256SUMS.sig airgate-signing.pub airgate; do
     [[ -f "$f" ]] || die "$f is missing: this is not a complete airgate bundle"
 done
 [[ -n "$KEY" ]] || KEY="$BUNDLE/airgate-signing.pub"
-[[ -f "$KEY" ]] || die "public key $KEY not found"
 
 command -v openssl >/dev/null 2>&1 || die "openssl is needed to check the bundle's signature"
 fingerprint="SHA256:$(openssl pkey -pubin -in "$KEY" -outform DER 2>/dev/null | tail -c 32 | sha256sum | cut -d' ' -f1)"
@@ -53,12 +56,15 @@ if ! openssl pkeyutl -verify -pubin -inkey "$KEY" -rawin -in SHA256SUMS -sigfile
     die "the signature of SHA256SUMS does not verify with $KEY: do not install this bundle"
 fi
 say "signature OK (key $fingerprint)"
-[[ "$KEY" == "$BUNDLE/airgate-signing.pub" ]] \
-    && say "compare this fingerprint with the one your release team published (or pass --key)"
+if [[ "$KEY" == "$BUNDLE"/* ]]; then
+    say "compare this fingerprint with the one your release team published (or pass --key)"
+fi
 
+links="$(find . -type l | sed 's#^\./##')"
+[[ -z "$links" ]] || die "the bundle holds symbolic links, which the signature cannot cover: $(echo "$links" | tr '\n' ' ')"
 sha256sum --quiet --strict -c SHA256SUMS || die "checksum mismatch: the bundle is damaged or was changed"
 unlisted="$(comm -23 \
-    <(find . -type f ! -name SHA256SUMS ! -name SHA256SUMS.sig ! -name airgate-signing.pub | sed 's#^\./##' | LC_ALL=C sort) \
+    <(find . ! -type d ! -name SHA256SUMS ! -name SHA256SUMS.sig ! -name airgate-signing.pub | sed 's#^\./##' | LC_ALL=C sort) \
     <(sed 's/^[0-9a-f]*  //' SHA256SUMS | LC_ALL=C sort))"
 [[ -z "$unlisted" ]] || die "files not covered by the signature: $(echo "$unlisted" | tr '\n' ' ')"
 say "checksums OK"
@@ -98,6 +104,10 @@ case "$METHOD" in
         [[ -f "${rpm[0]}" ]] || die "no .rpm in the bundle"
         say "installing ${rpm[0]} with rpm"
         rpm -U --replacepkgs "${rpm[0]}"
+        # RPM's scriptlets only apply the preset; this installer leaves a running service.
+        if systemd_up; then
+            systemctl enable --now airgate.service
+        fi
         ;;
     binary)
         say "installing the static binary into ${ROOT:-/}"
@@ -149,26 +159,35 @@ cfg=(--config "$CONF")
 
 names=()
 if [[ $MODELS -eq 1 ]] && compgen -G "models/*.gguf" >/dev/null; then
+    listed="$(as_service model list --json "${cfg[@]}")" || die "cannot list the registered models (see above)"
     fresh=0
-    as_service model list --json "${cfg[@]}" | grep -q '"name"' || fresh=1
+    grep -q '"name"' <<<"$listed" || fresh=1
     install -d -m 0750 "$DATA/models"
     for src in models/*.gguf; do
         dest="$DATA/models/$(basename "$src")"
+        if [[ -f "$dest" ]] && ! cmp -s "$src" "$dest"; then
+            # A different file under the same name is in use: never replace it under the running
+            # model; the new one goes beside it, under its own name.
+            dest="$DATA/models/$(basename "$src" .gguf)-$(sha256sum "$src" | cut -c1-8).gguf"
+        fi
         if [[ -f "$dest" ]] && cmp -s "$src" "$dest"; then
-            say "model $(basename "$src") already in place"
+            say "model $(basename "$dest") already in place"
         else
-            say "copying $(basename "$src") to $DATA/models/"
+            say "copying $(basename "$src") to $dest"
             cp -f "$src" "$dest.partial"
             chmod 0640 "$dest.partial"
             mv -f "$dest.partial" "$dest"
         fi
         [[ -z "$ROOT" ]] && getent group airgate >/dev/null && chown airgate:airgate "$dest"
-        name="$(basename "$src" .gguf)"
         args=(model add "$dest")
         [[ $fresh -eq 1 && ${#names[@]} -eq 0 ]] && args+=(--default)
         as_service "${args[@]}" "${cfg[@]}"    # idempotent: "already registered" on upgrades
-        names+=("$name")
+        names+=("$(basename "$dest" .gguf)")
     done
+fi
+# Whatever airgate wrote as root (no runuser here) belongs to the service.
+if [[ -z "$ROOT" ]] && getent passwd airgate >/dev/null && ! command -v runuser >/dev/null 2>&1; then
+    chown -R airgate:airgate "$DATA"
 fi
 
 # ---------------------------------------------------------------------------

@@ -64,9 +64,12 @@ async fn reject_declared_oversize(
     next.run(req).await
 }
 
-/// Paths whose clients expect OpenAI's error shape.
+/// Paths whose clients expect OpenAI's error shape: `/v1` except GitLab's own `/v1` endpoints
+/// (legacy chat, prompts, code tokens, docs search), which answer GitLab's `{"detail"}`.
 fn is_openai_path(path: &str) -> bool {
-    path == "/v1" || path.starts_with("/v1/")
+    const GITLAB: [&str; 4] = ["/v1/prompts/", "/v1/code/", "/v1/search/", "/v1/embeddings/"];
+    let gitlab_chat = path.strip_prefix("/v1/chat/").is_some_and(|rest| rest != "completions");
+    (path == "/v1" || path.starts_with("/v1/")) && !gitlab_chat && !GITLAB.iter().any(|p| path.starts_with(p))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> axum::response::Response {
@@ -87,7 +90,8 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> axum::respo
         let message = format!("{path} does not take {method}; see the Allow header for the methods it takes");
         return openai_route_error(StatusCode::METHOD_NOT_ALLOWED, message, "method_not_allowed");
     }
-    axum::response::IntoResponse::into_response(StatusCode::METHOD_NOT_ALLOWED)
+    let body = serde_json::json!({ "detail": format!("{path} does not take {method}") });
+    axum::response::IntoResponse::into_response((StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)))
 }
 
 /// OpenAI's error shape for a request no handler took (no route, wrong method). The status is the
@@ -156,5 +160,11 @@ mod tests {
     fn openai_paths() {
         assert!(is_openai_path("/v1/embeddings") && is_openai_path("/v1"));
         assert!(!is_openai_path("/v1x") && !is_openai_path("/v2/code/completions"));
+        assert!(is_openai_path("/v1/chat/completions") && is_openai_path("/v1/completions"));
+        for gitlab in
+            ["/v1/chat/agent", "/v1/chat/explain_code", "/v1/prompts/chat/explain_code", "/v1/code/user_access_token"]
+        {
+            assert!(!is_openai_path(gitlab), "{gitlab}");
+        }
     }
 }

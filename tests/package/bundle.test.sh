@@ -43,6 +43,7 @@ tamper() {
         changed) printf 'x' >>"$dir/files/airgate.toml" ;;
         added) echo '#!/bin/sh' >"$dir/files/evil.sh" ;;
         resigned) AIRGATE_SIGNING_KEY="$WORK/other.pem" "$bin" bundle sign "$dir" >/dev/null ;;
+        symlink) ln -s "$(ls "$dir"/airgate_*.deb)" "$dir/airgate_0.0.0-0_amd64.deb" ;;
     esac
     echo "$dir"
 }
@@ -54,6 +55,9 @@ d="$(tamper added)"
 if "$d/install.sh" --prefix "$WORK/p-bad" >"$WORK/out.txt" 2>&1; then fail "install.sh accepted an added file"; fi
 contains "files/evil.sh" <"$WORK/out.txt"
 if "$bin" bundle verify "$d" >/dev/null 2>&1; then fail "bundle verify accepted an added file"; fi
+d="$(tamper symlink)"
+if "$d/install.sh" --prefix "$WORK/p-bad" >"$WORK/out.txt" 2>&1; then fail "install.sh accepted a symbolic link"; fi
+contains "symbolic links" <"$WORK/out.txt"
 d="$(tamper resigned)"
 if "$d/install.sh" --prefix "$WORK/p-bad" --key "$WORK/signing.pem.pub" >"$WORK/out.txt" 2>&1; then
     fail "install.sh accepted a bundle signed by another key"
@@ -61,9 +65,9 @@ fi
 contains "does not verify" <"$WORK/out.txt"
 [[ ! -e "$WORK/p-bad/usr/bin/airgate" ]] || fail "a refused bundle installed files"
 
-# Install under a prefix.
+# Install under a prefix (the key given relative to the caller's directory, as an admin types it).
 p="$WORK/prefix"
-"$b/install.sh" --prefix "$p" --key "$WORK/signing.pem.pub" >"$WORK/install.txt" 2>&1 \
+(cd "$WORK" && "$b/install.sh" --prefix "$p" --key signing.pem.pub) >"$WORK/install.txt" 2>&1 \
     || { cat "$WORK/install.txt"; fail "install.sh --prefix failed"; }
 cat "$WORK/install.txt"
 contains "signature OK" <"$WORK/install.txt"
@@ -84,3 +88,22 @@ contains "keeping the existing" <"$WORK/upgrade.txt"
 grep -qx 'threads = 1' "$p/etc/airgate/airgate.toml" || fail "the upgrade replaced the config"
 [[ "$("$p/usr/bin/airgate" model list "${cfg[@]}" | grep -c "$mname")" -eq 1 ]] || fail "model listed twice"
 "$p/usr/bin/airgate" model list "${cfg[@]}" | contains "* $mname"
+
+# A newer bundle shipping a different file under the same name: the registered model is left alone,
+# the new one lands beside it under its own name, the default stays.
+mkdir "$WORK/out2" "$WORK/m2"
+cp "$DIST"/airgate "$DIST"/airgate_*.deb "$DIST"/airgate-*.rpm "$WORK/out2/"
+changed="$WORK/m2/$(basename "$model")"
+cp "$model" "$changed"
+printf 'x' | dd of="$changed" bs=1 seek=$(($(stat -c %s "$changed") - 1)) conv=notrunc status=none
+tar2="$(AIRGATE_SIGNING_KEY="$WORK/signing.pem" "$REPO/scripts/bundle.sh" "$WORK/out2" "$changed")"
+mkdir "$WORK/usb2"
+tar -C "$WORK/usb2" -xf "$tar2"
+"$WORK/usb2/$name/install.sh" --prefix "$p" --key "$WORK/signing.pem.pub" >"$WORK/upgrade2.txt" 2>&1 \
+    || { cat "$WORK/upgrade2.txt"; fail "installing a bundle with a changed model failed"; }
+cmp -s "$model" "$p/var/lib/airgate/models/$(basename "$model")" || fail "the registered model file was replaced"
+suffix="$(sha256sum "$changed" | cut -c1-8)"
+cmp -s "$changed" "$p/var/lib/airgate/models/$mname-$suffix.gguf" || fail "the changed model is not beside the old one"
+listing="$("$p/usr/bin/airgate" model list "${cfg[@]}")"
+contains "* $mname " <<<"$listing"
+contains "$mname-$suffix" <<<"$listing"

@@ -40,7 +40,8 @@ done
 # The payload: a static binary that runs, gzipped man pages, the shipped config valid.
 mkdir "$WORK/root"
 dpkg-deb --extract "$deb" "$WORK/root"
-ldd "$WORK/root/usr/bin/airgate" 2>&1 | grep -qE "not a dynamic executable|statically linked" || fail "the binary is not static"
+linkage="$(ldd "$WORK/root/usr/bin/airgate" 2>&1 || true)"
+grep -qE "not a dynamic executable|statically linked" <<<"$linkage" || fail "the binary is not static: $linkage"
 cmp "$WORK/root/usr/bin/airgate" "$DIST/airgate" || fail "the .deb's binary differs from the staged one"
 "$WORK/root/usr/bin/airgate" version | contains "airgate $version"
 "$WORK/root/usr/bin/airgate" version | contains "static"
