@@ -240,26 +240,30 @@ pub fn remember(
     size: u64,
     used: UsedParams,
 ) -> Result<Option<std::thread::JoinHandle<()>>, crate::store::StoreError> {
-    let mut record = match store.model(name)? {
-        Some(existing) if existing.path == path && existing.size == size => existing,
-        Some(existing) => ModelRecord { path: path.to_string(), size, sha256: None, ..existing },
-        None => new_record(name, path, size),
-    };
     let previous: BTreeMap<String, RecordedParams> = store.get_setting(RECORDED_PARAMS_KEY)?.unwrap_or_default();
     let before = previous.get(name).copied().unwrap_or_default();
     let mut recorded = RecordedParams::default();
-    for (field, was, now, mark) in [
-        (&mut record.ctx_size, before.ctx_size, used.ctx_size, &mut recorded.ctx_size),
-        (&mut record.parallel, before.parallel, used.parallel, &mut recorded.parallel),
-        (&mut record.threads, before.threads, used.threads, &mut recorded.threads),
-    ] {
-        // Unset, or still what was recorded from the boot config last time: not an admin's choice.
-        if field.is_none() || *field == was {
-            *field = Some(now);
-            *mark = Some(now);
+    // One transaction: an admin's change to this record meanwhile is never overwritten.
+    let record = store.update_model(name, |current| {
+        let mut record = match current {
+            Some(existing) if existing.path == path && existing.size == size => existing,
+            Some(existing) => ModelRecord { path: path.to_string(), size, sha256: None, ..existing },
+            None => new_record(name, path, size),
+        };
+        for (field, was, now, mark) in [
+            (&mut record.ctx_size, before.ctx_size, used.ctx_size, &mut recorded.ctx_size),
+            (&mut record.parallel, before.parallel, used.parallel, &mut recorded.parallel),
+            (&mut record.threads, before.threads, used.threads, &mut recorded.threads),
+        ] {
+            // Unset, or still what was recorded from the boot config last time: not an admin's choice.
+            if field.is_none() || *field == was {
+                *field = Some(now);
+                *mark = Some(now);
+            }
         }
-    }
-    store.upsert_model(&record)?;
+        Some(record)
+    })?;
+    let Some(record) = record else { return Ok(None) };
     let key = name.to_string();
     store.update_setting(RECORDED_PARAMS_KEY, move |map: Option<BTreeMap<String, RecordedParams>>| {
         let mut map = map.unwrap_or_default();
@@ -277,16 +281,18 @@ pub fn remember(
             Ok(sha) => sha,
             Err(e) => return tracing::warn!(model = %name, error = %e, "cannot hash the model file"),
         };
-        // The record may have changed meanwhile: only a record of this very file takes the hash.
-        let saved = store.model(&name).and_then(|r| match r {
+        // The record may have changed meanwhile (or been removed): only a record of this very file
+        // takes the hash, in one transaction with the check.
+        let saved = store.update_model(&name, |r| match r {
             Some(mut r) if r.path == path.display().to_string() && r.size == size && r.sha256.is_none() => {
                 r.sha256 = Some(sha256.clone());
-                store.upsert_model(&r)
+                Some(r)
             }
-            _ => Ok(()),
+            _ => None,
         });
         match saved {
-            Ok(()) => tracing::info!(model = %name, %sha256, hash_ms = started.elapsed().as_millis() as u64, "model file hashed"),
+            Ok(Some(_)) => tracing::info!(model = %name, %sha256, hash_ms = started.elapsed().as_millis() as u64, "model file hashed"),
+            Ok(None) => tracing::debug!(model = %name, "model record changed while hashing; hash not recorded"),
             Err(e) => tracing::warn!(model = %name, error = %e, "could not record the model's sha256"),
         }
     });

@@ -291,6 +291,34 @@ impl Store {
         self.put_json(MODELS, &m.name, &format!("model {}", m.name), m)
     }
 
+    /// Reads, changes and writes one model record in a single write transaction, so a concurrent
+    /// change (an admin's edit, a removal) is never overwritten with stale data. `change` gets the
+    /// current record and returns the one to store, or `None` to leave the table as it is.
+    pub fn update_model(
+        &self,
+        name: &str,
+        change: impl FnOnce(Option<ModelRecord>) -> Option<ModelRecord>,
+    ) -> Result<Option<ModelRecord>, StoreError> {
+        let (p, what) = (self.path(), format!("model {name}"));
+        let txn = self.begin_write()?;
+        let new = {
+            let mut t = txn.open_table(MODELS).ctx(p)?;
+            let old = match t.get(name).ctx(p)? {
+                Some(raw) => Some(decode(p, &what, raw.value())?),
+                None => None,
+            };
+            let new = change(old);
+            if let Some(record) = &new {
+                t.insert(name, encode(p, &what, record)?.as_slice()).ctx(p)?;
+            }
+            new
+        };
+        if new.is_some() {
+            txn.commit().ctx(p)?;
+        }
+        Ok(new)
+    }
+
     pub fn model(&self, name: &str) -> Result<Option<ModelRecord>, StoreError> {
         self.get_json(MODELS, name, &format!("model {name}"))
     }
@@ -409,6 +437,21 @@ mod tests {
         drop(store);
         let store = Store::open(&dir).unwrap();
         assert_eq!(store.models().unwrap(), vec![updated, model("qwen")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn update_model_changes_what_is_there_and_writes_nothing_when_declined() {
+        let dir = temp_dir("update-model");
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.update_model("qwen", |_| None).unwrap(), None);
+        assert_eq!(store.model("qwen").unwrap(), None, "declined: nothing written");
+        store.update_model("qwen", |current| current.or_else(|| Some(model("qwen")))).unwrap();
+        let changed = store
+            .update_model("qwen", |current| current.map(|m| ModelRecord { sha256: Some("cd".repeat(32)), ..m }))
+            .unwrap();
+        assert_eq!(store.model("qwen").unwrap(), changed);
+        assert_eq!(changed.unwrap().sha256, Some("cd".repeat(32)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
