@@ -189,7 +189,8 @@ async fn load_models(state: AppState) {
     let mut notified = false;
     if set.is_empty() {
         // Nothing to warm up: the admin UI and the APIs are ready now (systemd waits for this).
-        notified = notify_ready(None);
+        notify_ready(None);
+        notified = true;
     }
     for m in &set {
         state.models.add_loading(&m.name, &m.path);
@@ -200,7 +201,8 @@ async fn load_models(state: AppState) {
     for m in &set {
         let loaded = crate::models::load(&state, m).await.is_ok();
         if !notified && state.models.not_ready_reason().is_none() {
-            notified = notify_ready(None);
+            notify_ready(None);
+            notified = true;
         }
         if loaded && let Some(engine) = state.models.get(&m.name) {
             let info = engine.info();
@@ -217,7 +219,7 @@ async fn load_models(state: AppState) {
 }
 
 /// Tells systemd the service is up (no-op outside systemd); `status` explains a degraded start.
-fn notify_ready(status: Option<&str>) -> bool {
+fn notify_ready(status: Option<&str>) {
     let mut states = vec![sd_notify::NotifyState::Ready];
     if let Some(status) = status {
         states.push(sd_notify::NotifyState::Status(status));
@@ -225,7 +227,6 @@ fn notify_ready(status: Option<&str>) -> bool {
     if let Err(e) = sd_notify::notify(&states) {
         tracing::warn!(error = %e, "cannot notify systemd");
     }
-    true
 }
 
 /// Records a model that loaded (`models::remember`); its SHA-256 is computed in the background.

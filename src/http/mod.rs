@@ -53,9 +53,7 @@ async fn reject_declared_oversize(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         let error = ApiError::PayloadTooLarge;
-        let openai =
-            matches!(req.uri().path(), "/v1/chat/completions" | "/v1/completions" | "/v1/models" | "/v1/v1/models");
-        return if openai {
+        return if is_openai_path(req.uri().path()) {
             axum::response::IntoResponse::into_response(OpenAiError(error))
         } else {
             axum::response::IntoResponse::into_response(error)

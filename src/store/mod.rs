@@ -299,24 +299,7 @@ impl Store {
         name: &str,
         change: impl FnOnce(Option<ModelRecord>) -> Option<ModelRecord>,
     ) -> Result<Option<ModelRecord>, StoreError> {
-        let (p, what) = (self.path(), format!("model {name}"));
-        let txn = self.begin_write()?;
-        let new = {
-            let mut t = txn.open_table(MODELS).ctx(p)?;
-            let old = match t.get(name).ctx(p)? {
-                Some(raw) => Some(decode(p, &what, raw.value())?),
-                None => None,
-            };
-            let new = change(old);
-            if let Some(record) = &new {
-                t.insert(name, encode(p, &what, record)?.as_slice()).ctx(p)?;
-            }
-            new
-        };
-        if new.is_some() {
-            txn.commit().ctx(p)?;
-        }
-        Ok(new)
+        self.update_json(MODELS, name, &format!("model {name}"), change)
     }
 
     pub fn model(&self, name: &str) -> Result<Option<ModelRecord>, StoreError> {
@@ -355,20 +338,37 @@ impl Store {
         key: &str,
         change: impl FnOnce(Option<T>) -> T,
     ) -> Result<T, StoreError> {
-        let (p, what) = (self.path(), format!("setting {key}"));
+        let new = self.update_json(SETTINGS, key, &format!("setting {key}"), |old| Some(change(old)))?;
+        Ok(new.expect("the change always returns a value"))
+    }
+
+    /// Reads the JSON value at `key`, lets `change` decide the new one and writes it, all in one
+    /// write transaction; `None` from `change` writes nothing. Returns what `change` returned.
+    fn update_json<T: Serialize + DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        what: &str,
+        change: impl FnOnce(Option<T>) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let p = self.path();
         let txn = self.begin_write()?;
-        let value = {
-            let mut t = txn.open_table(SETTINGS).ctx(p)?;
+        let new = {
+            let mut t = txn.open_table(table).ctx(p)?;
             let old = match t.get(key).ctx(p)? {
-                Some(raw) => Some(decode(p, &what, raw.value())?),
+                Some(raw) => Some(decode(p, what, raw.value())?),
                 None => None,
             };
             let new = change(old);
-            t.insert(key, encode(p, &what, &new)?.as_slice()).ctx(p)?;
+            if let Some(value) = &new {
+                t.insert(key, encode(p, what, value)?.as_slice()).ctx(p)?;
+            }
             new
         };
-        txn.commit().ctx(p)?;
-        Ok(value)
+        if new.is_some() {
+            txn.commit().ctx(p)?;
+        }
+        Ok(new)
     }
 }
 

@@ -2,7 +2,7 @@
 # a fully static binary, and lintian clean (overrides in packaging/deb/lintian-overrides explained).
 source "$HERE/lib.sh"
 deb="$(deb_file)"
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -1)"
+version="$(crate_version)"
 
 info="$(dpkg-deb --info "$deb")"
 contains "Package: airgate" <<<"$info"

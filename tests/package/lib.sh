@@ -22,3 +22,5 @@ lacks() {
 }
 deb_file() { ls "$DIST"/airgate_*.deb; }
 rpm_file() { ls "$DIST"/airgate-*.rpm; }
+# The crate's version, as Cargo.toml states it (the packages' upstream version).
+crate_version() { sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -1; }

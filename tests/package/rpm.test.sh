@@ -3,7 +3,7 @@
 source "$HERE/lib.sh"
 rpm="$(rpm_file)"
 deb="$(deb_file)"
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -1)"
+version="$(crate_version)"
 
 rpm -qp --queryformat '%{NAME} %{VERSION}-%{RELEASE} %{ARCH} %{LICENSE}\n' "$rpm" \
     | contains "airgate $version-1 x86_64 MIT"

@@ -166,12 +166,8 @@ fn failure_line(e: FeatureError) -> Result<String, ApiError> {
         },
         _ => return Err(e.into()),
     };
-    let message = match ApiError::from(e) {
+    let message = match model_failure(e.into()) {
         ApiError::ModelServer { status, message } => format!("model server returned code {status}: {message}"),
-        ApiError::Internal(detail) => {
-            tracing::error!(%detail, "chat step failed before its first token");
-            "Inference failed".to_string()
-        }
         other => other.to_string(),
     };
     Ok(ndjson("error", json!({ "message": message, "retryable": retryable })))
