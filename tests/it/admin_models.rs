@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::admin::{Admin, set_up};
-use crate::support::{TestServer, client, model_path, sse_payloads};
+use crate::support::{TestServer, client, model_path, retry_sampled, sse_payloads};
 
 const SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
 
@@ -95,19 +95,26 @@ async fn import_reload_try_unload_and_route() {
     assert_eq!((s, v["status"].as_str(), v["parallel"].as_u64()), (StatusCode::OK, Some("ready"), Some(3)), "{v}");
     assert_eq!(slots_metric(&server, "gemma").await, Some(3.0));
 
-    // "Try it" streams a reply.
-    let resp = client()
-        .post(server.url("/api/admin/models/gemma/try"))
-        .header("cookie", admin.cookie.clone().unwrap())
-        .header("x-csrf-token", admin.csrf.clone().unwrap())
-        .json(&json!({"prompt": "Say hello.", "max_tokens": 8}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-    let frames: Vec<Value> =
-        sse_payloads(&resp.text().await.unwrap()).iter().map(|f| serde_json::from_str(f).unwrap()).collect();
+    // "Try it" streams a reply. It samples (temperature 0.7, a fresh seed, no way to ask otherwise),
+    // and a sample may end at once: up to three tries for one with text.
+    let frames = retry_sampled(
+        |frames: &Vec<Value>| frames.iter().any(|f| f["text"].is_string()),
+        || async {
+            let resp = client()
+                .post(server.url("/api/admin/models/gemma/try"))
+                .header("cookie", admin.cookie.clone().unwrap())
+                .header("x-csrf-token", admin.csrf.clone().unwrap())
+                .json(&json!({"prompt": "Say hello.", "max_tokens": 8}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+            let body = resp.text().await.unwrap();
+            sse_payloads(&body).iter().map(|f| serde_json::from_str(f).unwrap()).collect::<Vec<Value>>()
+        },
+    )
+    .await;
     assert!(frames.iter().any(|f| f["text"].is_string()), "{frames:?}");
     assert_eq!(frames.last().unwrap()["done"], true, "{frames:?}");
 
@@ -159,8 +166,9 @@ async fn dashboard_logs_gitlab_page_and_diagnostics() {
         .await
         .unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
-    let body =
-        json!({"model": "gemma-3-270m-q4_k_m", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4});
+    // Greedy, so the answer has tokens (a sample may end at once: tokens_out 0).
+    let body = json!({"model": "gemma-3-270m-q4_k_m", "messages": [{"role": "user", "content": "Hello"}],
+                      "max_tokens": 4, "temperature": 0});
     let r = client()
         .post(server.url("/v1/chat/completions"))
         .header("x-request-id", "trace-me-1")

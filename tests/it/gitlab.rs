@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
 
 use crate::issuer;
-use crate::support::{TestServer, client};
+use crate::support::{TestServer, client, retry_sampled};
 
 pub fn issuer_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
@@ -59,6 +59,18 @@ pub const FAMILIES: [&str; 10] = [
     "general",
 ];
 
+/// A Markdown fence line (```` ``` ````, ```` ```python ````), as airgate's clean-up recognises one.
+pub fn is_fence_line(line: &str) -> bool {
+    let tag = |t: &str| t.trim().chars().all(|c| c.is_alphanumeric() || "+-#._".contains(c));
+    line.trim().strip_prefix("```").is_some_and(tag)
+}
+
+/// A streamed generation has no fence lines and no line ending in backticks (§2.3.1). Backticks
+/// inside a line are the sampled text's own, so the test does not forbid them.
+pub fn fence_free(text: &str) -> bool {
+    text.lines().all(|l| !is_fence_line(l) && !l.ends_with("```"))
+}
+
 /// The §2.2 response envelope for a self-hosted `family` (choices are checked by the caller).
 pub fn assert_v2_schema(v: &Value, family: &str) {
     assert_eq!(v["id"], "id", "{v}");
@@ -86,7 +98,18 @@ async fn code_completion_for_every_family_layout() {
         let mut body = completion_body(family);
         body["current_file"]["content_above_cursor"] = json!(prefix);
         body["current_file"]["content_below_cursor"] = json!("");
-        let (status, v) = call_json(&server, "/v2/code/completions", &token, &body).await;
+        // codegemma and codellama send only a user turn holding the FIM markers; this base model
+        // answers by echoing that turn, so its first tokens are `<|fim_prefix|>` / `<PRE>`, which are
+        // those families' stop sequences (§3.3): the output is legitimately empty, and an empty
+        // completion is `choices: []` (§2.2). Every other family must write something.
+        let may_be_empty = ["codegemma", "codellama"].contains(&family);
+        // codestral (0.32), codegemma, codellama (0.95) and gpt (1.0) sample (§3.3): a sample may end
+        // at once or clean up to nothing, so up to three tries.
+        let wrote = |(_, v): &(u16, Value)| {
+            let tokens = v["model"]["tokens_consumption_metadata"]["output_tokens"].as_u64().unwrap_or(0);
+            tokens > 0 && (may_be_empty || v["choices"].as_array().is_some_and(|c| !c.is_empty()))
+        };
+        let (status, v) = retry_sampled(wrote, || call_json(&server, "/v2/code/completions", &token, &body)).await;
         assert_eq!(status, 200, "{family}: {v}");
         assert_v2_schema(&v, family);
         let usage = &v["model"]["tokens_consumption_metadata"];
@@ -94,11 +117,7 @@ async fn code_completion_for_every_family_layout() {
         assert!(usage["input_tokens"].as_u64().unwrap() > 0, "{family}: {v}");
         assert!(usage["output_tokens"].as_u64().unwrap() > 0, "{family}: the model ran: {v}");
         let choices = v["choices"].as_array().unwrap();
-        // codegemma and codellama send only a user turn holding the FIM markers; this base model
-        // answers by echoing that turn, so its first tokens are `<|fim_prefix|>` / `<PRE>`, which are
-        // those families' stop sequences (§3.3): the output is legitimately empty, and an empty
-        // completion is `choices: []` (§2.2). Every other family must write something.
-        if ["codegemma", "codellama"].contains(&family) && choices.is_empty() {
+        if may_be_empty && choices.is_empty() {
             continue;
         }
         assert_eq!(choices.len(), 1, "{family}: the model writes a completion for this prompt: {v}");
@@ -187,7 +206,7 @@ async fn v3_and_v4_generation() {
     let r = call(&server, "/v3/code/completions", &token, &generation_components(true)).await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
-    assert!(!text.contains("```"), "{text:?}");
+    assert!(fence_free(&text), "{text:?}");
     // v4 stream: SSE with CRLF, stream_start first (with metadata), content_chunk*, stream_end last with null.
     let r = call(&server, "/v4/code/suggestions", &token, &generation_components(true)).await;
     assert_eq!(r.status(), 200);

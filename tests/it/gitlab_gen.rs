@@ -8,9 +8,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::gitlab::{FAMILIES, assert_v2_schema, call, call_json, completion_body, gitlab_server, issuer_url};
+use crate::gitlab::{
+    FAMILIES, assert_v2_schema, call, call_json, completion_body, fence_free, gitlab_server, is_fence_line, issuer_url,
+};
 use crate::issuer;
-use crate::support::{TestServer, client};
+use crate::support::{TestServer, client, retry_sampled};
 use crate::upstream::{Reply, Upstream};
 
 /// The model airgate serves in these tests, as GitLab names it.
@@ -142,19 +144,20 @@ async fn read_until(r: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> S
     text
 }
 
-/// Runs `attempt` until its answer satisfies `done`, at most three times. Most families generate
-/// with a sampling temperature of 0.3–1.0 (§3.4) and a fresh seed per request, so the 270m model
-/// now and then ends its answer at once (end of turn as its first token): an empty answer is a
-/// correct reply to that sample, and only three empty answers in a row fail the test.
-async fn with_text<F: Future<Output = String>>(done: impl Fn(&str) -> bool, attempt: impl Fn() -> F) -> String {
-    let mut answer = String::new();
-    for _ in 0..3 {
-        answer = attempt().await;
-        if done(&answer) {
-            break;
-        }
-    }
-    answer
+/// Whether `text` has more than whitespace.
+fn has_text(text: &str) -> bool {
+    !text.trim().is_empty()
+}
+
+/// A raw text body, not SSE frames (those start with a `data:` or `event:` line). Only the start is
+/// looked at: sampled code may hold `data:` anywhere (`def average(data: list)`).
+fn not_sse(text: &str) -> bool {
+    !text.starts_with("data:") && !text.starts_with("event:")
+}
+
+/// The first choice's text of a v2/v3/v4 non-stream answer ("" when `choices` is empty).
+fn choice_text(v: &Value) -> &str {
+    v["choices"][0]["text"].as_str().unwrap_or_default()
 }
 
 /// The complete SSE frames of a partial v4 body.
@@ -180,40 +183,52 @@ async fn code_generation_for_every_family_on_v3_v4_and_legacy_v2() {
         let mut v2_body = legacy_generation(family, 2);
         v2_body["stream"] = json!(true);
         let (v3_body, v4_body) = (local_generation(family, true), local_generation(family, true));
-        let v3_text = |t: &str| !t.trim().is_empty();
+        // Most families sample (temperature 0.3–1.0, §3.4), and a sample may end at once: up to three tries.
         let (v3, v4, v2) = tokio::join!(
-            with_text(v3_text, || async {
-                let mut r = call(&server, "/v3/code/completions", &token, &v3_body).await;
-                assert_eq!(r.status(), 200, "{family} v3");
-                read_until(&mut r, v3_text).await
-            }),
-            with_text(has_content, || async {
-                let mut r = call(&server, "/v4/code/suggestions", &token, &v4_body).await;
-                assert_sse_stream(&r);
-                read_until(&mut r, has_content).await
-            }),
-            with_text(v3_text, || async {
-                let mut r = call(&server, "/v2/code/generations", &token, &v2_body).await;
-                assert_eq!(r.status(), 200, "{family} v2");
-                read_until(&mut r, v3_text).await
-            }),
+            retry_sampled(
+                |t: &String| has_text(t),
+                || async {
+                    let mut r = call(&server, "/v3/code/completions", &token, &v3_body).await;
+                    assert_eq!(r.status(), 200, "{family} v3");
+                    let text = read_until(&mut r, has_text).await;
+                    // Raw text re-cut into whole lines: only the stream's last chunk may end mid-line
+                    // (an answer of one unterminated line).
+                    let last = text.ends_with('\n') || r.chunk().await.unwrap().is_none();
+                    assert!(last, "{family} v3: a chunk ends mid-line: {text:?}");
+                    text
+                }
+            ),
+            retry_sampled(
+                |t: &String| has_content(t),
+                || async {
+                    let mut r = call(&server, "/v4/code/suggestions", &token, &v4_body).await;
+                    assert_sse_stream(&r);
+                    read_until(&mut r, has_content).await
+                }
+            ),
+            retry_sampled(
+                |t: &String| has_text(t),
+                || async {
+                    let mut r = call(&server, "/v2/code/generations", &token, &v2_body).await;
+                    assert_eq!(r.status(), 200, "{family} v2");
+                    read_until(&mut r, has_text).await
+                }
+            ),
         );
-        // v3: raw text, re-cut into whole lines (so the first chunk that has text ends a line).
-        assert!(!v3.trim().is_empty() && !v3.contains("data:"), "{family} v3: {v3:?}");
-        assert!(v3.ends_with('\n'), "{family} v3: a chunk ends mid-line: {v3:?}");
+        assert!(has_text(&v3) && not_sse(&v3), "{family} v3: {v3:?}");
         let events = sse_events(complete_frames(&v4));
         assert_eq!(events[0].0, "stream_start", "{family} v4: {v4:?}");
         assert_eq!(events[0].1["metadata"]["model"]["engine"], "agent", "{family} v4: {v4:?}");
         assert!(events[0].1["metadata"]["model"]["name"].as_str().unwrap().contains(family), "{family} v4: {v4:?}");
         assert!(events[1..].iter().all(|(e, _)| e == "content_chunk"), "{family} v4: {v4:?}");
         assert!(has_content(&v4), "{family} v4: no content in {v4:?}");
-        assert!(!v2.trim().is_empty() && !v2.contains("data:"), "{family} v2: {v2:?}");
+        assert!(has_text(&v2) && not_sse(&v2), "{family} v2: {v2:?}");
     }
 }
 
 /// `text` does not start with a Markdown fence line (the clean-up removes a leading one; §3.4).
 fn no_leading_fence(text: &str) -> bool {
-    text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| !l.trim_start().starts_with("```"))
+    text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| !is_fence_line(l))
 }
 
 /// A token signed with airgate's own key and issuer, as `/v1/code/user_access_token` mints them, but
@@ -241,10 +256,15 @@ fn claims_of(token: &str) -> Value {
 async fn legacy_generations_with_gitlab_tokens() {
     let server = gitlab_server();
     let token = issuer::token(issuer_url());
-    // prompt_version 1 (no prompt) and 3 (a message list): the §2.2 response schema.
+    // prompt_version 1 (no prompt) and 3 (a message list): the §2.2 response schema. `general`
+    // samples at temperature 0.2 (§3.4): an empty answer (`choices: []`) is tried again.
     for version in [1, 3] {
-        let (status, v) =
-            call_json(&server, "/v2/code/generations", &token, &legacy_generation("general", version)).await;
+        let body = legacy_generation("general", version);
+        let (status, v) = retry_sampled(
+            |(_, v): &(u16, Value)| has_text(choice_text(v)),
+            || call_json(&server, "/v2/code/generations", &token, &body),
+        )
+        .await;
         assert_eq!(status, 200, "prompt_version {version}: {v}");
         assert_v2_schema(&v, "general");
         let choices = v["choices"].as_array().unwrap();
@@ -256,12 +276,18 @@ async fn legacy_generations_with_gitlab_tokens() {
     // stream: raw text in an "event-stream", no SSE frames, no JSON envelope.
     let mut body = legacy_generation("general", 2);
     body["stream"] = json!(true);
-    let r = call(&server, "/v2/code/generations", &token, &body).await;
-    assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-    let text = r.text().await.unwrap();
-    assert!(!text.trim().is_empty(), "{text:?}");
-    assert!(!text.contains("data:") && !text.contains("event:"), "{text:?}");
+    let text = retry_sampled(
+        |t: &String| has_text(t),
+        || async {
+            let r = call(&server, "/v2/code/generations", &token, &body).await;
+            assert_eq!(r.status(), 200);
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+            r.text().await.unwrap()
+        },
+    )
+    .await;
+    assert!(has_text(&text), "{text:?}");
+    assert!(not_sse(&text), "{text:?}");
     assert!(serde_json::from_str::<Value>(&text).map_or(true, |v| !v.is_object()), "not a JSON body: {text:?}");
 
     // Scopes: complete_code alone does not generate.
@@ -288,32 +314,51 @@ async fn legacy_generations_with_gitlab_tokens() {
 async fn generation_streams_are_whole_lines_and_sse_is_ordered() {
     let server = gitlab_server();
     let token = issuer::token(issuer_url());
-    // Non-stream v3 and v4: the same envelope, one cleaned choice.
+    // Non-stream v3 and v4: the same envelope, one cleaned choice. `general` samples at temperature
+    // 0.2 (§3.4): an empty answer is tried again, here and in the streams below.
     for path in ["/v3/code/completions", "/v4/code/suggestions"] {
-        let (status, v) = call_json(&server, path, &token, &local_generation("general", false)).await;
+        let body = local_generation("general", false);
+        let (status, v) =
+            retry_sampled(|(_, v): &(u16, Value)| has_text(choice_text(v)), || call_json(&server, path, &token, &body))
+                .await;
         assert_eq!(status, 200, "{path}: {v}");
         let text = assert_components_schema(&v, "agent", "python");
         assert!(no_leading_fence(&text), "{path}: {v}");
     }
     // v3 raw stream: each body chunk holds whole lines (only the last may end mid-line), no fences.
-    let mut r = call(&server, "/v3/code/completions", &token, &local_generation("general", true)).await;
-    assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-    let mut chunks = Vec::new();
-    while let Some(chunk) = r.chunk().await.unwrap() {
-        chunks.push(String::from_utf8(chunk.to_vec()).unwrap());
-    }
+    let body = local_generation("general", true);
+    let chunks = retry_sampled(
+        |chunks: &Vec<String>| has_text(&chunks.concat()),
+        || async {
+            let mut r = call(&server, "/v3/code/completions", &token, &body).await;
+            assert_eq!(r.status(), 200);
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+            let mut chunks = Vec::new();
+            while let Some(chunk) = r.chunk().await.unwrap() {
+                chunks.push(String::from_utf8(chunk.to_vec()).unwrap());
+            }
+            chunks
+        },
+    )
+    .await;
     let text = chunks.concat();
-    assert!(!text.trim().is_empty(), "empty v3 stream");
-    assert!(!text.contains("```") && !text.contains("data:"), "{text:?}");
+    assert!(has_text(&text), "empty v3 stream");
+    assert!(fence_free(&text) && not_sse(&text), "{text:?}");
     for c in &chunks[..chunks.len() - 1] {
         assert!(c.ends_with('\n'), "a chunk ends mid-line: {c:?} in {chunks:?}");
     }
     // v4: stream_start (with the echoed feature flags) first, content chunks of whole lines, stream_end null last.
     let flags = [("x-gitlab-enabled-feature-flags", "flag_a, flag_b")];
-    let r = post(&server, "/v4/code/suggestions", &token, &local_generation("general", true), &flags).await;
-    assert_sse_stream(&r);
-    let body = r.text().await.unwrap();
+    let request = local_generation("general", true);
+    let body = retry_sampled(
+        |body: &String| has_text(&sse_chunks(body, "agent").concat()),
+        || async {
+            let r = post(&server, "/v4/code/suggestions", &token, &request, &flags).await;
+            assert_sse_stream(&r);
+            r.text().await.unwrap()
+        },
+    )
+    .await;
     let chunks = sse_chunks(&body, "agent");
     let start = &sse_events(&body)[0].1;
     assert_eq!(start["metadata"]["enabled_feature_flags"], json!(["flag_a", "flag_b"]), "{body:?}");
@@ -322,7 +367,7 @@ async fn generation_streams_are_whole_lines_and_sse_is_ordered() {
     for c in &chunks[..chunks.len() - 1] {
         assert!(c.ends_with('\n'), "a content_chunk ends mid-line: {c:?} in {body:?}");
     }
-    assert!(chunks.iter().all(|c| !c.is_empty() && !c.contains("```")), "{chunks:?}");
+    assert!(chunks.iter().all(|c| !c.is_empty() && fence_free(c)), "{chunks:?}");
 
     // A completion component over SSE: engine/name are the provider and family (§2.3.1), content is raw.
     let completion = |file: &str, stream: bool| {
