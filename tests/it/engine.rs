@@ -1,4 +1,5 @@
-//! The engine under load, through HTTP: prefix reuse changes nothing but speed, a full queue is 429, an expired request never runs, and `/metrics` parses and moves.
+//! The engine under load, through HTTP: prefix reuse changes nothing but speed, a long prompt does
+//! not stall running streams, a full queue is 429, an expired request never runs, and `/metrics` parses and moves.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,6 +54,43 @@ async fn prefix_reuse_gives_the_same_greedy_output_and_skips_the_shared_prefix()
     // Typing at the end evaluates the last few tokens again (up to the 16-token tail grid), and a
     // whole chunk more only when the prompt crosses a multiple of 128 tokens.
     assert!(evaluated_after_first <= 6 * 16 + 128, "{evaluated_after_first} tokens evaluated again over 6 keystrokes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_prompt_does_not_stall_a_running_stream() {
+    let server = TestServer::builder().args(["--ctx-size", "2048", "--parallel", "2"]).start();
+    let mut running = client()
+        .post(server.url("/v1/completions"))
+        .json(&json!({ "prompt": "Once upon a time", "max_tokens": 1500, "temperature": 0, "ignore_eos": true, "stream": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(running.status(), 200);
+    assert!(running.chunk().await.unwrap().is_some(), "the stream started");
+    // A prompt of several 128-token batches arrives while the stream runs.
+    let url = server.url("/v1/completions");
+    let prompt = "The quick brown fox jumps over the lazy dog. ".repeat(70);
+    let mut long = tokio::spawn(async move {
+        let r = client().post(url).json(&json!({ "prompt": prompt, "max_tokens": 1, "temperature": 0 })).send().await;
+        r.unwrap().json::<Value>().await.unwrap()
+    });
+    // Tokens the running stream receives until the long prompt's answer is complete.
+    let mut meanwhile = 0u64;
+    let answer = loop {
+        tokio::select! {
+            chunk = running.chunk() => {
+                let chunk = chunk.unwrap().expect("the stream outlasts the long prompt");
+                meanwhile += String::from_utf8_lossy(&chunk).matches("data: {").count() as u64;
+            }
+            answer = &mut long => break answer.unwrap(),
+        }
+    };
+    let prompt_tokens = answer["usage"]["prompt_tokens"].as_u64().unwrap();
+    let batches = prompt_tokens.div_ceil(128);
+    assert!(batches >= 5, "{answer}");
+    // One generation step runs between two batches of the long prompt: the stream moves on during
+    // its evaluation instead of waiting for all of it.
+    assert!(meanwhile + 1 >= batches, "{meanwhile} tokens streamed while {batches} prompt batches were evaluated");
 }
 
 #[tokio::test(flavor = "multi_thread")]

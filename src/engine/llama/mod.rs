@@ -3,6 +3,7 @@
 #[cfg(test)]
 mod exact;
 mod plan;
+mod schedule;
 mod worker;
 
 use std::ffi::{CStr, c_char, c_void};

@@ -30,6 +30,11 @@ impl Plan {
         Plan { chunk: (chunk / TAIL_GRID).max(1) * TAIL_GRID }
     }
 
+    /// The largest prompt batch.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
     /// Where the tail of a prompt of `len` tokens starts.
     pub fn tail_start(&self, len: usize) -> usize {
         len.saturating_sub(1) / self.chunk * self.chunk

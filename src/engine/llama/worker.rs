@@ -15,14 +15,16 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use super::plan::Plan;
+use super::schedule::{self, Waiting};
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
 
 /// Shortest cached prefix worth reusing.
 const MIN_REUSE: usize = 32;
 
-/// The largest prompt batch: a prompt chunk is decoded on its own, so this bounds how long other
-/// slots' streams wait for a long prompt. [`plan`](super::plan) decides where batches start and end.
+/// The largest batch of one long prompt, evaluated between two generation steps: this bounds how
+/// long other slots' streams wait for a long prompt. [`plan`](super::plan) decides where batches
+/// start and end, [`schedule`] which prompts go next.
 const PROMPT_CHUNK: usize = 128;
 
 /// One request, tokenized and fitted to the context.
@@ -138,19 +140,18 @@ impl Worker {
                 cut_at_shutdown(&self.name, &mut slots);
             }
             self.record_slots(&slots);
-            // A prompt chunk is decoded on its own, exactly as it would be if its request were alone:
-            // llama.cpp's kernels round differently for different batch shapes, and the keys and
-            // values a later request reuses must be the ones a fresh evaluation would compute.
-            // Several short prompts may go before the next generation step, up to one chunk's worth
-            // of tokens: a burst of new requests gets its first tokens together, and the generation
-            // steps that follow carry every stream.
+            // Prompt batches first ([`schedule`]), each decoded alone: every short prompt and one batch
+            // of the oldest long prompt, up to a full batch of tokens; then one generation step
+            // carries every stream.
             let mut prompt_step = false;
-            let mut budget = PROMPT_CHUNK.min(self.batch_size as usize);
+            let mut budget = self.batch_size as usize;
+            let mut long_chunk = true;
             loop {
                 batch.clear();
-                if !self.fill_prompt_chunk(&mut slots, &mut batch, budget) {
+                let Some(long) = self.fill_prompt(&mut slots, &mut batch, budget, long_chunk) else {
                     break;
-                }
+                };
+                long_chunk &= !long;
                 budget -= batch.n_tokens() as usize;
                 if !self.decode(ctx, &mut batch, &mut slots) {
                     break;
@@ -263,23 +264,34 @@ impl Worker {
         }
     }
 
-    /// The next prompt batch ([`Plan::next_batch`]) of the slot that has waited longest for its
-    /// prompt, when it has at most `budget` tokens. False when nothing was added.
-    fn fill_prompt_chunk(&self, slots: &mut [Slot], batch: &mut LlamaBatch, budget: usize) -> bool {
-        let Some(slot) = slots
-            .iter_mut()
-            .filter(|s| {
-                s.running.as_ref().is_some_and(|r| r.evaluated < r.job.tokens.len() && r.job.events.capacity() >= 2)
+    /// Fills `batch` with the next prompt batch ([`schedule::pick`]) of at most `budget` tokens.
+    /// `Some(long)` when a batch was added (`long`: of a long prompt).
+    fn fill_prompt(
+        &self,
+        slots: &mut [Slot],
+        batch: &mut LlamaBatch,
+        budget: usize,
+        long_allowed: bool,
+    ) -> Option<bool> {
+        let plan = self.plan();
+        // Slots whose prompt is not evaluated yet and whose client keeps up with its stream.
+        let (indices, waiting): (Vec<usize>, Vec<Waiting>) = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let run =
+                    s.running.as_ref().filter(|r| r.evaluated < r.job.tokens.len() && r.job.events.capacity() >= 2)?;
+                let (len, at) = (run.job.tokens.len(), run.evaluated);
+                Some((
+                    i,
+                    Waiting { remaining: len - at, next_batch: plan.next_batch(at, len) - at, since: run.started },
+                ))
             })
-            .min_by_key(|s| s.running.as_ref().map(|r| r.started))
-        else {
-            return false;
-        };
-        let run = slot.running.as_mut().expect("filtered on running");
-        let end = self.plan().next_batch(run.evaluated, run.job.tokens.len());
-        if end - run.evaluated > budget {
-            return false;
-        }
+            .unzip();
+        let (index, long) = schedule::pick(&waiting, plan.chunk(), budget, long_allowed)?;
+        let slot = &mut slots[indices[index]];
+        let run = slot.running.as_mut().expect("waiting slots run");
+        let end = plan.next_batch(run.evaluated, run.job.tokens.len());
         for i in run.evaluated..end {
             let last = i + 1 == run.job.tokens.len();
             if batch.add(run.job.tokens[i], slot.cached.len() as i32, &[slot.seq], last).is_err() {
@@ -292,7 +304,7 @@ impl Worker {
         }
         run.evaluated = slot.cached.len();
         slot.prompt_cached = slot.cached.len();
-        batch.n_tokens() > 0
+        Some(long)
     }
 
     /// Samples the slot's next token if the last decode produced its logits, and streams the text.
