@@ -93,7 +93,7 @@ fn reuse_as_planned_gives_bit_identical_logits() {
         let reference = run(&mut ctx, plan, &new, 0);
         ctx.clear_kv_cache();
         run(&mut ctx, plan, &source[..old_len], 0);
-        let keep = plan.reusable(shared, plan.tail_start(old_len), new_len);
+        let keep = plan.reusable(shared, old_len, new_len);
         assert_eq!(keep, kept, "{old_len}/{shared}/{new_len}");
         assert!(ctx.clear_kv_cache_seq(Some(0), Some(keep as u32), None).unwrap());
         let reused = run(&mut ctx, plan, &new, keep);

@@ -84,8 +84,8 @@ struct Slot {
     cached: Vec<LlamaToken>,
     /// How many of `cached`, from the start, were evaluated as prompt (not generated one by one).
     prompt_cached: usize,
-    /// Where the cached prompt's tail (batched on the finer grid) starts: [`Plan::tail_start`].
-    tail: usize,
+    /// The length of the prompt last assigned: its [`Plan`] laid out the batches that are cached.
+    prompt_len: usize,
     running: Option<Running>,
 }
 
@@ -128,7 +128,7 @@ impl Worker {
 
     fn serve(&self, ctx: &mut LlamaContext<'_>) {
         let mut slots: Vec<Slot> = (0..self.slots as i32)
-            .map(|seq| Slot { seq, cached: Vec::new(), prompt_cached: 0, tail: 0, running: None })
+            .map(|seq| Slot { seq, cached: Vec::new(), prompt_cached: 0, prompt_len: 0, running: None })
             .collect();
         let mut batch = LlamaBatch::new(self.batch_size as usize, 1);
         loop {
@@ -369,7 +369,7 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 /// [`Plan::reusable`] allows (none when `reuse` is off).
 fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job, plan: Plan, reuse: bool) {
     let common = common_prefix(&slot.cached[..slot.prompt_cached], &job.tokens);
-    let mut keep = if reuse { plan.reusable(common, slot.tail, job.tokens.len()) } else { 0 };
+    let mut keep = if reuse { plan.reusable(common, slot.prompt_len, job.tokens.len()) } else { 0 };
     if keep < MIN_REUSE {
         // Too short to be worth a slot switch's bookkeeping.
         keep = 0;
@@ -383,7 +383,7 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: 
         slot.cached.truncate(keep);
         slot.prompt_cached = slot.prompt_cached.min(keep);
     }
-    slot.tail = plan.tail_start(job.tokens.len());
+    slot.prompt_len = job.tokens.len();
     let sampler = build_sampler(model, &job.sampling);
     let started = Instant::now();
     slot.running = Some(Running {
