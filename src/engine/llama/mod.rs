@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 mod exact;
+mod pages;
 mod plan;
 mod schedule;
 mod worker;
@@ -137,6 +138,10 @@ impl LlamaEngine {
         let model = LlamaModel::load_from_file(backend, &params.path, &model_params).map_err(|e| {
             EngineError::InvalidRequest(format!("{}: llama.cpp could not load it: {e}", params.path.display()))
         })?;
+        if !params.mlock {
+            let released = pages::release_mapped(&params.path);
+            tracing::debug!(bytes = released, "model file pages released after loading");
+        }
         let model = Arc::new(model);
         let template = chat_template(&model, header.architecture().unwrap_or_default())?;
         let fim = fim_tokens(&model);
