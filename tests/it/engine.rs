@@ -16,6 +16,14 @@ async fn complete(server: &TestServer, body: Value) -> Value {
     r.json().await.unwrap()
 }
 
+/// Starts a streamed completion and waits for its first chunk: a generation that holds a slot.
+async fn started_stream(server: &TestServer, body: Value) -> reqwest::Response {
+    let mut r = client().post(server.url("/v1/completions")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.chunk().await.unwrap().is_some(), "the stream started");
+    r
+}
+
 /// A file an editor grows a few characters at a time.
 fn typing_prefixes() -> Vec<String> {
     let mut file = String::from("import os\nimport sys\n\n\n");
@@ -59,14 +67,11 @@ async fn prefix_reuse_gives_the_same_greedy_output_and_skips_the_shared_prefix()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_prompt_does_not_stall_a_running_stream() {
     let server = TestServer::builder().args(["--ctx-size", "2048", "--parallel", "2"]).start();
-    let mut running = client()
-        .post(server.url("/v1/completions"))
-        .json(&json!({ "prompt": "Once upon a time", "max_tokens": 1500, "temperature": 0, "ignore_eos": true, "stream": true }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(running.status(), 200);
-    assert!(running.chunk().await.unwrap().is_some(), "the stream started");
+    let mut running = started_stream(
+        &server,
+        json!({ "prompt": "Once upon a time", "max_tokens": 1500, "temperature": 0, "ignore_eos": true, "stream": true }),
+    )
+    .await;
     // A prompt of several 128-token batches arrives while the stream runs.
     let url = server.url("/v1/completions");
     let prompt = "The quick brown fox jumps over the lazy dog. ".repeat(70);
@@ -97,14 +102,11 @@ async fn a_long_prompt_does_not_stall_a_running_stream() {
 async fn a_full_queue_answers_429_with_retry_after_and_is_counted() {
     let server = TestServer::builder().args(["--parallel", "1", "--queue-depth", "1"]).start();
     // One long generation holds the slot…
-    let mut running = client()
-        .post(server.url("/v1/completions"))
-        .json(&json!({ "prompt": "Once upon a time", "max_tokens": 600, "ignore_eos": true, "stream": true }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(running.status(), 200);
-    assert!(running.chunk().await.unwrap().is_some(), "the long generation started");
+    let running = started_stream(
+        &server,
+        json!({ "prompt": "Once upon a time", "max_tokens": 600, "ignore_eos": true, "stream": true }),
+    )
+    .await;
     // …one request waits in the queue…
     let url = server.url("/v1/completions");
     let queued = tokio::spawn(async move {
@@ -126,13 +128,11 @@ async fn a_full_queue_answers_429_with_retry_after_and_is_counted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_completion_never_reaches_the_model() {
     let server = TestServer::builder().arg("--gitlab-url").arg(issuer_url()).args(["--parallel", "1"]).start();
-    let mut running = client()
-        .post(server.url("/v1/completions"))
-        .json(&json!({ "prompt": "Once upon a time", "max_tokens": 900, "ignore_eos": true, "stream": true }))
-        .send()
-        .await
-        .unwrap();
-    assert!(running.chunk().await.unwrap().is_some());
+    let running = started_stream(
+        &server,
+        json!({ "prompt": "Once upon a time", "max_tokens": 900, "ignore_eos": true, "stream": true }),
+    )
+    .await;
     let body = json!({
         "current_file": { "file_name": "main.py", "content_above_cursor": "def add(a, b):\n    ", "content_below_cursor": "" },
         "model_provider": "litellm", "model_name": "codegemma", "prompt_version": 2, "stream": false,

@@ -30,11 +30,10 @@ pub fn release_mapped(path: &Path) -> usize {
 fn read_only_mappings(maps: &str, path: &str) -> Vec<(usize, usize)> {
     maps.lines()
         .filter_map(|line| {
-            let mut fields = line.split_ascii_whitespace();
-            let range = fields.next()?;
-            let perms = fields.next()?;
-            // offset, device, inode, then the path (which may contain spaces)
-            let name = line.splitn(6, |c: char| c.is_ascii_whitespace()).nth(5).map(str::trim_start)?;
+            // range, permissions, offset, device, inode, then the path (which may contain spaces)
+            let mut fields = line.splitn(6, ' ');
+            let (range, perms) = (fields.next()?, fields.next()?);
+            let name = fields.nth(3)?.trim_start();
             if name != path || perms.as_bytes().get(1) != Some(&b'-') {
                 return None;
             }

@@ -291,7 +291,7 @@ impl Worker {
         let (index, long) = schedule::pick(&waiting, plan.chunk(), budget, long_allowed)?;
         let slot = &mut slots[indices[index]];
         let run = slot.running.as_mut().expect("waiting slots run");
-        let end = plan.next_batch(run.evaluated, run.job.tokens.len());
+        let end = run.evaluated + waiting[index].next_batch;
         for i in run.evaluated..end {
             let last = i + 1 == run.job.tokens.len();
             if batch.add(run.job.tokens[i], slot.cached.len() as i32, &[slot.seq], last).is_err() {
