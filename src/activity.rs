@@ -1,8 +1,9 @@
 //! The request activity log: the last hour of finished requests (correlation id, feature, model, status, latency, tokens), live for the admin UI's log page and summed up for its dashboard.
 //!
-//! The HTTP edge opens a [`Call`] per request (a task-local the handler's code runs under); model
-//! engines add the model and token counts to it ([`tap`]); error responses add their message. When
-//! the response body is finished, the edge turns the call into an [`Entry`].
+//! The HTTP edge opens a [`Call`] per request (a task-local the handler's code runs under); engines
+//! wrapped in [`Tapped`] (where they enter the model registry, or where a request is routed to an
+//! upstream) add the model and token counts to it; error responses add their message. When the
+//! response body is finished, the edge turns the call into an [`Entry`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::engine::{Event, EventStream};
+use crate::engine::{ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo};
 
 /// Entries older than this leave the log.
 const KEEP: Duration = Duration::from_secs(3600);
@@ -34,9 +35,7 @@ struct CallInfo {
 
 impl Call {
     fn with(&self, f: impl FnOnce(&mut CallInfo)) {
-        if let Ok(mut info) = self.inner.lock() {
-            f(&mut info);
-        }
+        f(&mut crate::sync::lock(&self.inner));
     }
 }
 
@@ -62,7 +61,7 @@ pub fn note_error(message: &str) {
 
 /// Passes a model's events through, adding the model and its token counts to the current request
 /// when the generation ends. Dropping the returned stream cancels the generation at once.
-pub fn tap(model: &str, events: EventStream) -> EventStream {
+fn tap(model: &str, events: EventStream) -> EventStream {
     let Some(call) = current() else { return events };
     call.with(|c| c.model = Some(model.to_string()));
     let (tx, rx) = mpsc::channel(events.max_capacity().max(1));
@@ -86,6 +85,53 @@ pub fn tap(model: &str, events: EventStream) -> EventStream {
         }
     });
     rx
+}
+
+/// An engine whose generations are noted on the request that asked for them ([`tap`]). Every
+/// `Engine` method is passed through explicitly (a provided method left to its default would answer
+/// for the wrapped engine wrongly).
+pub struct Tapped(pub Arc<dyn Engine>);
+
+impl Tapped {
+    pub fn wrap(engine: Arc<dyn Engine>) -> Arc<dyn Engine> {
+        Arc::new(Tapped(engine))
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for Tapped {
+    fn info(&self) -> &ModelInfo {
+        self.0.info()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+
+    async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
+        let events = self.0.generate(req).await?;
+        Ok(tap(&self.0.info().name, events))
+    }
+
+    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        self.0.tokenize(text).await
+    }
+
+    fn render_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        self.0.render_chat(messages)
+    }
+
+    fn fim_tokens(&self) -> Option<&FimTokens> {
+        self.0.fim_tokens()
+    }
+
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.0.count_tokens(text)
+    }
+
+    fn queue_depth(&self) -> usize {
+        self.0.queue_depth()
+    }
 }
 
 /// One finished request.
@@ -115,7 +161,7 @@ impl Entry {
         status: u16,
         latency: Duration,
     ) -> Entry {
-        let info = call.inner.lock().map(|c| c.clone()).unwrap_or_default();
+        let info = crate::sync::lock(&call.inner).clone();
         Entry {
             at: crate::unix_now(),
             correlation_id: correlation_id.to_string(),
@@ -159,12 +205,11 @@ impl Default for Activity {
 impl Activity {
     pub fn push(&self, entry: Entry) {
         let _ = self.live.send(entry.clone());
-        if let Ok(mut ring) = self.ring.lock() {
-            ring.push_back(entry);
-            let oldest = crate::unix_now().saturating_sub(KEEP.as_secs());
-            while ring.front().is_some_and(|e| e.at < oldest) || ring.len() > KEEP_MAX {
-                ring.pop_front();
-            }
+        let mut ring = crate::sync::lock(&self.ring);
+        ring.push_back(entry);
+        let oldest = crate::unix_now().saturating_sub(KEEP.as_secs());
+        while ring.front().is_some_and(|e| e.at < oldest) || ring.len() > KEEP_MAX {
+            ring.pop_front();
         }
     }
 
@@ -174,13 +219,13 @@ impl Activity {
 
     /// The newest `n` entries that pass `keep`, newest first.
     pub fn recent(&self, n: usize, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
-        let Ok(ring) = self.ring.lock() else { return Vec::new() };
+        let ring = crate::sync::lock(&self.ring);
         ring.iter().rev().filter(|e| keep(e)).take(n).cloned().collect()
     }
 
     /// Requests, errors (status ≥ 400), tokens and latency percentiles per feature over the last hour.
     pub fn summary(&self) -> Vec<FeatureStats> {
-        let Ok(ring) = self.ring.lock() else { return Vec::new() };
+        let ring = crate::sync::lock(&self.ring);
         let oldest = crate::unix_now().saturating_sub(KEEP.as_secs());
         let mut by: BTreeMap<&str, (FeatureStats, Vec<u64>)> = BTreeMap::new();
         for e in ring.iter().filter(|e| e.at >= oldest) {

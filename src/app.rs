@@ -1,8 +1,12 @@
-//! Composition root: builds the shared state, loads models in the background, serves until a shutdown signal.
+//! Composition root: builds the shared state, composes the routers of every surface, loads models
+//! in the background, serves until a shutdown signal.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
 
 use crate::auth::ApiKeys;
 use crate::auth::admin::AdminAuth;
@@ -10,36 +14,22 @@ use crate::auth::gitlab::GitlabAuth;
 use crate::config::Config;
 use crate::engine::ModelRegistry;
 use crate::engine::remote::RemoteClient;
+use crate::features::routing::OwnAddress;
+use crate::models::Lifecycle;
+use crate::state::{AppState, ExpandedLogging, Started};
+use crate::store::settings::{DEFAULT_MODEL, EXPANDED_LOGGING, GITLAB_URL, RECORDED_MODEL_PARAMS};
 use crate::store::{Store, StoreError};
 use crate::telemetry::LogFile;
 
-/// Everything a request handler may reach. Cheap to clone; no globals, so two servers can share a process.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub models: ModelRegistry,
-    pub store: Store,
-    pub api_keys: Arc<ApiKeys>,
-    /// Admin accounts, sessions and the audit log.
-    pub admin: Arc<AdminAuth>,
-    pub gitlab: Arc<crate::auth::GitlabSlot>,
-    /// Finished requests of the last hour, for the admin UI.
-    pub activity: Arc<crate::activity::Activity>,
-    /// Prompts and model output in the log (boot config `logging.expanded`, or the admin's switch).
-    pub expanded_logging: Arc<std::sync::atomic::AtomicBool>,
-    /// The TLS listener's certificate, replaceable at run time.
-    pub tls: Arc<crate::http::tls::TlsHandle>,
-    /// When this process started serving.
-    pub started: std::time::Instant,
-    /// Model import jobs (admin API).
-    pub jobs: Arc<crate::models::Jobs>,
-    /// Connection pool for OpenAI-compatible upstream model servers.
-    pub remote: RemoteClient,
-    /// The port and host names airgate answers on, to recognise GitLab endpoints that point back at it.
-    pub own_port: u16,
-    pub own_hosts: Arc<Vec<String>>,
-    /// Set at the shutdown deadline: the model threads cut what still runs (finish reason `cancelled`).
-    pub stopping: crate::engine::llama::Stopping,
+/// Every route airgate serves over HTTP, behind the edge's fallbacks, limits and access log.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(crate::api::monitoring::routes())
+        .merge(crate::api::openai::routes(&state))
+        .merge(crate::api::gitlab::routes())
+        .merge(crate::api::admin::routes())
+        .merge(crate::http::web::routes());
+    crate::http::edge(routes, state.config.max_body_bytes, state.activity.clone()).with_state(state)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +74,7 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         let configured = config.gitlab_url.clone();
         tokio::task::spawn_blocking(move || {
             // The URL an admin set in the UI is the latest word; the boot config's otherwise.
-            let url = match store.get_setting::<String>(crate::api::admin::system::GITLAB_URL_KEY) {
+            let url = match store.get_setting(GITLAB_URL) {
                 Ok(Some(url)) => Some(url).filter(|u| !u.is_empty()),
                 _ => configured,
             };
@@ -100,8 +90,7 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     };
     let expanded = config.logging_expanded || {
         let store = store.clone();
-        let key = crate::api::admin::system::EXPANDED_LOGGING_KEY;
-        let read = tokio::task::spawn_blocking(move || store.get_setting::<bool>(key)).await;
+        let read = tokio::task::spawn_blocking(move || store.get_setting(EXPANDED_LOGGING)).await;
         matches!(read, Ok(Ok(Some(true))))
     };
     let state = AppState {
@@ -114,11 +103,10 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         remote: RemoteClient::new()?,
         jobs: Arc::default(),
         activity: Arc::default(),
-        expanded_logging: Arc::new(std::sync::atomic::AtomicBool::new(expanded)),
-        started: std::time::Instant::now(),
+        expanded_logging: ExpandedLogging::new(expanded),
+        started: Started(std::time::Instant::now()),
         tls: Arc::default(),
-        own_port: addr.port(),
-        own_hosts: Arc::new(own_hosts()),
+        own: OwnAddress { port: addr.port(), hosts: Arc::new(own_hosts()) },
         stopping: Default::default(),
     };
     if state.gitlab.get().status().gitlab_url.is_some() {
@@ -129,13 +117,14 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
             }
         });
     }
-    tokio::spawn(crate::api::admin::local::serve(state.clone()));
+    let socket = crate::config::admin_socket(&state.config.data_dir);
+    tokio::spawn(crate::http::serve_unix(socket, crate::api::admin::local::routes().with_state(state.clone())));
     tokio::spawn(load_models(state.clone()));
     tracing::info!(addr = %addr, tls = state.config.tls.is_some(), data_dir = %state.config.data_dir.display(), "listening");
     let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
     let (tls, tls_handle) = (state.config.tls.clone(), state.tls.clone());
     let stopping = state.stopping.clone();
-    let router = crate::http::router(state);
+    let router = router(state);
     crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), drain, move || stopping.stop())
         .await
         .map_err(AppError::Serve)?;
@@ -173,8 +162,8 @@ async fn load_models(state: AppState) {
     let read = tokio::task::spawn_blocking(move || {
         Ok::<_, StoreError>((
             store.models()?,
-            store.get_setting::<String>(crate::models::DEFAULT_MODEL_KEY)?,
-            store.get_setting(crate::models::RECORDED_PARAMS_KEY)?.unwrap_or_default(),
+            store.get_setting(DEFAULT_MODEL)?,
+            store.get_setting(RECORDED_MODEL_PARAMS)?.unwrap_or_default(),
         ))
     })
     .await;
@@ -185,7 +174,8 @@ async fn load_models(state: AppState) {
             (Vec::new(), None, Default::default())
         }
     };
-    let set = crate::models::startup_set(&state, &stored, &recorded);
+    let life = Lifecycle::from_ref(&state);
+    let set = crate::models::startup_set(&state.config, &stored, &recorded);
     let mut notified = false;
     if set.is_empty() {
         // Nothing to warm up: the admin UI and the APIs are ready now (systemd waits for this).
@@ -199,14 +189,14 @@ async fn load_models(state: AppState) {
         state.models.set_default(&name);
     }
     for m in &set {
-        let loaded = crate::models::load(&state, m).await.is_ok();
+        let loaded = crate::models::load(&life, m).await.is_ok();
         if !notified && state.models.not_ready_reason().is_none() {
             notify_ready(None);
             notified = true;
         }
         if loaded && let Some(engine) = state.models.get(&m.name) {
             let info = engine.info();
-            let threads = crate::models::load_params(&state, m).threads;
+            let threads = life.load_params(m).threads;
             let used = crate::models::UsedParams { ctx_size: info.context_per_slot, parallel: info.slots, threads };
             remember_model(&state.store, &info.name, &info.path, info.size_bytes, used).await;
         }

@@ -3,6 +3,8 @@
 mod admin;
 mod backup;
 mod bundle;
+pub mod doctor;
+pub mod local;
 mod model;
 
 use std::path::PathBuf;
@@ -188,8 +190,7 @@ pub fn run() -> ExitCode {
         // These only print: piped into `head` they end quietly, as Unix tools do, instead of a
         // panic on the closed pipe. Commands that talk over sockets (the admin socket, HTTP) keep
         // Rust's default (SIGPIPE ignored, EPIPE as an error) so a peer that hangs up is reported.
-        // SAFETY: single-threaded at this point; restoring a signal's default disposition.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        crate::sys::default_sigpipe();
     }
     match dispatch(cli) {
         Ok(code) => code,
@@ -238,7 +239,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             model::add(&config, &file, name.as_deref(), default)
         }
         Some(Command::Model(ModelCommand::List { json, config })) => model::list(&config, json),
-        Some(Command::Doctor { json, config }) => crate::doctor::run(&config, json),
+        Some(Command::Doctor { json, config }) => doctor::run(&config, json),
         Some(Command::Backup { file, config }) => backup::backup(&config, &file),
         Some(Command::Restore { file, config }) => backup::restore(&config, &file),
         Some(Command::Bundle(BundleCommand::Keygen { file })) => bundle::keygen(&file),

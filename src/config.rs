@@ -312,6 +312,12 @@ impl Layers<'_> {
     }
 }
 
+/// The local control socket a running server listens on: `<data_dir>/admin.sock` (mode 0600). The
+/// `airgate admin`, `model`, `backup` commands and the doctor reach a running server through it.
+pub fn admin_socket(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.sock")
+}
+
 impl Config {
     /// Real process: reads the file named by args (or the default path if it exists) and std::env.
     pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {

@@ -7,14 +7,16 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod docs;
-pub mod doctor;
 pub mod engine;
 pub mod features;
 pub mod http;
 pub mod metrics;
 pub mod models;
 pub mod prompt;
+pub mod state;
 pub mod store;
+pub mod sync;
+pub mod sys;
 pub mod telemetry;
 
 /// An error with its sources, `a: b: c`, skipping a source whose text the message already holds.

@@ -7,25 +7,38 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
-use crate::engine::llama::{LlamaEngine, LoadParams};
-use crate::engine::{Engine, ModelStatus};
-use crate::store::{ModelRecord, Store};
+use crate::activity::Tapped;
+use crate::config::Config;
+use crate::engine::llama::{LlamaEngine, LoadParams, Stopping};
+use crate::engine::{Engine, ModelRegistry, ModelStatus};
+use crate::store::settings::RECORDED_MODEL_PARAMS;
+use crate::store::{ModelRecord, RecordedParams, Store};
 
-/// Settings key of the model an admin made the default.
-pub const DEFAULT_MODEL_KEY: &str = "default_model";
-
-/// Where imported models are copied: `<data_dir>/models`.
-pub fn models_dir(state: &AppState) -> PathBuf {
-    state.config.data_dir.join("models")
+/// What the model lifecycle needs of the running server (an axum sub-state of the application
+/// state): the registry requests find models in, the boot config, the store, the import jobs and
+/// the switch that cuts generations at the shutdown deadline.
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub registry: ModelRegistry,
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub jobs: Arc<Jobs>,
+    pub stopping: Stopping,
 }
 
-/// Load parameters: the record's own, else the boot config's.
-pub fn load_params(state: &AppState, m: &ModelRecord) -> LoadParams {
-    LoadParams { stopping: state.stopping.clone(), ..load_params_from(&state.config, m) }
+impl Lifecycle {
+    /// Where imported models are copied: `<data_dir>/models`.
+    pub fn models_dir(&self) -> PathBuf {
+        self.config.data_dir.join("models")
+    }
+
+    /// Load parameters: the record's own, else the boot config's.
+    pub fn load_params(&self, m: &ModelRecord) -> LoadParams {
+        LoadParams { stopping: self.stopping.clone(), ..load_params_from(&self.config, m) }
+    }
 }
 
 /// Load parameters from a config (without a running server: `airgate doctor`).
@@ -65,10 +78,12 @@ pub fn new_record(name: &str, path: &str, size: u64) -> ModelRecord {
 
 /// Loads (or reloads) `m`: announced as loading at once, ready or failed when the load ends.
 /// A model already loaded keeps serving until the new one is ready, then is replaced.
-pub async fn load(state: &AppState, m: &ModelRecord) -> Result<(), String> {
-    let params = load_params(state, m);
-    if state.models.status(&m.name).is_none() {
-        state.models.add_loading(&m.name, &m.path);
+/// The engine enters the registry wrapped in [`Tapped`], so the request log sees its generations.
+pub async fn load(life: &Lifecycle, m: &ModelRecord) -> Result<(), String> {
+    let params = life.load_params(m);
+    let registry = &life.registry;
+    if registry.status(&m.name).is_none() {
+        registry.add_loading(&m.name, &m.path);
     }
     let started = Instant::now();
     let loaded = tokio::task::spawn_blocking(move || LlamaEngine::load(params)).await;
@@ -77,17 +92,17 @@ pub async fn load(state: &AppState, m: &ModelRecord) -> Result<(), String> {
             let info = engine.info().clone();
             tracing::info!(model = %info.name, architecture = %info.architecture, quantization = %info.quantization,
                 slots = info.slots, context_per_slot = info.context_per_slot, load_ms = started.elapsed().as_millis() as u64, "model loaded");
-            state.models.set_loaded(&m.name, Arc::new(engine));
+            registry.set_loaded(&m.name, Tapped::wrap(Arc::new(engine)));
             Ok(())
         }
         Ok(Err(e)) => {
             tracing::error!(model = %m.name, error = %e, "model failed to load; the server keeps running without it");
-            state.models.set_failed(&m.name, e.to_string());
+            registry.set_failed(&m.name, e.to_string());
             Err(e.to_string())
         }
         Err(e) => {
             tracing::error!(model = %m.name, error = %e, "model loader crashed");
-            state.models.set_failed(&m.name, "the loader crashed; see the log".into());
+            registry.set_failed(&m.name, "the loader crashed; see the log".into());
             Err("the loader crashed; see the log".into())
         }
     }
@@ -168,12 +183,12 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// [`remember`] recorded from an earlier boot config (`recorded`) are dropped, so this start's
 /// boot config applies to them.
 pub fn startup_set(
-    state: &AppState,
+    config: &Config,
     stored: &[ModelRecord],
     recorded: &BTreeMap<String, RecordedParams>,
 ) -> Vec<ModelRecord> {
     let mut out = Vec::new();
-    for spec in &state.config.models {
+    for spec in &config.models {
         let path = spec.path.display().to_string();
         let record = match stored.iter().find(|r| r.name == spec.name) {
             Some(r) if r.autoload == Some(false) => continue,
@@ -195,32 +210,6 @@ pub fn startup_set(
     out
 }
 
-/// Settings key: per model, the load parameters [`remember`] wrote into its record from the boot
-/// config rather than an admin's choice. Values still equal to these follow the boot config of the
-/// next start (a changed `ctx_size` in airgate.toml applies); values an admin changed are kept.
-pub const RECORDED_PARAMS_KEY: &str = "recorded_model_params";
-
-/// The parameters [`remember`] recorded for one model, field by field (`None`: an admin's value).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedParams {
-    pub ctx_size: Option<u32>,
-    pub parallel: Option<u32>,
-    pub threads: Option<u32>,
-}
-
-impl RecordedParams {
-    /// Clears the record's parameters that are still the recorded ones (automatic again).
-    pub fn forget_in(&self, r: &mut ModelRecord) {
-        for (field, recorded) in
-            [(&mut r.ctx_size, self.ctx_size), (&mut r.parallel, self.parallel), (&mut r.threads, self.threads)]
-        {
-            if recorded.is_some() && *field == recorded {
-                *field = None;
-            }
-        }
-    }
-}
-
 /// What a model was loaded with: the context per slot it got, its slots and threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UsedParams {
@@ -240,7 +229,7 @@ pub fn remember(
     size: u64,
     used: UsedParams,
 ) -> Result<Option<std::thread::JoinHandle<()>>, crate::store::StoreError> {
-    let previous: BTreeMap<String, RecordedParams> = store.get_setting(RECORDED_PARAMS_KEY)?.unwrap_or_default();
+    let previous = store.get_setting(RECORDED_MODEL_PARAMS)?.unwrap_or_default();
     let before = previous.get(name).copied().unwrap_or_default();
     let mut recorded = RecordedParams::default();
     // One transaction: an admin's change to this record meanwhile is never overwritten.
@@ -265,7 +254,7 @@ pub fn remember(
     })?;
     let Some(record) = record else { return Ok(None) };
     let key = name.to_string();
-    store.update_setting(RECORDED_PARAMS_KEY, move |map: Option<BTreeMap<String, RecordedParams>>| {
+    store.update_setting(RECORDED_MODEL_PARAMS, move |map| {
         let mut map = map.unwrap_or_default();
         map.insert(key, recorded);
         map
@@ -275,7 +264,7 @@ pub fn remember(
     }
     let (store, name, path) = (store.clone(), name.to_string(), PathBuf::from(path));
     let hasher = std::thread::Builder::new().name(format!("sha256-{name}")).spawn(move || {
-        lower_priority();
+        crate::sys::lower_thread_priority();
         let started = Instant::now();
         let sha256 = match sha256_file(&path) {
             Ok(sha) => sha,
@@ -305,20 +294,9 @@ pub fn remember(
     }
 }
 
-/// Hashing a large file competes with inference for the CPU: let it have the leftovers.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid has no preconditions; setpriority on this thread's id changes only its nice
-    // value (Linux keeps one per thread).
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-    }
-}
-
 /// The status word of a registered model.
-pub fn status_of(state: &AppState, name: &str) -> (&'static str, Option<String>) {
-    match state.models.status(name) {
+pub fn status_of(registry: &ModelRegistry, name: &str) -> (&'static str, Option<String>) {
+    match registry.status(name) {
         Some(ModelStatus::Ready) => ("ready", None),
         Some(ModelStatus::Loading) => ("loading", None),
         Some(ModelStatus::Failed(reason)) => ("failed", Some(reason)),
@@ -347,7 +325,7 @@ pub struct Job {
 
 impl Job {
     pub fn to_json(&self) -> serde_json::Value {
-        let (state, message) = self.state.lock().map(|g| g.clone()).unwrap_or((JobState::Failed, String::new()));
+        let (state, message) = crate::sync::lock(&self.state).clone();
         serde_json::json!({
             "id": self.id,
             "state": state,
@@ -359,9 +337,7 @@ impl Job {
     }
 
     fn finish(&self, state: JobState, message: String) {
-        if let Ok(mut g) = self.state.lock() {
-            *g = (state, message);
-        }
+        *crate::sync::lock(&self.state) = (state, message);
     }
 }
 
@@ -371,22 +347,18 @@ pub struct Jobs(Mutex<HashMap<String, Arc<Job>>>);
 
 impl Jobs {
     pub fn get(&self, id: &str) -> Option<Arc<Job>> {
-        self.0.lock().ok()?.get(id).cloned()
+        crate::sync::lock(&self.0).get(id).cloned()
     }
 
     fn add(&self, job: Arc<Job>) {
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() >= 50
-                && let Some(oldest) = map
-                    .values()
-                    .filter(|j| j.state.lock().is_ok_and(|s| s.0 != JobState::Running))
-                    .map(|j| j.id.clone())
-                    .next()
-            {
-                map.remove(&oldest);
-            }
-            map.insert(job.id.clone(), job);
+        let mut map = crate::sync::lock(&self.0);
+        if map.len() >= 50
+            && let Some(oldest) =
+                map.values().filter(|j| crate::sync::lock(&j.state).0 != JobState::Running).map(|j| j.id.clone()).next()
+        {
+            map.remove(&oldest);
         }
+        map.insert(job.id.clone(), job);
     }
 }
 
@@ -400,7 +372,7 @@ pub struct ImportRequest {
 
 /// Starts an import in the background; the job reports progress. The source is checked as a GGUF
 /// before a byte is copied.
-pub fn start_import(state: &AppState, req: ImportRequest) -> Result<Arc<Job>, String> {
+pub fn start_import(life: &Lifecycle, req: ImportRequest) -> Result<Arc<Job>, String> {
     let meta = std::fs::metadata(&req.source).map_err(|e| format!("cannot read {}: {e}", req.source.display()))?;
     if !meta.is_file() {
         return Err(format!("{} is not a file", req.source.display()));
@@ -413,10 +385,10 @@ pub fn start_import(state: &AppState, req: ImportRequest) -> Result<Arc<Job>, St
         bytes_total: meta.len(),
         model: req.name.clone(),
     });
-    state.jobs.add(job.clone());
-    let (state, running) = (state.clone(), job.clone());
+    life.jobs.add(job.clone());
+    let (life, running) = (life.clone(), job.clone());
     tokio::spawn(async move {
-        let dir = models_dir(&state);
+        let dir = life.models_dir();
         let (j, source, expected) = (running.clone(), req.source.clone(), req.expected_sha256.clone());
         let copied = tokio::task::spawn_blocking(move || copy_verified(&source, &dir, expected.as_deref(), &j)).await;
         let (path, sha256) = match copied {
@@ -427,7 +399,7 @@ pub fn start_import(state: &AppState, req: ImportRequest) -> Result<Arc<Job>, St
         let mut record = new_record(&req.name, &path.display().to_string(), running.bytes_total);
         record.sha256 = Some(sha256.clone());
         record.autoload = Some(req.load);
-        let store = state.store.clone();
+        let store = life.store.clone();
         let r = record.clone();
         let saved = tokio::task::spawn_blocking(move || {
             if store.model(&r.name)?.is_some() {
@@ -447,7 +419,7 @@ pub fn start_import(state: &AppState, req: ImportRequest) -> Result<Arc<Job>, St
         tracing::info!(model = %req.name, path = %path.display(), %sha256, "model imported");
         if req.load {
             running.finish(JobState::Running, "loading".into());
-            if let Err(e) = load(&state, &record).await {
+            if let Err(e) = load(&life, &record).await {
                 return running.finish(JobState::Failed, format!("imported, but it failed to load: {e}"));
             }
         }
@@ -529,7 +501,7 @@ mod tests {
         assert!(remember(&store, "m", &path, 32, used).unwrap().is_none());
 
         // The next start follows its boot config for what was recorded from the last one...
-        let recorded: BTreeMap<String, RecordedParams> = store.get_setting(RECORDED_PARAMS_KEY).unwrap().unwrap();
+        let recorded = store.get_setting(RECORDED_MODEL_PARAMS).unwrap().unwrap();
         let mut r = store.model("m").unwrap().unwrap();
         recorded["m"].forget_in(&mut r);
         assert_eq!((r.ctx_size, r.parallel, r.threads), (None, None, None));
@@ -540,7 +512,7 @@ mod tests {
         remember(&store, "m", &path, 32, UsedParams { ctx_size: 2048, parallel: 4, threads: 1 }).unwrap();
         let mut r = store.model("m").unwrap().unwrap();
         assert_eq!((r.ctx_size, r.parallel, r.threads), (Some(2048), Some(4), Some(1)));
-        let recorded: BTreeMap<String, RecordedParams> = store.get_setting(RECORDED_PARAMS_KEY).unwrap().unwrap();
+        let recorded = store.get_setting(RECORDED_MODEL_PARAMS).unwrap().unwrap();
         recorded["m"].forget_in(&mut r);
         assert_eq!((r.ctx_size, r.parallel, r.threads), (None, Some(4), None));
 

@@ -28,7 +28,7 @@ impl LogFile {
     /// Reopens the path; on failure the old handle is kept and the error returned.
     pub fn reopen(&self) -> std::io::Result<()> {
         let fresh = open_append(&self.path)?;
-        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *crate::sync::lock(&self.file) = fresh;
         Ok(())
     }
 
@@ -45,10 +45,10 @@ pub struct LogFileWriter(Arc<Mutex<File>>);
 
 impl Write for LogFileWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+        crate::sync::lock(&self.0).write(buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+        crate::sync::lock(&self.0).flush()
     }
 }
 

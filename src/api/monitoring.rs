@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::engine::ModelRegistry;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -18,9 +19,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Prometheus text exposition format 0.0.4.
-async fn metrics(State(state): State<AppState>) -> Response {
-    for summary in state.models.list() {
-        if let Some(engine) = state.models.get(&summary.name) {
+async fn metrics(State(models): State<ModelRegistry>) -> Response {
+    for summary in models.list() {
+        if let Some(engine) = models.get(&summary.name) {
             metrics::gauge!(crate::metrics::QUEUE_DEPTH, "model" => summary.name.clone())
                 .set(engine.queue_depth() as f64);
         }
@@ -33,12 +34,12 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({}))
 }
 
-async fn ready(State(state): State<AppState>) -> Response {
-    match state.models.not_ready_reason() {
-        None => (StatusCode::OK, Json(json!({ "status": "ready", "models": state.models.list() }))).into_response(),
+async fn ready(State(models): State<ModelRegistry>) -> Response {
+    match models.not_ready_reason() {
+        None => (StatusCode::OK, Json(json!({ "status": "ready", "models": models.list() }))).into_response(),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not_ready", "reason": reason, "models": state.models.list() })),
+            Json(json!({ "status": "not_ready", "reason": reason, "models": models.list() })),
         )
             .into_response(),
     }

@@ -14,6 +14,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use crate::store::settings::ADMIN_SETUP_TOKEN as SETUP_TOKEN;
 use crate::store::{AuditRecord, SessionRecord, Store, StoreError, UserRecord};
 
 pub const SESSION_COOKIE: &str = "airgate_session";
@@ -23,8 +24,6 @@ const MAX_PASSWORD: usize = 1024;
 pub const SESSION_IDLE: u64 = 12 * 3600;
 /// …and this long after sign-in at the latest.
 pub const SESSION_MAX: u64 = 7 * 24 * 3600;
-/// Settings key of the one-time setup token (present only while no admin exists).
-const SETUP_TOKEN_KEY: &str = "admin_setup_token";
 
 /// Failed sign-ins counted over this window…
 const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -138,16 +137,16 @@ impl AdminAuth {
     }
 
     fn throttle(&self) -> MutexGuard<'_, Throttle> {
-        self.throttle.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.throttle)
     }
 
     fn hash(&self, password: &str) -> Result<String, String> {
-        let _one = self.hashing.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = crate::sync::lock(&self.hashing);
         hash_password(password)
     }
 
     fn verify(&self, password: &str, phc: &str) -> bool {
-        let _one = self.hashing.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = crate::sync::lock(&self.hashing);
         verify_password(password, phc)
     }
 
@@ -156,17 +155,17 @@ impl AdminAuth {
         if self.store.has_users()? {
             return Ok(None);
         }
-        if let Some(token) = self.store.get_setting::<String>(SETUP_TOKEN_KEY)? {
+        if let Some(token) = self.store.get_setting(SETUP_TOKEN)? {
             return Ok(Some(token));
         }
         let token = random_token();
-        self.store.set_setting(SETUP_TOKEN_KEY, &token)?;
+        self.store.set_setting(SETUP_TOKEN, &token)?;
         Ok(Some(token))
     }
 
     /// Creates the first admin when `token` is the setup token. `Ok(None)`: wrong token or setup done.
     pub fn setup(&self, token: &str, username: &str, password: &str, ip: &str) -> Result<Option<Session>, String> {
-        let expected = self.store.get_setting::<String>(SETUP_TOKEN_KEY).map_err(|e| e.to_string())?;
+        let expected = self.store.get_setting(SETUP_TOKEN).map_err(|e| e.to_string())?;
         let matches = expected.as_deref().is_some_and(|t| {
             use subtle::ConstantTimeEq;
             bool::from(digest_hex(t).as_bytes().ct_eq(digest_hex(token.trim()).as_bytes()))
@@ -183,7 +182,7 @@ impl AdminAuth {
         if !self.store.create_user(&user, true).map_err(|e| e.to_string())? {
             return Ok(None);
         }
-        let _ = self.store.remove_setting(SETUP_TOKEN_KEY);
+        let _ = self.store.remove_setting(SETUP_TOKEN);
         self.audit(username, Some(ip), "setup", username, "first admin created with the setup token");
         self.new_session(username, ip).map(Some).map_err(|e| e.to_string())
     }
@@ -198,7 +197,7 @@ impl AdminAuth {
         };
         let created = self.store.create_user(&user, false).map_err(|e| e.to_string())?;
         if created {
-            let _ = self.store.remove_setting(SETUP_TOKEN_KEY);
+            let _ = self.store.remove_setting(SETUP_TOKEN);
         }
         Ok(created)
     }

@@ -3,7 +3,7 @@
 pub mod admin;
 pub mod gitlab;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
 use crate::config::Secret;
 use crate::http::{ApiError, OpenAiError};
 
@@ -43,19 +42,19 @@ impl ApiKeys {
                 Some((k.id.clone(), bytes))
             })
             .collect();
-        *self.stored.write().unwrap_or_else(|e| e.into_inner()) = parsed;
+        *crate::sync::write(&self.stored) = parsed;
     }
 
     /// No keys at all: `/v1` is open.
     pub fn is_empty(&self) -> bool {
-        self.configured.is_empty() && self.stored.read().unwrap_or_else(|e| e.into_inner()).is_empty()
+        self.configured.is_empty() && crate::sync::read(&self.stored).is_empty()
     }
 
     /// True when `presented` is one of the keys; the time taken does not depend on which or how much matched.
     pub fn verify(&self, presented: &str) -> bool {
         let candidate = digest(presented);
         let configured = self.configured.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&candidate));
-        let stored = self.stored.read().unwrap_or_else(|e| e.into_inner());
+        let stored = crate::sync::read(&self.stored);
         let mut matched = None;
         for (id, d) in stored.iter() {
             if bool::from(d.ct_eq(&candidate)) {
@@ -64,14 +63,14 @@ impl ApiKeys {
         }
         drop(stored);
         if let Some(id) = &matched {
-            self.used.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), crate::unix_now());
+            crate::sync::lock(&self.used).insert(id.clone(), crate::unix_now());
         }
         bool::from(configured) || matched.is_some()
     }
 
     /// When the admin-created key `id` was last used since this process started.
     pub fn last_used(&self, id: &str) -> Option<u64> {
-        self.used.lock().unwrap_or_else(|e| e.into_inner()).get(id).copied()
+        crate::sync::lock(&self.used).get(id).copied()
     }
 }
 
@@ -85,22 +84,25 @@ impl GitlabSlot {
 
     /// The current verifier (requests in flight keep the one they started with).
     pub fn get(&self) -> Arc<gitlab::GitlabAuth> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        crate::sync::read(&self.0).clone()
     }
 
     pub fn replace(&self, auth: gitlab::GitlabAuth) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+        *crate::sync::write(&self.0) = Arc::new(auth);
     }
 }
 
 /// The verified GitLab caller of an AI Gateway endpoint; rejects with GitLab's 401 messages.
 pub struct GitlabCaller(pub gitlab::Principal);
 
-impl FromRequestParts<AppState> for GitlabCaller {
+impl<S: Send + Sync> FromRequestParts<S> for GitlabCaller
+where
+    Arc<GitlabSlot>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let auth = state.gitlab.get();
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Arc::<GitlabSlot>::from_ref(state).get();
         match auth.verify(&parts.headers).await {
             Ok(principal) => Ok(GitlabCaller(principal)),
             Err(gitlab::AuthError::Unauthorized(message)) => {
@@ -117,8 +119,8 @@ fn digest(s: &str) -> [u8; 32] {
 }
 
 /// `Authorization: Bearer <key>` on `/v1` when keys are configured.
-pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.api_keys.is_empty() {
+pub async fn require_api_key(State(keys): State<Arc<ApiKeys>>, req: Request, next: Next) -> Response {
+    if keys.is_empty() {
         return next.run(req).await;
     }
     let presented = req
@@ -128,7 +130,7 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match presented {
-        Some(key) if state.api_keys.verify(key) => next.run(req).await,
+        Some(key) if keys.verify(key) => next.run(req).await,
         Some(_) => {
             tracing::warn!("rejected a /v1 request with an unknown API key");
             OpenAiError(ApiError::Unauthorized("the API key is not valid".into())).into_response()

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::api::admin::local;
+use super::local;
 use crate::auth::admin::{AdminAuth, check_password, check_username};
 use crate::config::{Config, ConfigArgs};
 use crate::store::{Store, StoreError};

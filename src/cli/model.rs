@@ -60,7 +60,7 @@ pub fn add(args: &ConfigArgs, file: &Path, name: Option<&str>, make_default: boo
         Db::Direct(store) => {
             let (record, new) = crate::models::register(&store, file, &name).map_err(anyhow::Error::msg)?;
             if make_default {
-                store.set_setting(crate::models::DEFAULT_MODEL_KEY, &record.name)?;
+                store.set_setting(crate::store::settings::DEFAULT_MODEL, &record.name)?;
             }
             let what = if new { "registered" } else { "already registered" };
             eprintln!("{what}: {} ({}); it loads at the next start", record.path, record.sha256.unwrap_or_default());
@@ -89,7 +89,7 @@ pub fn list(args: &ConfigArgs, as_json: bool) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|r| json!({ "name": r.name, "path": r.path, "sha256": r.sha256, "size": r.size, "status": "stopped" }))
                 .collect();
-            let default: Option<String> = store.get_setting(crate::models::DEFAULT_MODEL_KEY)?;
+            let default = store.get_setting(crate::store::settings::DEFAULT_MODEL)?;
             json!({ "models": models, "default": default })
         }
         Db::Server(dir) => call(&dir, "GET", "/local/status", None)?,

@@ -1,5 +1,7 @@
 //! Inference engines: the `Engine` trait every model backend implements, request/event types, and the registry of loaded models.
 
+#[cfg(test)]
+pub mod fake;
 pub mod gguf;
 pub mod llama;
 pub mod registry;

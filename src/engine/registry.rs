@@ -48,7 +48,7 @@ pub struct ModelSummary {
 impl ModelRegistry {
     /// Announces a model that is about to load; the first one announced is the default.
     pub fn add_loading(&self, name: &str, path: &str) {
-        let mut inner = self.inner.write().expect("registry lock");
+        let mut inner = crate::sync::write(&self.inner);
         inner
             .entries
             .insert(name.to_string(), Entry { path: path.to_string(), status: ModelStatus::Loading, engine: None });
@@ -58,7 +58,7 @@ impl ModelRegistry {
     }
 
     pub fn set_loaded(&self, name: &str, engine: Arc<dyn Engine>) {
-        let mut inner = self.inner.write().expect("registry lock");
+        let mut inner = crate::sync::write(&self.inner);
         if let Some(entry) = inner.entries.get_mut(name) {
             entry.status = ModelStatus::Ready;
             entry.engine = Some(engine);
@@ -68,7 +68,7 @@ impl ModelRegistry {
     }
 
     pub fn set_failed(&self, name: &str, reason: String) {
-        let mut inner = self.inner.write().expect("registry lock");
+        let mut inner = crate::sync::write(&self.inner);
         if let Some(entry) = inner.entries.get_mut(name) {
             entry.status = ModelStatus::Failed(reason);
             entry.engine = None;
@@ -80,7 +80,7 @@ impl ModelRegistry {
     /// Forgets a model (unload). In-flight requests keep their engine until they finish; the model's
     /// thread and memory go with the last of them. The default moves to another model, if any.
     pub fn remove(&self, name: &str) -> bool {
-        let mut inner = self.inner.write().expect("registry lock");
+        let mut inner = crate::sync::write(&self.inner);
         let removed = inner.entries.remove(name).is_some();
         if inner.default.as_deref() == Some(name) {
             inner.default = inner.entries.keys().next().cloned();
@@ -92,7 +92,7 @@ impl ModelRegistry {
 
     /// Makes `name` the default model; false when no such model is registered here.
     pub fn set_default(&self, name: &str) -> bool {
-        let mut inner = self.inner.write().expect("registry lock");
+        let mut inner = crate::sync::write(&self.inner);
         if !inner.entries.contains_key(name) {
             return false;
         }
@@ -120,17 +120,17 @@ impl ModelRegistry {
 
     /// The engine serving `name`, if it is loaded.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Engine>> {
-        let inner = self.inner.read().expect("registry lock");
+        let inner = crate::sync::read(&self.inner);
         inner.entries.get(name).and_then(|e| e.engine.clone())
     }
 
     pub fn status(&self, name: &str) -> Option<ModelStatus> {
-        let inner = self.inner.read().expect("registry lock");
+        let inner = crate::sync::read(&self.inner);
         inner.entries.get(name).map(|e| e.status.clone())
     }
 
     pub fn default_name(&self) -> Option<String> {
-        self.inner.read().expect("registry lock").default.clone()
+        crate::sync::read(&self.inner).default.clone()
     }
 
     pub fn default_engine(&self) -> Option<Arc<dyn Engine>> {
@@ -152,7 +152,7 @@ impl ModelRegistry {
     }
 
     pub fn list(&self) -> Vec<ModelSummary> {
-        let inner = self.inner.read().expect("registry lock");
+        let inner = crate::sync::read(&self.inner);
         inner
             .entries
             .iter()

@@ -169,6 +169,6 @@ pub async fn suggest(
     Ok((Answer::Whole(generated), info))
 }
 
-/// Its tests, and the fake engine the routing and GitLab API tests share.
+/// Its tests, against the shared fake engine (`engine::fake`).
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -2,16 +2,17 @@
 //! it in-process when it is one of its own models, calls it as an OpenAI-compatible upstream otherwise, and
 //! falls back to the model mapped to the feature when the request names none.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::FeatureError;
+use crate::activity::Tapped;
 use crate::engine::remote::{RemoteClient, RemoteConfig};
 use crate::engine::{Engine, ModelRegistry, ModelStatus};
 use crate::prompt::Family;
-use crate::store::EndpointRecord;
+use crate::store::settings::FEATURE_ROUTES;
+use crate::store::{EndpointRecord, Store};
 
 /// The model a GitLab request asks for, whichever encoding it came in.
 #[derive(Clone, Default, Deserialize)]
@@ -58,77 +59,10 @@ impl ModelRequest {
     }
 }
 
-/// The GitLab Duo features an admin maps to models: the rows of GitLab's "AI-powered features" tab (spec §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Feature {
-    CodeCompletions,
-    CodeGenerations,
-    DuoChat,
-    DuoChatExplainCode,
-    DuoChatWriteTests,
-    DuoChatRefactorCode,
-    DuoChatFixCode,
-    DuoChatTroubleshootJob,
-    DuoChatExplainVulnerability,
-    DuoChatSummarizeComments,
-    GenerateCommitMessage,
-    SummarizeNewMergeRequest,
-    ResolveVulnerability,
-    SummarizeReview,
-    GlabAskGitCommand,
-    ReviewMergeRequest,
-    DuoAgentPlatform,
-    DuoAgentPlatformAgenticChat,
-}
+pub use crate::store::{Feature, FeatureRoutes, RouteTarget};
 
+/// What routing knows of each feature beyond its key (the type itself is a stored record).
 impl Feature {
-    /// Every feature, in the order of GitLab's admin tab.
-    pub const ALL: [Feature; 18] = [
-        Feature::CodeCompletions,
-        Feature::CodeGenerations,
-        Feature::DuoChat,
-        Feature::DuoChatExplainCode,
-        Feature::DuoChatWriteTests,
-        Feature::DuoChatRefactorCode,
-        Feature::DuoChatFixCode,
-        Feature::DuoChatTroubleshootJob,
-        Feature::DuoChatExplainVulnerability,
-        Feature::DuoChatSummarizeComments,
-        Feature::GenerateCommitMessage,
-        Feature::SummarizeNewMergeRequest,
-        Feature::ResolveVulnerability,
-        Feature::SummarizeReview,
-        Feature::GlabAskGitCommand,
-        Feature::ReviewMergeRequest,
-        Feature::DuoAgentPlatform,
-        Feature::DuoAgentPlatformAgenticChat,
-    ];
-
-    /// GitLab's feature key (`Ai::FeatureSetting#feature`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Feature::CodeCompletions => "code_completions",
-            Feature::CodeGenerations => "code_generations",
-            Feature::DuoChat => "duo_chat",
-            Feature::DuoChatExplainCode => "duo_chat_explain_code",
-            Feature::DuoChatWriteTests => "duo_chat_write_tests",
-            Feature::DuoChatRefactorCode => "duo_chat_refactor_code",
-            Feature::DuoChatFixCode => "duo_chat_fix_code",
-            Feature::DuoChatTroubleshootJob => "duo_chat_troubleshoot_job",
-            Feature::DuoChatExplainVulnerability => "duo_chat_explain_vulnerability",
-            Feature::DuoChatSummarizeComments => "duo_chat_summarize_comments",
-            Feature::GenerateCommitMessage => "generate_commit_message",
-            Feature::SummarizeNewMergeRequest => "summarize_new_merge_request",
-            Feature::ResolveVulnerability => "resolve_vulnerability",
-            Feature::SummarizeReview => "summarize_review",
-            Feature::GlabAskGitCommand => "glab_ask_git_command",
-            Feature::ReviewMergeRequest => "review_merge_request",
-            Feature::DuoAgentPlatform => "duo_agent_platform",
-            Feature::DuoAgentPlatformAgenticChat => "duo_agent_platform_agentic_chat",
-        }
-    }
-
     /// The row title in GitLab's admin tab.
     pub fn title(self) -> &'static str {
         match self {
@@ -163,11 +97,7 @@ impl Feature {
         }
     }
 
-    pub fn parse(key: &str) -> Option<Feature> {
-        Feature::ALL.into_iter().find(|f| f.as_str() == key)
-    }
-
-    /// The feature whose model serves a prompt of this unit primitive (spec §2.6, §8). Chat tools and
+    /// The feature whose model serves a prompt of this unit primitive (§2.6, §8). Chat tools and
     /// anything GitLab does not map to its own row run as General Chat.
     pub fn for_unit_primitive(unit_primitive: &str) -> Feature {
         match unit_primitive {
@@ -206,18 +136,6 @@ impl Feature {
     }
 }
 
-/// Where the admin sent a feature (settings key `feature_routes`; an unset feature uses the default model).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum RouteTarget {
-    Local { model: String },
-    Remote { endpoint: String },
-    Disabled,
-}
-
-pub type FeatureRoutes = BTreeMap<Feature, RouteTarget>;
-pub const FEATURE_ROUTES_KEY: &str = "feature_routes";
-
 /// Where `feature` is routed: its own route, else the one of the feature it falls back to (then
 /// `true`: inherited); `None` = the default model.
 pub fn route_of(routes: &FeatureRoutes, feature: Feature) -> Option<(&RouteTarget, bool)> {
@@ -253,6 +171,76 @@ pub struct Route {
     pub local: bool,
     /// The provider string echoed back in responses (`litellm` for self-hosted).
     pub provider: String,
+}
+
+/// This airgate's own address: the port it listens on and the host names it answers to, to
+/// recognise a GitLab endpoint that points back at it.
+#[derive(Clone, Debug, Default)]
+pub struct OwnAddress {
+    pub port: u16,
+    pub hosts: Arc<Vec<String>>,
+}
+
+/// What routing needs of the running server (an axum sub-state of the application state).
+#[derive(Clone)]
+pub struct Routing {
+    pub models: ModelRegistry,
+    pub remote: RemoteClient,
+    pub store: Store,
+    pub own: OwnAddress,
+}
+
+/// How long a request waits for a model that is still loading (GitLab's "Test connection" gives up after 3 s).
+const MODEL_LOAD_WAIT: std::time::Duration = std::time::Duration::from_millis(2500);
+
+impl Routing {
+    /// The admin's feature routes and remote endpoints (none when the store cannot be read: the
+    /// default model serves).
+    pub async fn table(&self) -> (FeatureRoutes, Vec<EndpointRecord>) {
+        let store = self.store.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let routes = store.get_setting(FEATURE_ROUTES)?.unwrap_or_default();
+            // Every GitLab request reads this: the endpoints only when a route needs them.
+            let remote = routes.values().any(|t| matches!(t, RouteTarget::Remote { .. }));
+            let endpoints = if remote { store.endpoints()? } else { Vec::new() };
+            Ok::<_, crate::store::StoreError>((routes, endpoints))
+        })
+        .await;
+        match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
+                (FeatureRoutes::default(), Vec::new())
+            }
+        }
+    }
+
+    /// A model router over this server's models and the given routing table.
+    pub fn router<'a>(&'a self, routes: &'a FeatureRoutes, endpoints: &'a [EndpointRecord]) -> Router<'a> {
+        Router {
+            models: &self.models,
+            remote: &self.remote,
+            routes,
+            endpoints,
+            own_port: self.own.port,
+            own_hosts: &self.own.hosts,
+        }
+    }
+
+    /// Routes the request to a model: this server's own (waiting briefly for one that is still
+    /// loading), an upstream it names, or the model the admin mapped to the feature.
+    pub async fn route(&self, model: &ModelRequest, feature: Feature) -> Result<Route, FeatureError> {
+        let (routes, endpoints) = self.table().await;
+        let router = self.router(&routes, &endpoints);
+        match router.route(model, feature) {
+            // Right after a start the model is still loading: wait briefly rather than fail.
+            Err(FeatureError::Loading(name)) => {
+                self.models.wait_loaded(&name, MODEL_LOAD_WAIT).await;
+                router.route(model, feature)
+            }
+            other => other,
+        }
+    }
 }
 
 /// What routing needs to know about this airgate.
@@ -306,7 +294,7 @@ impl Router<'_> {
                     request_timeout: std::time::Duration::from_secs(60),
                     context_tokens: family.max_context_tokens() as u32,
                 };
-                Ok(Route { engine: Arc::new(self.remote.engine(cfg)), family, local: false, provider })
+                Ok(Route { engine: Tapped::wrap(Arc::new(self.remote.engine(cfg))), family, local: false, provider })
             }
             None => Err(FeatureError::Unprocessable(format!(
                 "model `{}` is not loaded in airgate and the request names no endpoint",
@@ -344,7 +332,7 @@ impl Router<'_> {
                     Some(f) => f,
                     None => e.family.as_deref().map(Family::parse).transpose()?.unwrap_or(Family::General),
                 };
-                let engine = Arc::new(self.remote.engine(remote_config(e, family)));
+                let engine = Tapped::wrap(Arc::new(self.remote.engine(remote_config(e, family))));
                 Ok(Route { engine, family, local: false, provider })
             }
             Some(RouteTarget::Local { model }) => Ok(Route {

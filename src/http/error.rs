@@ -244,6 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn feature_errors_map_to_client_statuses() {
+        use crate::features::FeatureError;
+        let cases = [
+            (FeatureError::Disabled("code_generations"), 403),
+            (FeatureError::BadInput("model endpoint `ftp://x` is not an http(s) URL".into()), 400),
+            (FeatureError::Unprocessable("unknown family".into()), 422),
+            (FeatureError::NoModel("none".into()), 503),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from(e).status().as_u16(), status);
+        }
+    }
+
+    #[test]
     fn internal_detail_is_not_public() {
         let e = ApiError::Internal("secret path /x".into());
         assert_eq!(e.public_message(), "internal error");

@@ -1,11 +1,13 @@
-//! HTTP edge: router, body limit, request ids and access log, JSON extraction with field-naming errors, TLS, graceful shutdown.
+//! HTTP edge mechanics: the fallbacks, body limit, request ids and access log every route sits behind, JSON
+//! extraction with field-naming errors, the error shapes, streams, TLS, the embedded UI, graceful shutdown.
+//! Which routes exist is the composition root's business (`app::router`).
 
 mod error;
 mod json;
 mod request_id;
 pub mod stream;
 pub mod tls;
-mod web;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,24 +21,21 @@ pub use error::{ApiError, OpenAiError};
 pub use json::JsonBody;
 pub use request_id::{RequestId, record_caller};
 
-use crate::app::AppState;
+use std::sync::Arc;
 
-/// Every route airgate serves.
-pub fn router(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
-    Router::new()
-        .merge(crate::api::monitoring::routes())
-        .merge(crate::api::openai::routes(state.clone()))
-        .merge(crate::api::gitlab::routes())
-        .merge(crate::api::admin::routes())
-        .merge(web::routes())
+use crate::activity::Activity;
+
+/// Puts `routes` behind the edge: 404/405 answers in the caller's protocol's shape, the body limit
+/// (a declared oversize body refused before it is read), and the request id + access log around
+/// everything.
+pub fn edge<S: Clone + Send + Sync + 'static>(routes: Router<S>, limit: usize, activity: Arc<Activity>) -> Router<S> {
+    routes
         .fallback(not_found)
         // After every route is in: it applies to the routes registered before it.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(move |req, next| reject_declared_oversize(limit, req, next)))
-        .layer(middleware::from_fn_with_state(state.activity.clone(), request_id::middleware))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(activity, request_id::middleware))
 }
 
 /// A body whose Content-Length already exceeds the limit is refused before a byte of it is read
@@ -100,6 +99,28 @@ fn openai_route_error(status: StatusCode, message: String, code: &str) -> axum::
         "error": { "message": message, "type": "invalid_request_error", "param": null, "code": code }
     });
     axum::response::IntoResponse::into_response((status, axum::Json(body)))
+}
+
+/// Serves `router` on a Unix socket at `path` (mode 0600) until the process ends. A socket left by an
+/// earlier run is replaced; a failure to bind is logged, not fatal.
+pub async fn serve_unix(path: std::path::PathBuf, router: Router) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(&path);
+    let listener = match tokio::net::UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot open the local admin socket; `airgate admin` needs the server stopped");
+            return;
+        }
+    };
+    if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot restrict the admin socket; closing it");
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::warn!(error = %e, "the local admin socket failed");
+    }
 }
 
 /// The end of the drain that streams cut at the deadline get to send their last frames in: a

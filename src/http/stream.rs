@@ -13,13 +13,7 @@ pub fn event_stream(frames: impl Stream<Item = String> + Send + 'static) -> Resp
 
 /// A streaming body of the given content type; each item is sent as one chunk.
 pub fn streaming(content_type: &'static str, chunks: impl Stream<Item = String> + Send + 'static) -> Response {
-    let body = Body::from_stream(chunks.map(|s| Ok::<_, std::convert::Infallible>(Bytes::from(s))));
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    unbuffered(content_type, Body::from_stream(chunks.map(|s| Ok::<_, std::convert::Infallible>(Bytes::from(s)))))
 }
 
 /// Like [`streaming`], but an `Err` item aborts the response (the connection is reset instead of the
@@ -28,7 +22,11 @@ pub fn streaming_fallible(
     content_type: &'static str,
     chunks: impl Stream<Item = Result<String, std::io::Error>> + Send + 'static,
 ) -> Response {
-    let body = Body::from_stream(chunks.map(|item| item.map(Bytes::from)));
+    unbuffered(content_type, Body::from_stream(chunks.map(|item| item.map(Bytes::from))))
+}
+
+/// The response for a streamed body: its content type, and no caching or proxy buffering on the way.
+fn unbuffered(content_type: &'static str, body: Body) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

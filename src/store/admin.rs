@@ -129,8 +129,8 @@ impl Store {
     }
 
     /// Removes a setting; `Ok(false)` when it was not set.
-    pub fn remove_setting(&self, key: &str) -> Result<bool, StoreError> {
-        self.remove_key(super::SETTINGS, key)
+    pub fn remove_setting<T>(&self, setting: super::Setting<T>) -> Result<bool, StoreError> {
+        self.remove_key(super::SETTINGS, setting.key())
     }
 
     // -- admin accounts ------------------------------------------------------------------------

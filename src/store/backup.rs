@@ -91,12 +91,15 @@ pub const BACKUP_FILE: &str = FILE_NAME;
 mod tests {
     use super::super::tests::temp_dir;
     use super::*;
+    use crate::store::settings::FEATURE_ROUTES;
+    use crate::store::{Feature, RouteTarget, Setting};
 
     #[test]
     fn backup_then_restore_brings_back_settings_and_ends_sessions() {
         let (live, scratch) = (temp_dir("live"), temp_dir("backup"));
         let store = Store::open(&live).unwrap();
-        store.set_setting("feature_routes", &serde_json::json!({"duo_chat": {"kind": "disabled"}})).unwrap();
+        let disabled = crate::store::FeatureRoutes::from([(Feature::DuoChat, RouteTarget::Disabled)]);
+        store.set_setting(FEATURE_ROUTES, &disabled).unwrap();
         let user = crate::store::UserRecord {
             username: "root".into(),
             password_hash: "$argon2id$x".into(),
@@ -106,7 +109,7 @@ mod tests {
         store.create_user(&user, false).unwrap();
         store.backup_to(&scratch.join(BACKUP_FILE)).unwrap();
         // Changes after the backup...
-        store.set_setting("feature_routes", &serde_json::json!({})).unwrap();
+        store.set_setting(FEATURE_ROUTES, &Default::default()).unwrap();
         store.create_user(&crate::store::UserRecord { username: "later".into(), ..user.clone() }, false).unwrap();
         let session = crate::store::SessionRecord {
             username: "root".into(),
@@ -118,8 +121,7 @@ mod tests {
         store.put_session("k", &session).unwrap();
         // ...are undone by the restore.
         store.restore_from(&scratch).unwrap();
-        let routes: serde_json::Value = store.get_setting("feature_routes").unwrap().unwrap();
-        assert_eq!(routes["duo_chat"]["kind"], "disabled");
+        assert_eq!(store.get_setting(FEATURE_ROUTES).unwrap(), Some(disabled));
         assert_eq!(store.users().unwrap(), vec![user]);
         assert_eq!(store.session("k").unwrap(), None);
         std::fs::remove_dir_all(&live).unwrap();
@@ -130,10 +132,11 @@ mod tests {
     fn a_damaged_backup_changes_nothing() {
         let (live, scratch) = (temp_dir("live2"), temp_dir("bad"));
         let store = Store::open(&live).unwrap();
-        store.set_setting("x", &1u32).unwrap();
+        const X: Setting<u32> = Setting::new("x");
+        store.set_setting(X, &1u32).unwrap();
         std::fs::write(scratch.join(BACKUP_FILE), b"not a database at all").unwrap();
         assert!(store.restore_from(&scratch).is_err());
-        assert_eq!(store.get_setting::<u32>("x").unwrap(), Some(1));
+        assert_eq!(store.get_setting(X).unwrap(), Some(1));
         std::fs::remove_dir_all(&live).unwrap();
         std::fs::remove_dir_all(&scratch).unwrap();
     }

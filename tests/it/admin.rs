@@ -154,6 +154,23 @@ async fn the_ui_is_served_with_a_strict_content_security_policy() {
 }
 
 #[tokio::test]
+async fn ui_files_carry_an_etag_and_a_current_copy_gets_a_304() {
+    let server = TestServer::builder().without_default_model().no_wait().start();
+    let first = client().get(server.url("/admin/js/app.js")).send().await.unwrap();
+    assert_eq!(first.headers()["cache-control"], "no-cache", "the browser revalidates every time");
+    let tag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(tag.starts_with('"') && tag.len() == 34, "{tag}");
+    let other = client().get(server.url("/admin/app.css")).send().await.unwrap();
+    assert_ne!(other.headers()["etag"].to_str().unwrap(), tag, "a tag per file content");
+    let again = client().get(server.url("/admin/js/app.js")).header("if-none-match", &tag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let stale = client().get(server.url("/admin/js/app.js")).header("if-none-match", "\"0\"").send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn first_run_setup_needs_the_token_and_runs_once() {
     let server = TestServer::builder().without_default_model().no_wait().start();
     let mut admin = Admin::new(&server);
@@ -225,6 +242,7 @@ async fn every_endpoint_needs_a_session_and_changes_need_csrf() {
         (Method::GET, "/api/admin/features"),
         (Method::PUT, "/api/admin/features/duo_chat"),
         (Method::GET, "/api/admin/models"),
+        (Method::GET, "/api/admin/families"),
         (Method::POST, "/api/admin/models/import"),
         (Method::GET, "/api/admin/jobs/x"),
         (Method::PUT, "/api/admin/models/x"),

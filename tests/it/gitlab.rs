@@ -45,7 +45,7 @@ pub fn completion_body(family: &str) -> Value {
     })
 }
 
-/// The self-hosted model families of the seeds (spec §3.2).
+/// The self-hosted model families of the seeds (§3.2).
 pub const FAMILIES: [&str; 10] = [
     "codestral",
     "mistral",
@@ -242,7 +242,7 @@ async fn v3_completion_component_and_gateway_token_rejection() {
     let (status, v) = call_json(&server, "/v3/code/completions", &token, &body).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"]["name"], "codestral");
-    // A token airgate minted itself is refused on v3 completion (spec §4.4) but accepted on v2.
+    // A token airgate minted itself is refused on v3 completion (§4.4) but accepted on v2.
     let (status, minted) = call_json(&server, "/v1/code/user_access_token", &token, &json!({})).await;
     assert_eq!(status, 200, "{minted}");
     let user_token = minted["token"].as_str().unwrap().to_string();

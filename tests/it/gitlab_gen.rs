@@ -18,7 +18,7 @@ use crate::upstream::{Reply, Upstream};
 /// The model airgate serves in these tests, as GitLab names it.
 const LOCAL: &str = "custom_openai/gemma-3-270m-q4_k_m";
 
-/// A generation request as Rails sends it on v3/v4 (spec §2.3.1) for `family`, served by `endpoint`/`identifier`.
+/// A generation request as Rails sends it on v3/v4 (§2.3.1) for `family`, served by `endpoint`/`identifier`.
 fn generation(family: &str, stream: bool, endpoint: &str, identifier: &str, api_key: &str) -> Value {
     json!({
         "prompt_components": [
@@ -39,7 +39,7 @@ fn local_generation(family: &str, stream: bool) -> Value {
     generation(family, stream, "http://127.0.0.1:1/v1", LOCAL, "sk-test")
 }
 
-/// The legacy flat generation body (spec §2.3.2) for `family`.
+/// The legacy flat generation body (§2.3.2) for `family`.
 fn legacy_generation(family: &str, prompt_version: u8) -> Value {
     let mut body = completion_body(family);
     body["current_file"]["content_above_cursor"] =
@@ -67,7 +67,7 @@ async fn post(server: &TestServer, path: &str, token: &str, body: &Value, extra:
     req.send().await.unwrap()
 }
 
-/// The v3/v4 non-stream response (spec §2.3.1), returning the text of its one choice.
+/// The v3/v4 non-stream response (§2.3.1), returning the text of its one choice.
 fn assert_components_schema(v: &Value, engine: &str, lang: &str) -> String {
     assert_eq!(v["model"]["engine"], engine, "{v}");
     assert_eq!(v["model"]["lang"], lang, "{v}");

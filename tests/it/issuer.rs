@@ -64,7 +64,7 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// Claims as a self-managed GitLab issues them (spec §4.3).
+/// Claims as a self-managed GitLab issues them (§4.3).
 pub fn claims(issuer: &str, scopes: &[&str]) -> Value {
     let now = now();
     json!({

@@ -1,4 +1,6 @@
 //! Integration tests: the real server, the real default model, HTTP over loopback.
+// A test that unwraps fails with the reason; that is what a test should do.
+#![allow(clippy::unwrap_used)]
 
 mod admin;
 mod admin_models;

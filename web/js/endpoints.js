@@ -1,9 +1,10 @@
 // The remote endpoints page: OpenAI-compatible upstreams (create, edit with a write-only API key, test, delete).
 
 import { get, post, put, del, seg } from "./api.js";
-import { el, field, familyField, onSubmit, busy, confirmed, notice, table, timeEl, clearFieldErrors } from "./ui.js";
+import { el, field, familyField, loadFamilies, onSubmit, busy, confirmed, notice, table, timeEl, clearFieldErrors } from "./ui.js";
 
 export async function render(body, ctx) {
+  await loadFamilies();
   const list = el("div", { dataset: { role: "endpoints" } });
   const formBox = el("section", { class: "card", "aria-labelledby": "h-endpoint-form" });
   const results = new Map();

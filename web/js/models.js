@@ -1,7 +1,7 @@
 // The models page: the models directory and its GGUF files, import with a progress bar, the registered models (parameters, load/unload/reload, default, remove) and "Try it".
 
 import { get, post, put, del, postSse, seg } from "./api.js";
-import { el, fill, field, familyField, onSubmit, busy, confirmed, notice, showError, table, bytes, timeEl, num, auto, statusBadge } from "./ui.js";
+import { el, fill, field, familyField, loadFamilies, onSubmit, busy, confirmed, notice, showError, table, bytes, timeEl, num, auto, statusBadge } from "./ui.js";
 
 const POLL_MS = 500;
 const LOADING_POLL_MS = 2000;
@@ -18,6 +18,7 @@ const stem = (path) => fileName(path).replace(/\.gguf$/i, "");
 const isLoaded = (m) => m.status === "ready" || m.status === "loading";
 
 export async function render(body, ctx) {
+  await loadFamilies();
   const page = { ctx, data: null, cards: new Map(), polling: false };
 
   const dirBox = el("div", { dataset: { role: "models-dir" } });

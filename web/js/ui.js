@@ -1,5 +1,7 @@
 // Shared DOM helpers: element builder, the notice area, labelled fields, form validation and field errors, busy buttons, tables, formatting, copy.
 
+import { get } from "./api.js";
+
 /// el("button", {class: "x", dataset: {action: "y"}, onclick: f}, "text", child, [more children])
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -292,13 +294,20 @@ export const auto = (v, word = "automatic") => (v === null || v === undefined ? 
 
 // -- model families -------------------------------------------------------------------------------
 
-export const FAMILIES = ["general", "codegemma", "codellama", "codestral", "deepseekcoder", "gpt", "granite", "llama3", "mistral", "mixtral", "claude_3"];
+/// GitLab's model families as the server knows them (GET /api/admin/families); loaded once.
+let families = null;
 
-/// The family `<select>`: "automatic" (null) or one of GitLab's families.
+export async function loadFamilies() {
+  if (!families) families = await get("/api/admin/families");
+  return families;
+}
+
+/// The family `<select>`: "automatic" (null) or one of GitLab's families (call `loadFamilies` first).
 export function familyField(label, current, hint) {
+  const known = families || [];
   const options = [el("option", { value: "", selected: !current }, "automatic"),
-    ...FAMILIES.map((f) => el("option", { value: f, selected: f === current }, f))];
-  if (current && !FAMILIES.includes(current)) options.push(el("option", { value: current, selected: true }, current));
+    ...known.map((f) => el("option", { value: f, selected: f === current }, f))];
+  if (current && !known.includes(current)) options.push(el("option", { value: current, selected: true }, current));
   return field(label, "family", { tag: "select", options, hint, optionalMark: false });
 }
 

@@ -9,10 +9,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, AdminJson, AdminResult, ClientIp, blocking, session_cookie, session_json, store_err};
-use crate::app::AppState;
+use std::sync::Arc;
+
+use crate::auth::admin::AdminAuth;
 use crate::auth::admin::{LoginError, Session, check_password, check_username};
+use crate::config::Config;
 use crate::http::ApiError;
 use crate::http::JsonBody;
+use crate::state::AppState;
+use crate::store::Store;
 use crate::store::{RemoveUser, UserRecord};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -28,13 +33,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/admin/audit", get(audit))
 }
 
-async fn status(State(state): State<AppState>) -> AdminResult<Json<Value>> {
-    let store = state.store.clone();
+async fn status(State(store): State<Store>, State(config): State<Arc<Config>>) -> AdminResult<Json<Value>> {
     let has_users = blocking(move || store.has_users().map_err(store_err)).await?;
     Ok(Json(json!({
         "setup_required": !has_users,
         "version": env!("CARGO_PKG_VERSION"),
-        "tls": state.config.tls.is_some(),
+        "tls": config.tls.is_some(),
     })))
 }
 
@@ -58,27 +62,28 @@ fn check_credentials(username: &str, password: &str) -> Result<(), ApiError> {
     ApiError::check_fields(fields)
 }
 
-fn signed_in(state: &AppState, status: StatusCode, session: &Session) -> Response {
+fn signed_in(config: &Config, status: StatusCode, session: &Session) -> Response {
     let mut response = (status, Json(session_json(session))).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(state, Some(&session.key)));
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(config, Some(&session.key)));
     response
 }
 
 async fn setup(
-    State(state): State<AppState>,
+    State(accounts): State<Arc<AdminAuth>>,
+    State(store): State<Store>,
+    State(config): State<Arc<Config>>,
     ClientIp(ip): ClientIp,
     JsonBody(body, _): AdminJson<SetupBody>,
 ) -> AdminResult<Response> {
     check_credentials(&body.username, &body.password)?;
-    let admin = state.admin.clone();
+    let admin = accounts.clone();
     let done = blocking(move || {
         admin.setup(&body.setup_token, &body.username, &body.password, &ip).map_err(ApiError::Internal)
     })
     .await?;
     match done {
-        Some(session) => Ok(signed_in(&state, StatusCode::CREATED, &session)),
+        Some(session) => Ok(signed_in(&config, StatusCode::CREATED, &session)),
         None => {
-            let store = state.store.clone();
             if blocking(move || store.has_users().map_err(store_err)).await? {
                 Err(ApiError::Conflict("airgate is already set up; sign in instead".into()).into())
             } else {
@@ -100,19 +105,20 @@ struct LoginBody {
 }
 
 async fn login(
-    State(state): State<AppState>,
+    State(accounts): State<Arc<AdminAuth>>,
+    State(config): State<Arc<Config>>,
     ClientIp(ip): ClientIp,
     JsonBody(body, _): AdminJson<LoginBody>,
 ) -> AdminResult<Response> {
     if body.username.is_empty() || body.password.is_empty() || body.password.len() > 4096 {
         return Err(ApiError::Unauthorized("wrong user name or password".into()).into());
     }
-    let admin = state.admin.clone();
+    let admin = accounts.clone();
     let result = tokio::task::spawn_blocking(move || admin.login(&body.username, &body.password, &ip))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     match result {
-        Ok(session) => Ok(signed_in(&state, StatusCode::OK, &session)),
+        Ok(session) => Ok(signed_in(&config, StatusCode::OK, &session)),
         Err(LoginError::Wrong) => Err(ApiError::Unauthorized(LoginError::Wrong.to_string()).into()),
         Err(e @ LoginError::Locked(wait)) => Err(ApiError::Busy { message: e.to_string(), retry_after: wait }.into()),
         Err(LoginError::Store(e)) => Err(store_err(e).into()),
@@ -123,12 +129,16 @@ async fn session(admin: Admin) -> Json<Value> {
     Json(session_json(&admin.session))
 }
 
-async fn logout(State(state): State<AppState>, admin: Admin) -> AdminResult<Response> {
-    let (auth, session) = (state.admin.clone(), admin.session.clone());
+async fn logout(
+    State(accounts): State<Arc<AdminAuth>>,
+    State(config): State<Arc<Config>>,
+    admin: Admin,
+) -> AdminResult<Response> {
+    let (auth, session) = (accounts.clone(), admin.session.clone());
     blocking(move || auth.logout(&session).map_err(store_err)).await?;
-    admin.audit(&state, "logout", admin.user(), "");
+    admin.audit("logout", admin.user(), "");
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, None));
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&config, None));
     Ok(response)
 }
 
@@ -136,19 +146,19 @@ fn user_json(u: &UserRecord) -> Value {
     json!({ "username": u.username, "created_at": u.created_at, "last_login_at": u.last_login_at })
 }
 
-async fn users(State(state): State<AppState>, _admin: Admin) -> AdminResult<Json<Value>> {
-    let store = state.store.clone();
+async fn users(State(store): State<Store>, _admin: Admin) -> AdminResult<Json<Value>> {
     let users = blocking(move || store.users().map_err(store_err)).await?;
     Ok(Json(users.iter().map(user_json).collect()))
 }
 
 async fn create_user(
-    State(state): State<AppState>,
+    State(accounts): State<Arc<AdminAuth>>,
+    State(store): State<Store>,
     admin: Admin,
     JsonBody(body, _): AdminJson<LoginBody>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
     check_credentials(&body.username, &body.password)?;
-    let (auth, store, name) = (state.admin.clone(), state.store.clone(), body.username.clone());
+    let (auth, store, name) = (accounts.clone(), store.clone(), body.username.clone());
     let created = blocking(move || {
         if !auth.create_user(&body.username, &body.password).map_err(ApiError::Internal)? {
             return Ok(None);
@@ -159,7 +169,7 @@ async fn create_user(
     let Some(user) = created else {
         return Err(ApiError::Conflict(format!("an admin named `{name}` already exists")).into());
     };
-    admin.audit(&state, "create_admin", &name, "");
+    admin.audit("create_admin", &name, "");
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -170,31 +180,31 @@ struct PasswordBody {
 }
 
 async fn change_password(
-    State(state): State<AppState>,
+    State(accounts): State<Arc<AdminAuth>>,
     admin: Admin,
     Path(username): Path<String>,
     JsonBody(body, _): AdminJson<PasswordBody>,
 ) -> AdminResult<StatusCode> {
     check_password(&body.password).map_err(|p| ApiError::invalid("password", p))?;
-    let (auth, name, keep) = (state.admin.clone(), username.clone(), admin.session.key.clone());
+    let (auth, name, keep) = (accounts.clone(), username.clone(), admin.session.key.clone());
     let changed =
         blocking(move || auth.set_password(&name, &body.password, Some(&keep)).map_err(ApiError::Internal)).await?;
     if !changed {
         return Err(ApiError::NotFound(format!("no admin named `{username}`")).into());
     }
-    admin.audit(&state, "change_password", &username, "other sessions of that admin ended");
+    admin.audit("change_password", &username, "other sessions of that admin ended");
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_user(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     admin: Admin,
     Path(username): Path<String>,
 ) -> AdminResult<StatusCode> {
-    let (store, name) = (state.store.clone(), username.clone());
+    let name = username.clone();
     match blocking(move || store.remove_user(&name).map_err(store_err)).await? {
         RemoveUser::Removed => {
-            admin.audit(&state, "delete_admin", &username, "");
+            admin.audit("delete_admin", &username, "");
             Ok(StatusCode::NO_CONTENT)
         }
         RemoveUser::NotFound => Err(ApiError::NotFound(format!("no admin named `{username}`")).into()),
@@ -210,9 +220,8 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-async fn audit(State(state): State<AppState>, _admin: Admin, Query(q): Query<AuditQuery>) -> AdminResult<Json<Value>> {
+async fn audit(State(store): State<Store>, _admin: Admin, Query(q): Query<AuditQuery>) -> AdminResult<Json<Value>> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let store = state.store.clone();
     let entries = blocking(move || store.audit(limit).map_err(store_err)).await?;
     Ok(Json(serde_json::to_value(entries).unwrap_or_default()))
 }

@@ -8,18 +8,22 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
-use crate::app::AppState;
+use std::sync::Arc;
+
+use crate::auth::ApiKeys;
 use crate::auth::admin::{digest_hex, random_token};
 use crate::http::ApiError;
 use crate::http::JsonBody;
+use crate::state::AppState;
 use crate::store::ApiKeyRecord;
+use crate::store::Store;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/admin/api-keys", get(list).post(create)).route("/api/admin/api-keys/{id}", delete(revoke))
 }
 
-fn key_json(state: &AppState, k: &ApiKeyRecord) -> Value {
-    let last_used = state.api_keys.last_used(&k.id).max(k.last_used_at);
+fn key_json(keys: &ApiKeys, k: &ApiKeyRecord) -> Value {
+    let last_used = keys.last_used(&k.id).max(k.last_used_at);
     json!({
         "id": k.id,
         "name": k.name,
@@ -30,10 +34,13 @@ fn key_json(state: &AppState, k: &ApiKeyRecord) -> Value {
     })
 }
 
-async fn list(State(state): State<AppState>, _admin: Admin) -> AdminResult<Json<Value>> {
-    let store = state.store.clone();
+async fn list(
+    State(store): State<Store>,
+    State(api_keys): State<Arc<ApiKeys>>,
+    _admin: Admin,
+) -> AdminResult<Json<Value>> {
     let keys = blocking(move || store.api_keys().map_err(store_err)).await?;
-    Ok(Json(keys.iter().map(|k| key_json(&state, k)).collect()))
+    Ok(Json(keys.iter().map(|k| key_json(&api_keys, k)).collect()))
 }
 
 #[derive(Deserialize)]
@@ -43,7 +50,8 @@ struct CreateBody {
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(api_keys): State<Arc<ApiKeys>>,
     admin: Admin,
     JsonBody(body, _): AdminJson<CreateBody>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
@@ -61,30 +69,35 @@ async fn create(
         created_by: admin.user().to_string(),
         last_used_at: None,
     };
-    let (store, r) = (state.store.clone(), record.clone());
+    let r = record.clone();
     let all = blocking(move || {
         store.put_api_key(&r).map_err(store_err)?;
         store.api_keys().map_err(store_err)
     })
     .await?;
-    state.api_keys.set_stored(&all);
-    admin.audit(&state, "create_api_key", &record.name, &format!("id {}, prefix {}", record.id, record.prefix));
-    let mut out = key_json(&state, &record);
+    api_keys.set_stored(&all);
+    admin.audit("create_api_key", &record.name, &format!("id {}, prefix {}", record.id, record.prefix));
+    let mut out = key_json(&api_keys, &record);
     out["key"] = key.into();
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> AdminResult<StatusCode> {
-    let (store, key_id) = (state.store.clone(), id.clone());
+async fn revoke(
+    State(store): State<Store>,
+    State(api_keys): State<Arc<ApiKeys>>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> AdminResult<StatusCode> {
+    let key_id = id.clone();
     let (removed, all) = blocking(move || {
         let removed = store.remove_api_key(&key_id).map_err(store_err)?;
         Ok((removed, store.api_keys().map_err(store_err)?))
     })
     .await?;
-    state.api_keys.set_stored(&all);
+    api_keys.set_stored(&all);
     if !removed {
         return Err(ApiError::NotFound(format!("no API key with id `{id}`")).into());
     }
-    admin.audit(&state, "revoke_api_key", &id, "");
+    admin.audit("revoke_api_key", &id, "");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,15 +11,18 @@ pub mod system;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
-use crate::auth::admin::{SESSION_COOKIE, Session};
+use std::sync::Arc;
+
+use crate::auth::admin::{AdminAuth, SESSION_COOKIE, Session};
+use crate::config::Config;
 use crate::http::{ApiError, JsonBody};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -103,6 +106,8 @@ fn cookie(parts: &Parts, name: &str) -> Option<String> {
 pub struct Admin {
     pub session: Session,
     pub ip: String,
+    /// Where this admin's actions are audited.
+    accounts: Arc<AdminAuth>,
 }
 
 impl Admin {
@@ -111,19 +116,23 @@ impl Admin {
     }
 
     /// Writes an audit entry for this admin in the background.
-    pub fn audit(&self, state: &AppState, action: &str, target: &str, detail: &str) {
-        audit(state, self.user(), &self.ip, action, target, detail);
+    pub fn audit(&self, action: &str, target: &str, detail: &str) {
+        audit(&self.accounts, self.user(), &self.ip, action, target, detail);
     }
 }
 
-impl FromRequestParts<AppState> for Admin {
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    Arc<AdminAuth>: FromRef<S>,
+{
     type Rejection = AdminError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Some(id) = cookie(parts, SESSION_COOKIE) else {
             return Err(ApiError::Unauthorized("not signed in".into()).into());
         };
-        let admin = state.admin.clone();
+        let accounts = Arc::<AdminAuth>::from_ref(state);
+        let admin = accounts.clone();
         let found = blocking(move || admin.session(&id).map_err(|e| ApiError::Internal(e.to_string()))).await?;
         let Some(session) = found else {
             return Err(ApiError::Unauthorized("the session has ended; sign in again".into()).into());
@@ -137,21 +146,21 @@ impl FromRequestParts<AppState> for Admin {
                 );
             }
         }
-        Ok(Admin { session, ip: client_ip(parts) })
+        Ok(Admin { session, ip: client_ip(parts), accounts })
     }
 }
 
 /// Writes an audit entry on a blocking thread (a redb commit), without waiting for it.
-pub fn audit(state: &AppState, actor: &str, ip: &str, action: &str, target: &str, detail: &str) {
-    let admin = state.admin.clone();
+pub fn audit(accounts: &Arc<AdminAuth>, actor: &str, ip: &str, action: &str, target: &str, detail: &str) {
+    let admin = accounts.clone();
     let (actor, ip, action) = (actor.to_string(), ip.to_string(), action.to_string());
     let (target, detail) = (target.to_string(), detail.to_string());
     tokio::task::spawn_blocking(move || admin.audit(&actor, Some(&ip), &action, &target, &detail));
 }
 
 /// `Set-Cookie` for a new session id (`None`: clear it).
-pub fn session_cookie(state: &AppState, id: Option<&str>) -> HeaderValue {
-    let secure = if state.config.tls.is_some() { "; Secure" } else { "" };
+pub fn session_cookie(config: &Config, id: Option<&str>) -> HeaderValue {
+    let secure = if config.tls.is_some() { "; Secure" } else { "" };
     let value = match id {
         Some(id) => format!(
             "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",

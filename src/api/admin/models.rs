@@ -14,18 +14,20 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
-use crate::app::AppState;
 use crate::engine::{ChatMessage, Event, GenerateRequest, Prompt, SamplingParams};
-use crate::features::routing::{FEATURE_ROUTES_KEY, FeatureRoutes, RouteTarget, features_routed_to};
+use crate::features::routing::{RouteTarget, features_routed_to};
 use crate::http::stream::{event_stream, sse_data};
 use crate::http::{ApiError, JsonBody};
-use crate::models::{DEFAULT_MODEL_KEY, ImportRequest, models_dir, status_of};
+use crate::models::{ImportRequest, Lifecycle, status_of};
 use crate::prompt::Family;
+use crate::state::AppState;
 use crate::store::ModelRecord;
+use crate::store::settings::{DEFAULT_MODEL, FEATURE_ROUTES};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/admin/models", get(list))
+        .route("/api/admin/families", get(families))
         .route("/api/admin/models/import", post(import))
         .route("/api/admin/jobs/{id}", get(job))
         .route("/api/admin/models/{name}", put(update).delete(remove))
@@ -36,9 +38,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/admin/models/{name}/try", post(try_it))
 }
 
-fn model_json(state: &AppState, m: &ModelRecord) -> Value {
-    let (status, detail) = status_of(state, &m.name);
-    let memory = state.models.get(&m.name).map(|e| e.info().size_bytes);
+fn model_json(life: &Lifecycle, m: &ModelRecord) -> Value {
+    let (status, detail) = status_of(&life.registry, &m.name);
+    let memory = life.registry.get(&m.name).map(|e| e.info().size_bytes);
     json!({
         "name": m.name,
         "path": m.path,
@@ -51,7 +53,7 @@ fn model_json(state: &AppState, m: &ModelRecord) -> Value {
         "gpu_layers": m.gpu_layers,
         "status": status,
         "detail": detail,
-        "default": state.models.default_name().as_deref() == Some(&m.name),
+        "default": life.registry.default_name().as_deref() == Some(&m.name),
         "autoload": m.autoload.unwrap_or(status != "unloaded"),
         "memory_bytes": memory,
         "added_at": m.added_at,
@@ -59,10 +61,10 @@ fn model_json(state: &AppState, m: &ModelRecord) -> Value {
 }
 
 /// Every model the store or this process knows, by name.
-async fn all_models(state: &AppState) -> AdminResult<Vec<ModelRecord>> {
-    let store = state.store.clone();
+async fn all_models(life: &Lifecycle) -> AdminResult<Vec<ModelRecord>> {
+    let store = life.store.clone();
     let mut records = blocking(move || store.models().map_err(store_err)).await?;
-    for summary in state.models.list() {
+    for summary in life.registry.list() {
         if !records.iter().any(|r| r.name == summary.name) {
             let size = std::fs::metadata(&summary.path).map_or(0, |m| m.len());
             records.push(crate::models::new_record(&summary.name, &summary.path, size));
@@ -72,22 +74,22 @@ async fn all_models(state: &AppState) -> AdminResult<Vec<ModelRecord>> {
     Ok(records)
 }
 
-async fn record(state: &AppState, name: &str) -> AdminResult<ModelRecord> {
-    all_models(state)
+async fn record(life: &Lifecycle, name: &str) -> AdminResult<ModelRecord> {
+    all_models(life)
         .await?
         .into_iter()
         .find(|m| m.name == name)
         .ok_or_else(|| ApiError::NotFound(format!("no model named `{name}`")).into())
 }
 
-async fn save(state: &AppState, m: &ModelRecord) -> AdminResult<()> {
-    let (store, m) = (state.store.clone(), m.clone());
+async fn save(life: &Lifecycle, m: &ModelRecord) -> AdminResult<()> {
+    let (store, m) = (life.store.clone(), m.clone());
     blocking(move || store.upsert_model(&m).map_err(store_err)).await
 }
 
-async fn list(State(state): State<AppState>, _admin: Admin) -> AdminResult<Json<Value>> {
-    let models = all_models(&state).await?;
-    let dir = models_dir(&state);
+async fn list(State(life): State<Lifecycle>, _admin: Admin) -> AdminResult<Json<Value>> {
+    let models = all_models(&life).await?;
+    let dir = life.models_dir();
     let files = {
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || gguf_files(&dir)).await.unwrap_or_default()
@@ -103,8 +105,13 @@ async fn list(State(state): State<AppState>, _admin: Admin) -> AdminResult<Json<
     Ok(Json(json!({
         "models_dir": dir.display().to_string(),
         "files": files,
-        "models": models.iter().map(|m| model_json(&state, m)).collect::<Vec<_>>(),
+        "models": models.iter().map(|m| model_json(&life, m)).collect::<Vec<_>>(),
     })))
+}
+
+/// GitLab's model families, the choices of a model's or an endpoint's family field.
+async fn families(_admin: Admin) -> Json<Vec<&'static str>> {
+    Json(Family::ALL.iter().map(|f| f.as_str()).collect())
 }
 
 /// `*.gguf` files directly in `dir`, sorted.
@@ -139,7 +146,7 @@ struct ImportBody {
 }
 
 async fn import(
-    State(state): State<AppState>,
+    State(life): State<Lifecycle>,
     admin: Admin,
     JsonBody(body, _): AdminJson<ImportBody>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
@@ -158,7 +165,7 @@ async fn import(
     if expected.as_ref().is_some_and(|s| s.len() != 64 || !s.chars().all(|c| c.is_ascii_hexdigit())) {
         return Err(ApiError::invalid("sha256", "must be 64 hexadecimal characters").into());
     }
-    if all_models(&state).await?.iter().any(|m| m.name == name) {
+    if all_models(&life).await?.iter().any(|m| m.name == name) {
         return Err(ApiError::Conflict(format!("a model named `{name}` exists already; choose another name")).into());
     }
     let req = ImportRequest {
@@ -167,17 +174,17 @@ async fn import(
         expected_sha256: expected,
         load: body.load.unwrap_or(true),
     };
-    let st = state.clone();
+    let st = life.clone();
     let job = tokio::task::spawn_blocking(move || crate::models::start_import(&st, req))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::invalid("path", e))?;
-    admin.audit(&state, "import_model", &name, &source.display().to_string());
+    admin.audit("import_model", &name, &source.display().to_string());
     Ok((StatusCode::ACCEPTED, Json(json!({ "job": job.id }))))
 }
 
-async fn job(State(state): State<AppState>, _admin: Admin, Path(id): Path<String>) -> AdminResult<Json<Value>> {
-    match state.jobs.get(&id) {
+async fn job(State(life): State<Lifecycle>, _admin: Admin, Path(id): Path<String>) -> AdminResult<Json<Value>> {
+    match life.jobs.get(&id) {
         Some(job) => Ok(Json(job.to_json())),
         None => Err(ApiError::NotFound(format!("no import job `{id}`")).into()),
     }
@@ -218,66 +225,66 @@ fn check_params(p: &ParamsBody) -> Result<(), ApiError> {
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(life): State<Lifecycle>,
     admin: Admin,
     Path(name): Path<String>,
     JsonBody(body, _): AdminJson<ParamsBody>,
 ) -> AdminResult<Json<Value>> {
     check_params(&body)?;
-    let mut m = record(&state, &name).await?;
+    let mut m = record(&life, &name).await?;
     m.family = body.family.map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
     (m.ctx_size, m.parallel, m.threads, m.gpu_layers) = (body.ctx_size, body.parallel, body.threads, body.gpu_layers);
-    save(&state, &m).await?;
+    save(&life, &m).await?;
     let detail = format!(
         "ctx_size {:?}, parallel {:?}, threads {:?}, gpu_layers {:?}, family {:?}",
         m.ctx_size, m.parallel, m.threads, m.gpu_layers, m.family
     );
-    admin.audit(&state, "update_model", &name, &detail);
-    if state.models.status(&name).is_some() {
-        let _ = crate::models::load(&state, &m).await;
+    admin.audit("update_model", &name, &detail);
+    if life.registry.status(&name).is_some() {
+        let _ = crate::models::load(&life, &m).await;
     }
-    Ok(Json(model_json(&state, &m)))
+    Ok(Json(model_json(&life, &m)))
 }
 
 /// Load, or reload with the stored parameters; answers when the model is ready or failed.
-async fn load(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> AdminResult<Json<Value>> {
-    let mut m = record(&state, &name).await?;
+async fn load(State(life): State<Lifecycle>, admin: Admin, Path(name): Path<String>) -> AdminResult<Json<Value>> {
+    let mut m = record(&life, &name).await?;
     m.autoload = Some(true);
-    save(&state, &m).await?;
-    let result = crate::models::load(&state, &m).await;
-    admin.audit(&state, "load_model", &name, result.as_ref().err().map_or("loaded", String::as_str));
-    Ok(Json(model_json(&state, &m)))
+    save(&life, &m).await?;
+    let result = crate::models::load(&life, &m).await;
+    admin.audit("load_model", &name, result.as_ref().err().map_or("loaded", String::as_str));
+    Ok(Json(model_json(&life, &m)))
 }
 
-async fn unload(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> AdminResult<Json<Value>> {
-    let mut m = record(&state, &name).await?;
+async fn unload(State(life): State<Lifecycle>, admin: Admin, Path(name): Path<String>) -> AdminResult<Json<Value>> {
+    let mut m = record(&life, &name).await?;
     m.autoload = Some(false);
-    save(&state, &m).await?;
-    state.models.remove(&name);
-    admin.audit(&state, "unload_model", &name, "");
-    Ok(Json(model_json(&state, &m)))
+    save(&life, &m).await?;
+    life.registry.remove(&name);
+    admin.audit("unload_model", &name, "");
+    Ok(Json(model_json(&life, &m)))
 }
 
 async fn make_default(
-    State(state): State<AppState>,
+    State(life): State<Lifecycle>,
     admin: Admin,
     Path(name): Path<String>,
 ) -> AdminResult<Json<Value>> {
-    let m = record(&state, &name).await?;
-    if !state.models.set_default(&name) {
+    let m = record(&life, &name).await?;
+    if !life.registry.set_default(&name) {
         return Err(ApiError::Conflict(format!("model `{name}` is not loaded; load it first")).into());
     }
-    let (store, n) = (state.store.clone(), name.clone());
-    blocking(move || store.set_setting(DEFAULT_MODEL_KEY, &n).map_err(store_err)).await?;
-    admin.audit(&state, "default_model", &name, "");
-    Ok(Json(model_json(&state, &m)))
+    let (store, n) = (life.store.clone(), name.clone());
+    blocking(move || store.set_setting(DEFAULT_MODEL, &n).map_err(store_err)).await?;
+    admin.audit("default_model", &name, "");
+    Ok(Json(model_json(&life, &m)))
 }
 
-async fn remove(State(state): State<AppState>, admin: Admin, Path(name): Path<String>) -> AdminResult<StatusCode> {
-    record(&state, &name).await?;
-    let (store, n) = (state.store.clone(), name.clone());
+async fn remove(State(life): State<Lifecycle>, admin: Admin, Path(name): Path<String>) -> AdminResult<StatusCode> {
+    record(&life, &name).await?;
+    let (store, n) = (life.store.clone(), name.clone());
     let routed = blocking(move || {
-        let routes: FeatureRoutes = store.get_setting(FEATURE_ROUTES_KEY).map_err(store_err)?.unwrap_or_default();
+        let routes = store.get_setting(FEATURE_ROUTES).map_err(store_err)?.unwrap_or_default();
         Ok(features_routed_to(&routes, &RouteTarget::Local { model: n }))
     })
     .await?;
@@ -287,10 +294,10 @@ async fn remove(State(state): State<AppState>, admin: Admin, Path(name): Path<St
         ))
         .into());
     }
-    state.models.remove(&name);
-    let (store, n) = (state.store.clone(), name.clone());
+    life.registry.remove(&name);
+    let (store, n) = (life.store.clone(), name.clone());
     blocking(move || store.remove_model(&n).map_err(store_err)).await?;
-    admin.audit(&state, "remove_model", &name, "the file stays on disk");
+    admin.audit("remove_model", &name, "the file stays on disk");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -304,7 +311,7 @@ struct TryBody {
 
 /// Streams the model's reply to one user message as SSE.
 async fn try_it(
-    State(state): State<AppState>,
+    State(life): State<Lifecycle>,
     _admin: Admin,
     Path(name): Path<String>,
     JsonBody(body, _): AdminJson<TryBody>,
@@ -315,7 +322,7 @@ async fn try_it(
     if body.max_tokens.is_some_and(|n| n == 0 || n > 4096) {
         return Err(ApiError::invalid("max_tokens", "must be between 1 and 4096").into());
     }
-    let Some(engine) = state.models.get(&name) else {
+    let Some(engine) = life.registry.get(&name) else {
         return Err(ApiError::Conflict(format!("model `{name}` is not loaded")).into());
     };
     let req = GenerateRequest {

@@ -10,14 +10,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
-use crate::app::AppState;
-use crate::features::routing::{
-    FEATURE_ROUTES_KEY, Feature, FeatureRoutes, RouteTarget, features_routed_to, remote_config, route_of,
-};
+use crate::engine::ModelRegistry;
+use crate::engine::remote::RemoteClient;
+use crate::features::routing::{Feature, FeatureRoutes, RouteTarget, features_routed_to, remote_config, route_of};
 use crate::http::ApiError;
 use crate::http::JsonBody;
 use crate::prompt::Family;
-use crate::store::EndpointRecord;
+use crate::state::AppState;
+use crate::store::settings::FEATURE_ROUTES;
+use crate::store::{EndpointRecord, Store};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -39,8 +40,7 @@ fn endpoint_json(e: &EndpointRecord) -> Value {
     })
 }
 
-async fn list_endpoints(State(state): State<AppState>, _admin: Admin) -> AdminResult<Json<Value>> {
-    let store = state.store.clone();
+async fn list_endpoints(State(store): State<Store>, _admin: Admin) -> AdminResult<Json<Value>> {
     let all = blocking(move || store.endpoints().map_err(store_err)).await?;
     Ok(Json(all.iter().map(endpoint_json).collect()))
 }
@@ -87,7 +87,7 @@ fn check_endpoint(name: &str, body: &EndpointBody) -> Result<(String, String, Op
 }
 
 async fn create_endpoint(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     admin: Admin,
     JsonBody(body, _): AdminJson<EndpointBody>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
@@ -101,7 +101,7 @@ async fn create_endpoint(
         api_key: body.api_key.filter(|k| !k.is_empty()),
         created_at: crate::unix_now(),
     };
-    let (store, r) = (state.store.clone(), record.clone());
+    let r = record.clone();
     let created = blocking(move || {
         if store.endpoint(&r.name).map_err(store_err)?.is_some() {
             return Ok(false);
@@ -112,12 +112,12 @@ async fn create_endpoint(
     if !created {
         return Err(ApiError::Conflict(format!("an endpoint named `{name}` already exists")).into());
     }
-    admin.audit(&state, "create_endpoint", &name, &record.url);
+    admin.audit("create_endpoint", &name, &record.url);
     Ok((StatusCode::CREATED, Json(endpoint_json(&record))))
 }
 
 async fn update_endpoint(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     admin: Admin,
     Path(name): Path<String>,
     JsonBody(body, _): AdminJson<EndpointBody>,
@@ -126,7 +126,7 @@ async fn update_endpoint(
         return Err(ApiError::invalid("name", "cannot be changed; create a new endpoint instead").into());
     }
     let (url, model, family) = check_endpoint(&name, &body)?;
-    let (store, key_change, n) = (state.store.clone(), body.api_key.clone(), name.clone());
+    let (key_change, n) = (body.api_key.clone(), name.clone());
     let updated = blocking(move || {
         let Some(mut e) = store.endpoint(&n).map_err(store_err)? else { return Ok(None) };
         (e.url, e.model, e.family) = (url, model, family);
@@ -145,18 +145,18 @@ async fn update_endpoint(
         Some(k) if k.is_empty() => "API key removed",
         Some(_) => "API key replaced",
     };
-    admin.audit(&state, "update_endpoint", &name, &format!("{}; {key_note}", e.url));
+    admin.audit("update_endpoint", &name, &format!("{}; {key_note}", e.url));
     Ok(Json(endpoint_json(&e)))
 }
 
 async fn delete_endpoint(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     admin: Admin,
     Path(name): Path<String>,
 ) -> AdminResult<StatusCode> {
-    let (store, n) = (state.store.clone(), name.clone());
+    let n = name.clone();
     let outcome = blocking(move || {
-        let routes: FeatureRoutes = store.get_setting(FEATURE_ROUTES_KEY).map_err(store_err)?.unwrap_or_default();
+        let routes = store.get_setting(FEATURE_ROUTES).map_err(store_err)?.unwrap_or_default();
         let users = features_routed_to(&routes, &RouteTarget::Remote { endpoint: n.clone() });
         if !users.is_empty() {
             return Ok(Err(users));
@@ -171,22 +171,23 @@ async fn delete_endpoint(
         .into()),
         Ok(false) => Err(ApiError::NotFound(format!("no endpoint named `{name}`")).into()),
         Ok(true) => {
-            admin.audit(&state, "delete_endpoint", &name, "");
+            admin.audit("delete_endpoint", &name, "");
             Ok(StatusCode::NO_CONTENT)
         }
     }
 }
 
 async fn test_endpoint(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(remote): State<RemoteClient>,
     admin: Admin,
     Path(name): Path<String>,
 ) -> AdminResult<Json<Value>> {
-    let (store, n) = (state.store.clone(), name.clone());
+    let n = name.clone();
     let Some(e) = blocking(move || store.endpoint(&n).map_err(store_err)).await? else {
         return Err(ApiError::NotFound(format!("no endpoint named `{name}`")).into());
     };
-    let engine = state.remote.engine(remote_config(&e, Family::General));
+    let engine = remote.engine(remote_config(&e, Family::General));
     let started = Instant::now();
     let listed = engine.list_models().await;
     let ms = started.elapsed().as_millis() as u64;
@@ -198,26 +199,26 @@ async fn test_endpoint(
         }
         Err(err) => (false, err.to_string()),
     };
-    admin.audit(&state, "test_endpoint", &name, if ok { "ok" } else { "failed" });
+    admin.audit("test_endpoint", &name, if ok { "ok" } else { "failed" });
     Ok(Json(json!({ "ok": ok, "latency_ms": ms, "message": message })))
 }
 
 /// What serves `feature` now, in words.
-fn effective(state: &AppState, routes: &FeatureRoutes, feature: Feature) -> String {
+fn effective(models: &ModelRegistry, routes: &FeatureRoutes, feature: Feature) -> String {
     let route = route_of(routes, feature);
     let via = if route.is_some_and(|(_, inherited)| inherited) { " (as General Chat)" } else { "" };
     match route.map(|(target, _)| target) {
         Some(RouteTarget::Local { model }) => format!("local model {model}{via}"),
         Some(RouteTarget::Remote { endpoint }) => format!("remote endpoint {endpoint}{via}"),
         Some(RouteTarget::Disabled) => format!("disabled{via}"),
-        None => match state.models.default_name() {
+        None => match models.default_name() {
             Some(name) => format!("default model ({name})"),
             None => "no model available".into(),
         },
     }
 }
 
-fn feature_json(state: &AppState, routes: &FeatureRoutes, f: Feature) -> Value {
+fn feature_json(models: &ModelRegistry, routes: &FeatureRoutes, f: Feature) -> Value {
     let route = match routes.get(&f) {
         Some(target) => serde_json::to_value(target).unwrap_or_default(),
         None => json!({ "kind": "default" }),
@@ -227,18 +228,22 @@ fn feature_json(state: &AppState, routes: &FeatureRoutes, f: Feature) -> Value {
         "title": f.title(),
         "group": f.group(),
         "route": route,
-        "effective": effective(state, routes, f),
+        "effective": effective(models, routes, f),
     })
 }
 
-async fn read_routes(state: &AppState) -> AdminResult<FeatureRoutes> {
-    let store = state.store.clone();
-    blocking(move || Ok(store.get_setting(FEATURE_ROUTES_KEY).map_err(store_err)?.unwrap_or_default())).await
+async fn read_routes(store: &Store) -> AdminResult<FeatureRoutes> {
+    let store = store.clone();
+    blocking(move || Ok(store.get_setting(FEATURE_ROUTES).map_err(store_err)?.unwrap_or_default())).await
 }
 
-async fn features(State(state): State<AppState>, _admin: Admin) -> AdminResult<Json<Value>> {
-    let routes = read_routes(&state).await?;
-    Ok(Json(Feature::ALL.iter().map(|f| feature_json(&state, &routes, *f)).collect()))
+async fn features(
+    State(models): State<ModelRegistry>,
+    State(store): State<Store>,
+    _admin: Admin,
+) -> AdminResult<Json<Value>> {
+    let routes = read_routes(&store).await?;
+    Ok(Json(Feature::ALL.iter().map(|f| feature_json(&models, &routes, *f)).collect()))
 }
 
 #[derive(Deserialize)]
@@ -251,7 +256,8 @@ enum RouteBody {
 }
 
 async fn set_feature(
-    State(state): State<AppState>,
+    State(models): State<ModelRegistry>,
+    State(store): State<Store>,
     admin: Admin,
     Path(key): Path<String>,
     JsonBody(body, _): AdminJson<RouteBody>,
@@ -263,8 +269,8 @@ async fn set_feature(
         RouteBody::Default => None,
         RouteBody::Disabled => Some(RouteTarget::Disabled),
         RouteBody::Local { model } => {
-            let known = state.models.status(&model).is_some() || {
-                let (store, m) = (state.store.clone(), model.clone());
+            let known = models.status(&model).is_some() || {
+                let (store, m) = (store.clone(), model.clone());
                 blocking(move || store.model(&m).map_err(store_err)).await?.is_some()
             };
             if !known {
@@ -273,17 +279,17 @@ async fn set_feature(
             Some(RouteTarget::Local { model })
         }
         RouteBody::Remote { endpoint } => {
-            let (store, e) = (state.store.clone(), endpoint.clone());
+            let (store, e) = (store.clone(), endpoint.clone());
             if blocking(move || store.endpoint(&e).map_err(store_err)).await?.is_none() {
                 return Err(ApiError::invalid("endpoint", format!("no endpoint named `{endpoint}`")).into());
             }
             Some(RouteTarget::Remote { endpoint })
         }
     };
-    let (store, t) = (state.store.clone(), target.clone());
+    let t = target.clone();
     let routes = blocking(move || {
         store
-            .update_setting(FEATURE_ROUTES_KEY, |routes: Option<FeatureRoutes>| {
+            .update_setting(FEATURE_ROUTES, |routes| {
                 let mut routes = routes.unwrap_or_default();
                 match t {
                     Some(t) => routes.insert(feature, t),
@@ -294,7 +300,7 @@ async fn set_feature(
             .map_err(store_err)
     })
     .await?;
-    let out = feature_json(&state, &routes, feature);
-    admin.audit(&state, "route_feature", feature.as_str(), out["effective"].as_str().unwrap_or_default());
+    let out = feature_json(&models, &routes, feature);
+    admin.audit("route_feature", feature.as_str(), out["effective"].as_str().unwrap_or_default());
     Ok(Json(out))
 }

@@ -10,10 +10,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Admin, AdminJson, AdminResult, blocking, session_cookie, store_err};
-use crate::app::AppState;
-use crate::http::tls::{self, CertInfo};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::auth::ApiKeys;
+use crate::config::Config;
+use crate::engine::ModelRegistry;
+use crate::http::tls::{self, CertInfo, TlsHandle};
 use crate::http::{ApiError, JsonBody};
-use crate::store::{BACKUP_FILE, Scratch};
+use crate::state::{AppState, ExpandedLogging};
+use crate::store::settings::{DEFAULT_MODEL, EXPANDED_LOGGING};
+use crate::store::{BACKUP_FILE, Scratch, Store};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -23,16 +30,16 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/admin/restore", post(restore))
 }
 
-fn tls_json(state: &AppState, info: Option<CertInfo>) -> Value {
-    let uploaded = tls::uploaded_paths(&state.config.data_dir);
-    let source = match &state.config.tls {
+fn tls_json(config: &Config, handle: &TlsHandle, info: Option<CertInfo>) -> Value {
+    let uploaded = tls::uploaded_paths(&config.data_dir);
+    let source = match &config.tls {
         Some(p) if p.cert == uploaded.cert => "uploaded",
         Some(_) => "config",
         None if uploaded.cert.is_file() => "uploaded (used from the next start)",
         None => "none",
     };
     json!({
-        "enabled": state.tls.active(),
+        "enabled": handle.active(),
         "subject": info.as_ref().map(|i| i.subject.clone()),
         "not_after": info.map(|i| i.not_after),
         "source": source,
@@ -40,20 +47,24 @@ fn tls_json(state: &AppState, info: Option<CertInfo>) -> Value {
 }
 
 /// The certificate in use (or waiting for the next start).
-fn current_cert(state: &AppState) -> Option<CertInfo> {
-    let path = match &state.config.tls {
+fn current_cert(config: &Config) -> Option<CertInfo> {
+    let path = match &config.tls {
         Some(p) => p.cert.clone(),
-        None => tls::uploaded_paths(&state.config.data_dir).cert,
+        None => tls::uploaded_paths(&config.data_dir).cert,
     };
     std::fs::read_to_string(path).ok().and_then(|pem| tls::inspect(&pem).ok())
 }
 
-async fn settings(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
+async fn settings(
+    State(config): State<Arc<Config>>,
+    State(handle): State<Arc<TlsHandle>>,
+    _admin: Admin,
+) -> Json<Value> {
     Json(json!({
-        "listen": state.config.listen.to_string(),
-        "data_dir": state.config.data_dir.display().to_string(),
-        "models_dir": crate::models::models_dir(&state).display().to_string(),
-        "tls": tls_json(&state, current_cert(&state)),
+        "listen": config.listen.to_string(),
+        "data_dir": config.data_dir.display().to_string(),
+        "models_dir": config.data_dir.join("models").display().to_string(),
+        "tls": tls_json(&config, &handle, current_cert(&config)),
     }))
 }
 
@@ -65,46 +76,43 @@ struct TlsBody {
 }
 
 async fn upload_tls(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
+    State(handle): State<Arc<TlsHandle>>,
     admin: Admin,
     JsonBody(body, _): AdminJson<TlsBody>,
 ) -> AdminResult<Json<Value>> {
     let info = tls::check(&body.cert_pem, &body.key_pem)
         .await
         .map_err(|(field, problem)| ApiError::invalid(field, problem))?;
-    let dir = state.config.data_dir.clone();
+    let dir = config.data_dir.clone();
     let (cert, key) = (body.cert_pem.clone(), body.key_pem.clone());
     blocking(move || tls::store_upload(&dir, &cert, &key).map(|_| ()).map_err(|e| ApiError::Internal(e.to_string())))
         .await?;
-    state.tls.replace(&body.cert_pem, &body.key_pem).await.map_err(|e| ApiError::invalid("cert_pem", e))?;
-    let note = if state.tls.active() {
-        "in use for new connections"
-    } else {
-        "stored; airgate serves TLS from the next start"
-    };
-    admin.audit(&state, "upload_tls", &info.subject, note);
-    let mut out = tls_json(&state, Some(info));
+    handle.replace(&body.cert_pem, &body.key_pem).await.map_err(|e| ApiError::invalid("cert_pem", e))?;
+    let note =
+        if handle.active() { "in use for new connections" } else { "stored; airgate serves TLS from the next start" };
+    admin.audit("upload_tls", &info.subject, note);
+    let mut out = tls_json(&config, &handle, Some(info));
     out["message"] = note.into();
     Ok(Json(out))
 }
 
 /// A scratch dir in the data dir for one backup or restore.
-fn scratch(state: &AppState, tag: &str) -> Result<Scratch, ApiError> {
-    let dir = &state.config.data_dir;
+fn scratch(dir: &Path, tag: &str) -> Result<Scratch, ApiError> {
     Scratch::new(dir, tag)
         .map_err(|e| ApiError::Internal(format!("cannot create a scratch dir in {}: {e}", dir.display())))
 }
 
-async fn backup(State(state): State<AppState>, admin: Admin) -> AdminResult<Response> {
-    let (store, st) = (state.store.clone(), state.clone());
+async fn backup(State(store): State<Store>, State(config): State<Arc<Config>>, admin: Admin) -> AdminResult<Response> {
+    let dir = config.data_dir.clone();
     let bytes = blocking(move || {
-        let scratch = scratch(&st, "backup")?;
+        let scratch = scratch(&dir, "backup")?;
         let file = scratch.0.join(BACKUP_FILE);
         store.backup_to(&file).map_err(store_err)?;
         std::fs::read(&file).map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await?;
-    admin.audit(&state, "backup", "", &format!("{} bytes", bytes.len()));
+    admin.audit("backup", "", &format!("{} bytes", bytes.len()));
     let name = format!("airgate-backup-{}.redb", crate::long_date(crate::unix_now()).replace([' ', ','], ""));
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")).expect("ASCII file name");
     Ok((
@@ -117,13 +125,22 @@ async fn backup(State(state): State<AppState>, admin: Admin) -> AdminResult<Resp
         .into_response())
 }
 
-async fn restore(State(state): State<AppState>, admin: Admin, body: Bytes) -> AdminResult<Response> {
+async fn restore(
+    State(store): State<Store>,
+    State(api_keys): State<Arc<ApiKeys>>,
+    State(config): State<Arc<Config>>,
+    State(models): State<ModelRegistry>,
+    State(expanded_logging): State<ExpandedLogging>,
+    admin: Admin,
+    body: Bytes,
+) -> AdminResult<Response> {
     if body.is_empty() {
         return Err(ApiError::invalid("file", "is empty; choose a backup file made by airgate").into());
     }
-    let (store, st, size) = (state.store.clone(), state.clone(), body.len());
+    let (st, dir, size) = (store.clone(), config.data_dir.clone(), body.len());
     let restored = blocking(move || {
-        let scratch = scratch(&st, "restore")?;
+        let store = st;
+        let scratch = scratch(&dir, "restore")?;
         std::fs::write(scratch.0.join(BACKUP_FILE), &body).map_err(|e| ApiError::Internal(e.to_string()))?;
         match store.restore_from(&scratch.0) {
             Ok(()) => Ok(Ok(store.api_keys().map_err(store_err)?)),
@@ -136,22 +153,19 @@ async fn restore(State(state): State<AppState>, admin: Admin, body: Bytes) -> Ad
     .await?;
     let keys =
         restored.map_err(|problem| ApiError::invalid("file", format!("is not a usable airgate backup: {problem}")))?;
-    state.api_keys.set_stored(&keys);
-    let store = state.store.clone();
+    api_keys.set_stored(&keys);
     let (expanded, default) = blocking(move || {
         Ok((
-            store.get_setting::<bool>(crate::api::admin::system::EXPANDED_LOGGING_KEY).map_err(store_err)?,
-            store.get_setting::<String>(crate::models::DEFAULT_MODEL_KEY).map_err(store_err)?,
+            store.get_setting(EXPANDED_LOGGING).map_err(store_err)?,
+            store.get_setting(DEFAULT_MODEL).map_err(store_err)?,
         ))
     })
     .await?;
-    state
-        .expanded_logging
-        .store(state.config.logging_expanded || expanded == Some(true), std::sync::atomic::Ordering::Relaxed);
+    expanded_logging.set(config.logging_expanded || expanded == Some(true));
     if let Some(name) = default {
-        state.models.set_default(&name);
+        models.set_default(&name);
     }
-    admin.audit(&state, "restore", "", &format!("{size} bytes; every session ended"));
+    admin.audit("restore", "", &format!("{size} bytes; every session ended"));
     let mut response = (
         StatusCode::OK,
         Json(json!({
@@ -160,6 +174,6 @@ async fn restore(State(state): State<AppState>, admin: Admin, body: Bytes) -> Ad
         })),
     )
         .into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, None));
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&config, None));
     Ok(response)
 }

@@ -1,10 +1,10 @@
 //! The dashboard, the GitLab connection page, the request log (recent and live), expanded AI logging, diagnostics.
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -16,16 +16,15 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
-use crate::activity::Entry;
-use crate::app::AppState;
-use crate::features::routing::{Feature, ModelRequest};
+use crate::activity::{Activity, Entry};
+use crate::auth::{ApiKeys, GitlabSlot};
+use crate::config::Config;
+use crate::engine::ModelRegistry;
+use crate::features::routing::{Feature, ModelRequest, OwnAddress, Routing};
 use crate::http::JsonBody;
-
-/// Settings key of the GitLab URL an admin set (overrides the boot config's `gitlab_url`; "" = none).
-pub const GITLAB_URL_KEY: &str = "gitlab_url";
-
-/// Settings key of the expanded-AI-logging switch.
-pub const EXPANDED_LOGGING_KEY: &str = "logging_expanded";
+use crate::state::{AppState, ExpandedLogging, Started};
+use crate::store::Store;
+use crate::store::settings::{EXPANDED_LOGGING, GITLAB_URL};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -45,17 +44,21 @@ fn rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-async fn dashboard(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
+async fn dashboard(
+    State(registry): State<ModelRegistry>,
+    State(Started(started)): State<Started>,
+    State(activity): State<Arc<Activity>>,
+    _admin: Admin,
+) -> Json<Value> {
     let build = crate::engine::llama::build_info();
     let line = |prefix: &str| build.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_default().to_string();
-    let not_ready = state.models.not_ready_reason();
-    let models: Vec<Value> = state
-        .models
+    let not_ready = registry.not_ready_reason();
+    let models: Vec<Value> = registry
         .list()
         .into_iter()
         .map(|m| {
-            let (status, detail) = crate::models::status_of(&state, &m.name);
-            let memory = state.models.get(&m.name).map(|e| e.info().size_bytes);
+            let (status, detail) = crate::models::status_of(&registry, &m.name);
+            let memory = registry.get(&m.name).map(|e| e.info().size_bytes);
             json!({ "name": m.name, "status": status, "detail": detail, "default": m.default, "memory_bytes": memory })
         })
         .collect();
@@ -63,31 +66,59 @@ async fn dashboard(State(state): State<AppState>, _admin: Admin) -> Json<Value> 
         "version": env!("CARGO_PKG_VERSION"),
         "llama_cpp": line("llama.cpp: "),
         "backend": line("backends: "),
-        "uptime_s": state.started.elapsed().as_secs(),
+        "uptime_s": started.elapsed().as_secs(),
         "ready": not_ready.is_none(),
         "ready_detail": not_ready.unwrap_or_else(|| "ready".into()),
         "rss_bytes": rss_bytes(),
         "models": models,
-        "features": state.activity.summary(),
-        "recent_errors": state.activity.recent(20, |e| e.status >= 400),
+        "features": activity.summary(),
+        "recent_errors": activity.recent(20, |e| e.status >= 400),
     }))
 }
 
-/// This airgate's URL as the admin's browser reached it.
-fn own_url(state: &AppState, headers: &HeaderMap) -> String {
-    let scheme = if state.config.tls.is_some() { "https" } else { "http" };
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
-    format!("{scheme}://{}", host.unwrap_or_else(|| format!("<airgate-host>:{}", state.own_port)))
+/// What the GitLab page shows: the GitLab keys, this airgate's address and models, the endpoints.
+#[derive(Clone)]
+struct GitlabPage {
+    gitlab: Arc<GitlabSlot>,
+    store: Store,
+    api_keys: Arc<ApiKeys>,
+    config: Arc<Config>,
+    models: ModelRegistry,
+    own: OwnAddress,
 }
 
-async fn gitlab(State(state): State<AppState>, _admin: Admin, headers: HeaderMap) -> AdminResult<Json<Value>> {
-    let url = own_url(&state, &headers);
-    let keys = state.gitlab.get().status();
-    let store = state.store.clone();
+impl FromRef<AppState> for GitlabPage {
+    fn from_ref(s: &AppState) -> Self {
+        GitlabPage {
+            gitlab: s.gitlab.clone(),
+            store: s.store.clone(),
+            api_keys: s.api_keys.clone(),
+            config: s.config.clone(),
+            models: s.models.clone(),
+            own: s.own.clone(),
+        }
+    }
+}
+
+/// This airgate's URL as the admin's browser reached it.
+fn own_url(page: &GitlabPage, headers: &HeaderMap) -> String {
+    let scheme = if page.config.tls.is_some() { "https" } else { "http" };
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
+    format!("{scheme}://{}", host.unwrap_or_else(|| format!("<airgate-host>:{}", page.own.port)))
+}
+
+async fn gitlab(State(page): State<GitlabPage>, _admin: Admin, headers: HeaderMap) -> AdminResult<Json<Value>> {
+    gitlab_page(&page, &headers).await
+}
+
+async fn gitlab_page(page: &GitlabPage, headers: &HeaderMap) -> AdminResult<Json<Value>> {
+    let url = own_url(page, headers);
+    let keys = page.gitlab.get().status();
+    let store = page.store.clone();
     let (records, endpoints) =
         blocking(move || Ok((store.models().map_err(store_err)?, store.endpoints().map_err(store_err)?))).await?;
-    let key_hint = if state.api_keys.is_empty() { "(leave empty)" } else { "an airgate API key (API keys page)" };
-    let mut rows: Vec<Value> = state
+    let key_hint = if page.api_keys.is_empty() { "(leave empty)" } else { "an airgate API key (API keys page)" };
+    let mut rows: Vec<Value> = page
         .models
         .list()
         .into_iter()
@@ -116,7 +147,7 @@ async fn gitlab(State(state): State<AppState>, _admin: Admin, headers: HeaderMap
     Ok(Json(json!({
         "gitlab_url": keys.gitlab_url,
         "airgate_url": url,
-        "auth_bypass": state.config.auth_bypass,
+        "auth_bypass": page.config.auth_bypass,
         "jwks": { "last_success": keys.last_success, "keys": keys.keys, "last_error": keys.last_error },
         "gitlab_rb": format!("gitlab_rails['env'] = {{ 'AI_GATEWAY_URL' => '{url}' }}\n"),
         "helm": format!("global:\n  extraEnv:\n    AI_GATEWAY_URL: {url}\n"),
@@ -133,7 +164,7 @@ struct GitlabBody {
 
 /// Sets the GitLab instance whose signing keys airgate trusts; takes effect at once and fetches the keys.
 async fn set_gitlab(
-    State(state): State<AppState>,
+    State(page): State<GitlabPage>,
     admin: Admin,
     headers: HeaderMap,
     JsonBody(body, _): AdminJson<GitlabBody>,
@@ -152,22 +183,22 @@ async fn set_gitlab(
         }
     }
     let (dir, bypass, store, u) =
-        (state.config.data_dir.clone(), state.config.auth_bypass, state.store.clone(), url.clone());
+        (page.config.data_dir.clone(), page.config.auth_bypass, page.store.clone(), url.clone());
     let auth = blocking(move || {
-        store.set_setting(GITLAB_URL_KEY, &u).map_err(store_err)?;
+        store.set_setting(GITLAB_URL, &u).map_err(store_err)?;
         crate::auth::gitlab::GitlabAuth::new(&dir, Some(u).filter(|u| !u.is_empty()), bypass)
             .map_err(|e| crate::http::ApiError::Internal(e.to_string()))
     })
     .await?;
-    state.gitlab.replace(auth);
+    page.gitlab.replace(auth);
     if !url.is_empty() {
         // A first fetch right away, so the page shows whether GitLab answers.
-        if let Err(e) = state.gitlab.get().refresh_keys().await {
+        if let Err(e) = page.gitlab.get().refresh_keys().await {
             tracing::warn!(error = %e, "could not fetch GitLab's signing keys");
         }
     }
-    admin.audit(&state, "gitlab_url", &url, "");
-    gitlab(State(state), admin, headers).await
+    admin.audit("gitlab_url", &url, "");
+    gitlab_page(&page, &headers).await
 }
 
 #[derive(Deserialize)]
@@ -180,13 +211,13 @@ fn matches(q: &LogQuery, e: &Entry) -> bool {
     q.correlation_id.as_deref().map(str::trim).filter(|c| !c.is_empty()).is_none_or(|c| e.correlation_id.contains(c))
 }
 
-async fn logs(State(state): State<AppState>, _admin: Admin, Query(q): Query<LogQuery>) -> Json<Vec<Entry>> {
-    Json(state.activity.recent(200, |e| matches(&q, e)))
+async fn logs(State(activity): State<Arc<Activity>>, _admin: Admin, Query(q): Query<LogQuery>) -> Json<Vec<Entry>> {
+    Json(activity.recent(200, |e| matches(&q, e)))
 }
 
 /// Finished requests as they happen, one SSE `data:` frame each (a comment every 15 s keeps proxies from closing it).
-async fn logs_stream(State(state): State<AppState>, _admin: Admin, Query(q): Query<LogQuery>) -> Response {
-    let live = BroadcastStream::new(state.activity.subscribe()).filter_map(move |item| {
+async fn logs_stream(State(activity): State<Arc<Activity>>, _admin: Admin, Query(q): Query<LogQuery>) -> Response {
+    let live = BroadcastStream::new(activity.subscribe()).filter_map(move |item| {
         let frame = match item {
             Ok(e) if matches(&q, &e) => {
                 Some(Ok::<_, Infallible>(SseEvent::default().json_data(&e).unwrap_or_default()))
@@ -202,8 +233,8 @@ async fn logs_stream(State(state): State<AppState>, _admin: Admin, Query(q): Que
     )
 }
 
-async fn logging(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
-    Json(json!({ "expanded": state.expanded_logging.load(Ordering::Relaxed) }))
+async fn logging(State(expanded): State<ExpandedLogging>, _admin: Admin) -> Json<Value> {
+    Json(json!({ "expanded": expanded.get() }))
 }
 
 #[derive(Deserialize)]
@@ -213,23 +244,27 @@ struct LoggingBody {
 }
 
 async fn set_logging(
-    State(state): State<AppState>,
+    State(store): State<Store>,
+    State(expanded): State<ExpandedLogging>,
     admin: Admin,
     JsonBody(body, _): AdminJson<LoggingBody>,
 ) -> AdminResult<Json<Value>> {
-    let store = state.store.clone();
-    blocking(move || store.set_setting(EXPANDED_LOGGING_KEY, &body.expanded).map_err(store_err)).await?;
-    state.expanded_logging.store(body.expanded, Ordering::Relaxed);
-    admin.audit(&state, "expanded_logging", "", if body.expanded { "on" } else { "off" });
+    blocking(move || store.set_setting(EXPANDED_LOGGING, &body.expanded).map_err(store_err)).await?;
+    expanded.set(body.expanded);
+    admin.audit("expanded_logging", "", if body.expanded { "on" } else { "off" });
     Ok(Json(json!({ "expanded": body.expanded })))
 }
 
 /// One check per feature: route it as a GitLab request without a model would be, ask the model for
 /// a short answer, time it.
-async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult<Json<Value>> {
-    let (routes, endpoints) = crate::api::gitlab::routing_table(&state).await;
+async fn diagnostics(
+    State(gitlab): State<Arc<GitlabSlot>>,
+    State(routing): State<Routing>,
+    admin: Admin,
+) -> AdminResult<Json<Value>> {
+    let (routes, endpoints) = routing.table().await;
     let mut results = Vec::new();
-    let auth = state.gitlab.get();
+    let auth = gitlab.get();
     if let Some(url) = auth.status().gitlab_url {
         let started = Instant::now();
         let outcome = auth.refresh_keys().await;
@@ -240,7 +275,7 @@ async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult
         results.push(json!({ "feature": "gitlab_keys", "title": "GitLab signing keys", "target": url, "ok": ok,
             "ms": started.elapsed().as_millis() as u64, "message": message }));
     }
-    let router = crate::api::gitlab::model_router(&state, &routes, &endpoints);
+    let router = routing.router(&routes, &endpoints);
     for feature in Feature::ALL {
         let started = Instant::now();
         let (target, ok, message) = match router.route(&ModelRequest::default(), feature) {
@@ -261,6 +296,6 @@ async fn diagnostics(State(state): State<AppState>, admin: Admin) -> AdminResult
             "ms": started.elapsed().as_millis() as u64, "message": message }));
     }
     let ok = results.iter().all(|r| r["ok"] == true);
-    admin.audit(&state, "diagnostics", "", if ok { "all checks passed" } else { "some checks failed" });
+    admin.audit("diagnostics", "", if ok { "all checks passed" } else { "some checks failed" });
     Ok(Json(json!({ "ok": ok, "results": results })))
 }

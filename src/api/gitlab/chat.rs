@@ -1,4 +1,4 @@
-//! Duo Chat endpoints: `/v2/chat/agent` (one ReAct step, NDJSON events, spec §2.5.2) and the legacy `/v1/chat/{invokable}` (a plain chat call, spec §2.5.1).
+//! Duo Chat endpoints: `/v2/chat/agent` (one ReAct step, NDJSON events, §2.5.2) and the legacy `/v1/chat/{invokable}` (a plain chat call, §2.5.1).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::types::lenient_metadata;
-use super::{log_request, model_failure, model_for, now_secs, raw_stream, record_caller, route, text_chunks, verbose};
-use crate::app::AppState;
+use super::types::{FlatModel, lenient_metadata};
+use super::{
+    Gateway, log_request, model_failure, model_for, now_secs, raw_stream, record_caller, route, text_chunks, verbose,
+};
 use crate::auth::GitlabCaller;
 use crate::auth::gitlab::Principal;
 use crate::engine::{EngineError, Event, EventStream};
@@ -44,7 +45,7 @@ pub struct AgentRequest {
 
 /// `POST /v2/chat/agent`: builds the ReAct prompt, runs one model call and streams the parsed step.
 pub(super) async fn agent(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     GitlabCaller(caller): GitlabCaller,
     headers: HeaderMap,
     JsonBody(req, _): JsonBody<AgentRequest>,
@@ -75,7 +76,7 @@ pub(super) async fn agent(
     .map_err(|e| ApiError::bad_param("messages", e.to_string()))?;
 
     let model = model_for(&caller, lenient_metadata(req.model_metadata.as_ref()).unwrap_or_default());
-    let route = route(&state, &model, Feature::DuoChat).await?;
+    let route = route(&gateway, &model, Feature::DuoChat).await?;
     log_request(&caller, Feature::DuoChat, &route);
     let params = react::params(route.family);
     let plan = ChatPlan {
@@ -88,7 +89,7 @@ pub(super) async fn agent(
         feature: Feature::DuoChat,
         drop_history: true,
     };
-    let events = match run(&route, plan, verbose(&state, &headers)).await {
+    let events = match run(&route, plan, verbose(&gateway, &headers)).await {
         Ok((events, _)) => events,
         Err(e) => {
             // Status 200 and an `error` line, as GitLab's gateway answers a model that fails once the
@@ -227,12 +228,10 @@ pub struct LegacyPayload {
     pub provider: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
-    pub model_endpoint: Option<String>,
-    #[serde(default)]
-    pub model_api_key: Option<String>,
-    #[serde(default)]
-    pub model_identifier: Option<String>,
+    /// Its `model_endpoint`, `model_api_key` and `model_identifier` (provider and family come in
+    /// `provider` and `model`).
+    #[serde(flatten)]
+    pub flat: FlatModel,
     #[serde(default)]
     pub params: Option<LegacyParams>,
 }
@@ -317,7 +316,7 @@ impl LegacyChatRequest {
     }
 }
 
-/// The unit primitive each legacy invokable needs (spec §2.5.1).
+/// The unit primitive each legacy invokable needs (§2.5.1).
 fn invokable_scope(invokable: &str) -> Option<&'static str> {
     Some(match invokable {
         "agent" | "explain_code" | "write_tests" | "refactor_code" => "duo_chat",
@@ -330,7 +329,7 @@ fn invokable_scope(invokable: &str) -> Option<&'static str> {
 
 /// `POST /v1/chat/{invokable}`: the messages go to the model as they are (no templates).
 pub(super) async fn legacy(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     Path(invokable): Path<String>,
     GitlabCaller(caller): GitlabCaller,
     headers: HeaderMap,
@@ -349,12 +348,10 @@ pub(super) async fn legacy(
         ModelRequest {
             provider: payload.provider.clone(),
             name: payload.model.clone().filter(|m| crate::prompt::Family::parse(m).is_ok()),
-            endpoint: payload.model_endpoint.clone(),
-            api_key: payload.model_api_key.clone(),
-            identifier: payload.model_identifier.clone(),
+            ..payload.flat.request()
         },
     );
-    let route = route(&state, &model, feature).await?;
+    let route = route(&gateway, &model, feature).await?;
     log_request(&caller, feature, &route);
     let messages = match &payload.content {
         LegacyContent::Text(text) => vec![Message::user(text.clone())],
@@ -385,7 +382,7 @@ pub(super) async fn legacy(
         feature,
         drop_history: true,
     };
-    let (events, _) = run(&route, plan, verbose(&state, &headers)).await.map_err(|e| model_failure(e.into()))?;
+    let (events, _) = run(&route, plan, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
     if req.stream {
         return Ok(raw_stream(text_chunks(events, false)));
     }

@@ -9,10 +9,9 @@ use serde_json::{Value, json};
 
 use super::types::{Component, ComponentsRequest, FlatRequest};
 use super::{
-    feature_flags, log_request, model_failure, model_for, now_secs, raw_stream, record_caller, require, route,
+    Gateway, feature_flags, log_request, model_failure, model_for, now_secs, raw_stream, record_caller, require, route,
     text_chunks, verbose,
 };
-use crate::app::AppState;
 use crate::auth::GitlabCaller;
 use crate::features::code::{Answer, CodeInput, Kind, PlanInfo, suggest};
 use crate::features::routing::{Feature, ModelRequest, Route};
@@ -22,29 +21,29 @@ use crate::prompt;
 
 const REGION: &str = "us-central1";
 
-/// `POST /v2/code/completions` and `/v2/completions` (spec §2.2).
+/// `POST /v2/code/completions` and `/v2/completions` (§2.2).
 pub(super) async fn completions(
-    state: State<AppState>,
+    gateway: State<Gateway>,
     caller: GitlabCaller,
     headers: HeaderMap,
     JsonBody(req, _): JsonBody<FlatRequest>,
 ) -> Result<Response, ApiError> {
-    flat(state, caller, headers, req, Kind::Completion).await
+    flat(gateway, caller, headers, req, Kind::Completion).await
 }
 
-/// `POST /v2/code/generations` (legacy flat schema, spec §2.3.2; GitLab's troubleshooting script sends it).
+/// `POST /v2/code/generations` (legacy flat schema, §2.3.2; GitLab's troubleshooting script sends it).
 pub(super) async fn legacy_generations(
-    state: State<AppState>,
+    gateway: State<Gateway>,
     caller: GitlabCaller,
     headers: HeaderMap,
     JsonBody(req, _): JsonBody<FlatRequest>,
 ) -> Result<Response, ApiError> {
-    flat(state, caller, headers, req, Kind::Generation).await
+    flat(gateway, caller, headers, req, Kind::Generation).await
 }
 
 /// The flat-schema endpoints: completion (gateway-issued tokens welcome) or legacy generation (not).
 async fn flat(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     GitlabCaller(caller): GitlabCaller,
     headers: HeaderMap,
     req: FlatRequest,
@@ -74,7 +73,7 @@ async fn flat(
         }
         (None, Kind::Generation) => "text".into(),
     };
-    let route = route(&state, &model, feature).await?;
+    let route = route(&gateway, &model, feature).await?;
     let input = CodeInput {
         file_name: file.file_name.clone(),
         language: lang.clone(),
@@ -85,7 +84,7 @@ async fn flat(
         enhancer: None,
     };
     log_request(&caller, feature, &route);
-    let (answer, info) = run(&route, input, kind, req.stream, verbose(&state, &headers)).await?;
+    let (answer, info) = run(&route, input, kind, req.stream, verbose(&gateway, &headers)).await?;
     Ok(match answer {
         Answer::Stream(events) => raw_stream(text_chunks(events, false)),
         Answer::Whole(g) => {
@@ -95,28 +94,28 @@ async fn flat(
     })
 }
 
-/// `POST /v3/code/completions`: completion or generation, raw text stream (spec §2.3.1).
+/// `POST /v3/code/completions`: completion or generation, raw text stream (§2.3.1).
 pub(super) async fn v3(
-    state: State<AppState>,
+    gateway: State<Gateway>,
     caller: GitlabCaller,
     headers: HeaderMap,
     JsonBody(req, _): JsonBody<ComponentsRequest>,
 ) -> Result<Response, ApiError> {
-    components(state, caller, headers, req, false).await
+    components(gateway, caller, headers, req, false).await
 }
 
-/// `POST /v4/code/suggestions`: the same, streamed as Server-Sent Events (spec §2.3.1).
+/// `POST /v4/code/suggestions`: the same, streamed as Server-Sent Events (§2.3.1).
 pub(super) async fn v4(
-    state: State<AppState>,
+    gateway: State<Gateway>,
     caller: GitlabCaller,
     headers: HeaderMap,
     JsonBody(req, _): JsonBody<ComponentsRequest>,
 ) -> Result<Response, ApiError> {
-    components(state, caller, headers, req, true).await
+    components(gateway, caller, headers, req, true).await
 }
 
 async fn components(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     GitlabCaller(caller): GitlabCaller,
     headers: HeaderMap,
     req: ComponentsRequest,
@@ -149,8 +148,8 @@ async fn components(
     req.validate()?;
     let flags = feature_flags(&headers);
     let model = req.model_metadata().unwrap_or_else(|| ModelRequest {
-        provider: payload.model_provider.clone(),
-        name: payload.model_name.clone(),
+        provider: payload.flat.model_provider.clone(),
+        name: payload.flat.model_name.clone(),
         ..ModelRequest::default()
     });
     let model = model_for(&caller, model);
@@ -161,7 +160,7 @@ async fn components(
         return Ok(Json(components_body(model_json, None, &flags)).into_response());
     }
     let lang = lang.unwrap_or_else(|| "text".into());
-    let route = route(&state, &model, feature).await?;
+    let route = route(&gateway, &model, feature).await?;
     let instruction = payload
         .prompt_enhancer
         .as_ref()
@@ -185,7 +184,7 @@ async fn components(
         }
     };
     log_request(&caller, feature, &route);
-    let (answer, _) = run(&route, input, kind, stream, verbose(&state, &headers)).await?;
+    let (answer, _) = run(&route, input, kind, stream, verbose(&gateway, &headers)).await?;
     Ok(match answer {
         Answer::Whole(g) => Json(components_body(model_json, Some(&g.text), &flags)).into_response(),
         Answer::Stream(events) => {
@@ -195,7 +194,7 @@ async fn components(
     })
 }
 
-/// Runs the suggestion; a failing model is reported as GitLab's gateway reports it (spec §2.10): an
+/// Runs the suggestion; a failing model is reported as GitLab's gateway reports it (§2.10): an
 /// upstream status → 421, rate limits → 429, anything else → 503 "Inference failed", never a 500.
 async fn run(
     route: &Route,
@@ -286,7 +285,7 @@ mod tests {
 
     use super::*;
     use crate::engine::EngineError;
-    use crate::features::code::tests::Fake;
+    use crate::engine::fake::Fake;
     use crate::prompt::Family;
 
     fn input() -> CodeInput {

@@ -1,4 +1,4 @@
-//! `POST /v1/search/gitlab-docs` (spec §2.7): Duo Chat's documentation tool searches the docs the admin imported with `airgate docs import`.
+//! `POST /v1/search/gitlab-docs` (§2.7): Duo Chat's documentation tool searches the docs the admin imported with `airgate docs import`.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,8 +6,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{now_secs, record_caller};
-use crate::app::AppState;
+use std::sync::Arc;
+
 use crate::auth::GitlabCaller;
+use crate::config::Config;
 use crate::docs::DocsIndex;
 use crate::features::routing::Feature;
 use crate::http::{ApiError, JsonBody};
@@ -31,7 +33,7 @@ pub struct SearchPayload {
 }
 
 pub(super) async fn search(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
     GitlabCaller(caller): GitlabCaller,
     JsonBody(req, _): JsonBody<SearchRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -55,7 +57,7 @@ pub(super) async fn search(
     };
     let version = req.metadata.as_ref().and_then(|m| m["version"].as_str()).unwrap_or("-").to_string();
     tracing::debug!(kind = req.kind.as_deref().unwrap_or("-"), %version, page_size, "docs search");
-    let index = DocsIndex::at(&state.config.data_dir);
+    let index = DocsIndex::at(&config.data_dir);
     let query = payload.query;
     let hits = tokio::task::spawn_blocking(move || index.search(&query, page_size))
         .await

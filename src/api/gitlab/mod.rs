@@ -1,4 +1,4 @@
-//! GitLab AI Gateway API: the endpoints GitLab Rails, Workhorse and the IDE extensions call (spec §2), authenticated with GitLab tokens.
+//! GitLab AI Gateway API: the endpoints GitLab Rails, Workhorse and the IDE extensions call (§2), authenticated with GitLab tokens.
 
 mod chat;
 mod code;
@@ -7,6 +7,7 @@ mod prompts;
 mod types;
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
@@ -14,15 +15,14 @@ use futures::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::app::AppState;
-use crate::auth::GitlabCaller;
 use crate::auth::gitlab::Principal;
+use crate::auth::{GitlabCaller, GitlabSlot};
 use crate::engine::{Event, EventStream};
-use crate::features::FeatureError;
-use crate::features::routing::{Feature, FeatureRoutes, ModelRequest, Route, Router as ModelRouter};
+use crate::features::routing::{Feature, ModelRequest, Route, Routing};
 use crate::http::ApiError;
 use crate::http::stream::streaming_fallible;
 use crate::prompt::LineCutter;
+use crate::state::{AppState, ExpandedLogging};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -58,64 +58,30 @@ fn feature_flags(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// Prompts and model output are logged only when GitLab's "Enable AI logs" header arrives or `logging.expanded` is on.
-fn verbose(state: &AppState, headers: &HeaderMap) -> bool {
-    state.expanded_logging.load(std::sync::atomic::Ordering::Relaxed)
+fn verbose(gateway: &Gateway, headers: &HeaderMap) -> bool {
+    gateway.expanded.get()
         || headers
             .get("x-gitlab-enabled-instance-verbose-ai-logs")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// The admin's feature routes and remote endpoints (none when the store cannot be read: the default model serves).
-pub(crate) async fn routing_table(state: &AppState) -> (FeatureRoutes, Vec<crate::store::EndpointRecord>) {
-    let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let routes: FeatureRoutes =
-            store.get_setting(crate::features::routing::FEATURE_ROUTES_KEY)?.unwrap_or_default();
-        // Every GitLab request reads this: the endpoints only when a route needs them.
-        let remote = routes.values().any(|t| matches!(t, crate::features::routing::RouteTarget::Remote { .. }));
-        let endpoints = if remote { store.endpoints()? } else { Vec::new() };
-        Ok::<_, crate::store::StoreError>((routes, endpoints))
-    })
-    .await;
-    match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
-            (FeatureRoutes::default(), Vec::new())
-        }
+/// What the AI Gateway's handlers need of the server: model routing and the expanded-logging switch.
+#[derive(Clone)]
+struct Gateway {
+    routing: Routing,
+    expanded: ExpandedLogging,
+}
+
+impl FromRef<AppState> for Gateway {
+    fn from_ref(s: &AppState) -> Self {
+        Gateway { routing: Routing::from_ref(s), expanded: s.expanded_logging.clone() }
     }
 }
 
-/// A model router over this server's models and the given routing table.
-pub(crate) fn model_router<'a>(
-    state: &'a AppState,
-    routes: &'a FeatureRoutes,
-    endpoints: &'a [crate::store::EndpointRecord],
-) -> ModelRouter<'a> {
-    ModelRouter {
-        models: &state.models,
-        remote: &state.remote,
-        routes,
-        endpoints,
-        own_port: state.own_port,
-        own_hosts: &state.own_hosts,
-    }
-}
-
-/// Routes the request to a model: this server's own (waiting briefly for one that is still loading),
-/// an upstream it names, or the model the admin mapped to the feature.
-async fn route(state: &AppState, model: &ModelRequest, feature: Feature) -> Result<Route, ApiError> {
-    let (routes, endpoints) = routing_table(state).await;
-    let router = model_router(state, &routes, &endpoints);
-    match router.route(model, feature) {
-        // Right after a start the model is still loading: wait briefly rather than fail.
-        Err(FeatureError::Loading(name)) => {
-            state.models.wait_loaded(&name, MODEL_LOAD_WAIT).await;
-            Ok(router.route(model, feature)?)
-        }
-        other => Ok(other?),
-    }
+/// Routes the request to a model (see `features::routing::Routing::route`).
+async fn route(gateway: &Gateway, model: &ModelRequest, feature: Feature) -> Result<Route, ApiError> {
+    Ok(gateway.routing.route(model, feature).await?)
 }
 
 /// Model failures as GitLab's gateway reports them: an upstream status → 421 (kept), rate limits → 429,
@@ -129,9 +95,6 @@ fn model_failure(e: ApiError) -> ApiError {
         other => other,
     }
 }
-
-/// How long a request waits for a model that is still loading (GitLab's "Test connection" gives up after 3 s).
-const MODEL_LOAD_WAIT: std::time::Duration = std::time::Duration::from_millis(2500);
 
 use crate::unix_now as now_secs;
 
@@ -191,14 +154,14 @@ fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = Chunk
     })
 }
 
-/// GitLab's "event-stream" that is really raw text deltas (spec §2.2).
+/// GitLab's "event-stream" that is really raw text deltas (§2.2).
 fn raw_stream(chunks: impl Stream<Item = Chunk> + Send + 'static) -> Response {
     streaming_fallible("text/event-stream; charset=utf-8", chunks)
 }
 
-/// `POST /v1/code/user_access_token`: a short-lived token for the IDE's direct connection (spec §2.4).
+/// `POST /v1/code/user_access_token`: a short-lived token for the IDE's direct connection (§2.4).
 async fn user_access_token(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(gitlab): axum::extract::State<std::sync::Arc<GitlabSlot>>,
     GitlabCaller(caller): GitlabCaller,
 ) -> Result<axum::Json<Value>, ApiError> {
     // With auth.bypass nobody is authenticated: minting real tokens then would hand out credentials.
@@ -208,7 +171,7 @@ async fn user_access_token(
     if !allowed {
         return Err(ApiError::Forbidden("Unauthorized to create user access token".into()));
     }
-    let (token, expires_at) = state.gitlab.get().mint_user_token(&caller).map_err(|e| match e {
+    let (token, expires_at) = gitlab.get().mint_user_token(&caller).map_err(|e| match e {
         // The caller's headers do not say who the token is for (no X-Gitlab-Global-User-Id).
         crate::auth::gitlab::AuthError::Unauthorized(message) => ApiError::Unprocessable(message),
         crate::auth::gitlab::AuthError::Setup(detail) => {

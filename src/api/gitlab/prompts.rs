@@ -1,4 +1,4 @@
-//! The prompt registry endpoints `/v1/prompts/{prompt_id}` and `/v2/prompts/{prompt_id}` (spec §2.6): every Duo feature that is one templated model call.
+//! The prompt registry endpoints `/v1/prompts/{prompt_id}` and `/v2/prompts/{prompt_id}` (§2.6): every Duo feature that is one templated model call.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{log_request, model_failure, model_for, now_secs, raw_stream, record_caller, route, text_chunks, verbose};
-use crate::app::AppState;
+use super::{
+    Gateway, log_request, model_failure, model_for, now_secs, raw_stream, record_caller, route, text_chunks, verbose,
+};
 use crate::auth::GitlabCaller;
 use crate::engine::{Event, EventStream};
 use crate::features::chat::{ChatPlan, run};
@@ -41,27 +42,27 @@ enum Shape {
 }
 
 pub(super) async fn v1(
-    state: State<AppState>,
+    gateway: State<Gateway>,
     id: Path<String>,
     caller: GitlabCaller,
     headers: HeaderMap,
     body: JsonBody<PromptRequest>,
 ) -> Result<Response, ApiError> {
-    invoke(state, id, caller, headers, body, Shape::V1).await
+    invoke(gateway, id, caller, headers, body, Shape::V1).await
 }
 
 pub(super) async fn v2(
-    state: State<AppState>,
+    gateway: State<Gateway>,
     id: Path<String>,
     caller: GitlabCaller,
     headers: HeaderMap,
     body: JsonBody<PromptRequest>,
 ) -> Result<Response, ApiError> {
-    invoke(state, id, caller, headers, body, Shape::V2).await
+    invoke(gateway, id, caller, headers, body, Shape::V2).await
 }
 
 async fn invoke(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     Path(id): Path<String>,
     GitlabCaller(caller): GitlabCaller,
     headers: HeaderMap,
@@ -90,7 +91,7 @@ async fn invoke(
     }
     let rendered = registry::render(def, &req.inputs, &crate::long_date(now_secs())).map_err(registry_error)?;
     let model = model_for(&caller, model);
-    let route = route(&state, &model, feature).await?;
+    let route = route(&gateway, &model, feature).await?;
     log_request(&caller, feature, &route);
     tracing::debug!(prompt_id = %id, version = rendered.version, "prompt resolved");
     let plan = ChatPlan {
@@ -103,7 +104,7 @@ async fn invoke(
         feature,
         drop_history: false,
     };
-    let (events, _) = run(&route, plan, verbose(&state, &headers)).await.map_err(|e| model_failure(e.into()))?;
+    let (events, _) = run(&route, plan, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
     let usage_key = route.engine.info().name.clone();
     match (req.stream.unwrap_or(false), shape) {
         (true, Shape::V1) => Ok(raw_stream(text_chunks(events, false))),

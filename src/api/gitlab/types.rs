@@ -1,4 +1,4 @@
-//! GitLab AI Gateway wire types for code suggestions (spec §2.2, §2.3): flat v2 bodies and v3/v4 prompt components.
+//! GitLab AI Gateway wire types for code suggestions (§2.2, §2.3): flat v2 bodies and v3/v4 prompt components.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,12 +29,10 @@ pub struct ContextItem {
     pub content: String,
 }
 
-/// `POST /v2/code/completions`, `/v2/completions` and the legacy `/v2/code/generations`.
-#[derive(Debug, Deserialize)]
-pub struct FlatRequest {
-    pub current_file: CurrentFile,
-    #[serde(default)]
-    pub prompt_version: Option<u8>,
+/// The flat `model_*` fields GitLab puts beside a request's own fields (code suggestions v2, the
+/// editor payload of v3/v4, the legacy chat payload), each surface reading the ones it takes.
+#[derive(Clone, Default, Deserialize)]
+pub struct FlatModel {
     #[serde(default)]
     pub model_provider: Option<String>,
     #[serde(default)]
@@ -45,7 +43,37 @@ pub struct FlatRequest {
     pub model_api_key: Option<String>,
     #[serde(default)]
     pub model_identifier: Option<String>,
-    /// Parsed leniently: invalid metadata is ignored and defaults apply (spec §3.1).
+}
+
+/// Never prints the API key (as [`ModelRequest`] does not).
+impl std::fmt::Debug for FlatModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.request().fmt(f)
+    }
+}
+
+impl FlatModel {
+    /// Every field, as a model request.
+    pub fn request(&self) -> ModelRequest {
+        ModelRequest {
+            provider: self.model_provider.clone(),
+            name: self.model_name.clone(),
+            endpoint: self.model_endpoint.clone(),
+            api_key: self.model_api_key.clone(),
+            identifier: self.model_identifier.clone(),
+        }
+    }
+}
+
+/// `POST /v2/code/completions`, `/v2/completions` and the legacy `/v2/code/generations`.
+#[derive(Debug, Deserialize)]
+pub struct FlatRequest {
+    pub current_file: CurrentFile,
+    #[serde(default)]
+    pub prompt_version: Option<u8>,
+    #[serde(flatten)]
+    pub flat: FlatModel,
+    /// Parsed leniently: invalid metadata is ignored and defaults apply (§3.1).
     #[serde(default)]
     model_metadata: Option<Value>,
     #[serde(default)]
@@ -60,13 +88,7 @@ pub struct FlatRequest {
 impl FlatRequest {
     /// The flat `model_*` fields, or `model_metadata` when they are all absent.
     pub fn model(&self) -> ModelRequest {
-        let flat = ModelRequest {
-            provider: self.model_provider.clone(),
-            name: self.model_name.clone(),
-            endpoint: self.model_endpoint.clone(),
-            api_key: self.model_api_key.clone(),
-            identifier: self.model_identifier.clone(),
-        };
+        let flat = self.flat.request();
         let flat_empty = [&flat.name, &flat.endpoint, &flat.identifier].iter().all(|f| f.is_none());
         match (lenient_metadata(self.model_metadata.as_ref()), flat_empty) {
             (Some(meta), true) => meta,
@@ -75,7 +97,7 @@ impl FlatRequest {
     }
 
     /// Field limits, and `prompt` in the shape its `prompt_version` names: for a (legacy) generation
-    /// v2 needs a string and v3 a message list (spec §2.3.2); a completion may leave it null (§2.2).
+    /// v2 needs a string and v3 a message list (§2.3.2); a completion may leave it null (§2.2).
     pub fn validate(&self, kind: Kind) -> Result<(), ApiError> {
         check_language(self.current_file.language_identifier.as_deref(), "current_file")?;
         check_file(
@@ -240,10 +262,9 @@ pub struct EditorPayload {
     pub prompt_enhancer: Option<Value>,
     #[serde(default)]
     pub prompt: Option<Value>,
-    #[serde(default)]
-    pub model_provider: Option<String>,
-    #[serde(default)]
-    pub model_name: Option<String>,
+    /// Only `model_provider` and `model_name` are read here.
+    #[serde(flatten)]
+    pub flat: FlatModel,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,7 +274,7 @@ pub struct ContextPayload {
     pub content: String,
 }
 
-/// `model_metadata` when it is well formed; anything else is ignored (spec §3.1).
+/// `model_metadata` when it is well formed; anything else is ignored (§3.1).
 pub fn lenient_metadata(value: Option<&Value>) -> Option<ModelRequest> {
     let value = value?;
     match serde_json::from_value(value.clone()) {
@@ -364,7 +385,7 @@ mod tests {
             (None, None),
             (Some(1), None),
             (Some(1), Some(json!("anything"))),
-            (Some(2), Some(json!(""))), // GitLab's troubleshooting script (spec §6.1)
+            (Some(2), Some(json!(""))), // GitLab's troubleshooting script (§6.1)
             (Some(2), Some(json!("write a hello function"))),
             (Some(3), Some(messages)),
             (Some(3), Some(json!([]))),
@@ -399,7 +420,7 @@ mod tests {
 
     #[test]
     fn completions_may_leave_the_prompt_null_but_not_mistyped() {
-        // What Rails sends for a self-hosted completion (spec §2.2): prompt_version 2, prompt null.
+        // What Rails sends for a self-hosted completion (§2.2): prompt_version 2, prompt null.
         assert_eq!(check(Some(2), Some(json!(null)), Kind::Completion), Ok(()));
         assert_eq!(check(Some(2), None, Kind::Completion), Ok(()));
         assert_eq!(check(Some(3), None, Kind::Completion), Ok(()));

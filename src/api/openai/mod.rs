@@ -12,13 +12,13 @@ use futures::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::app::AppState;
 use crate::engine::{
-    ChatMessage, Engine, EngineError, Event, EventStream, FinishReason, GenerateRequest, Generated, ModelStatus,
-    Prompt, Usage, collect,
+    ChatMessage, Engine, EngineError, Event, EventStream, FinishReason, GenerateRequest, Generated, ModelRegistry,
+    ModelStatus, Prompt, Usage, collect,
 };
 use crate::http::stream::{event_stream, sse_data};
 use crate::http::{ApiError, JsonBody, OpenAiError};
+use crate::state::AppState;
 use types::{GenerationRequest, PromptIn, UsageOut};
 
 type OpenAiResult<T> = Result<T, OpenAiError>;
@@ -26,22 +26,21 @@ type OpenAiResult<T> = Result<T, OpenAiError>;
 /// OpenAI's default `max_tokens` for text completions.
 const COMPLETIONS_DEFAULT_MAX_TOKENS: u32 = 16;
 
-pub fn routes(state: AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/models", get(models))
         // GitLab's verify_self_hosted_setup appends /v1/models to an endpoint that already ends in /v1.
         .route("/v1/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
-        .route_layer(middleware::from_fn_with_state(state, crate::auth::require_api_key))
+        .route_layer(middleware::from_fn_with_state(state.api_keys.clone(), crate::auth::require_api_key))
 }
 
 use crate::unix_now as now_secs;
 
-async fn models(State(state): State<AppState>) -> Json<Value> {
+async fn models(State(models): State<ModelRegistry>) -> Json<Value> {
     let created = now_secs();
-    let data: Vec<Value> = state
-        .models
+    let data: Vec<Value> = models
         .list()
         .into_iter()
         .map(|m| {
@@ -59,17 +58,17 @@ async fn models(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// The engine for the requested model (the default model when none is named).
-fn resolve_model(state: &AppState, requested: Option<&str>) -> Result<Arc<dyn Engine>, ApiError> {
+fn resolve_model(models: &ModelRegistry, requested: Option<&str>) -> Result<Arc<dyn Engine>, ApiError> {
     let name = match requested.map(str::trim).filter(|s| !s.is_empty()) {
         Some(name) => name.to_string(),
-        None => state.models.default_name().ok_or_else(|| ApiError::Unavailable {
+        None => models.default_name().ok_or_else(|| ApiError::Unavailable {
             message: "no model is configured".into(),
             retry_after: std::time::Duration::from_secs(30),
         })?,
     };
-    match state.models.status(&name) {
+    match models.status(&name) {
         None => {
-            let known: Vec<String> = state.models.list().into_iter().map(|m| m.name).collect();
+            let known: Vec<String> = models.list().into_iter().map(|m| m.name).collect();
             Err(ApiError::NotFound(format!("model `{name}` does not exist; available models: {}", known.join(", "))))
         }
         Some(ModelStatus::Loading) => Err(ApiError::Unavailable {
@@ -80,7 +79,7 @@ fn resolve_model(state: &AppState, requested: Option<&str>) -> Result<Arc<dyn En
             message: format!("model `{name}` failed to load: {reason}"),
             retry_after: std::time::Duration::from_secs(60),
         }),
-        Some(ModelStatus::Ready) => state.models.get(&name).ok_or_else(|| ApiError::Unavailable {
+        Some(ModelStatus::Ready) => models.get(&name).ok_or_else(|| ApiError::Unavailable {
             message: format!("model `{name}` is not available"),
             retry_after: std::time::Duration::from_secs(5),
         }),
@@ -150,11 +149,11 @@ fn generate_error(e: EngineError, req: &GenerationRequest) -> OpenAiError {
 }
 
 async fn chat_completions(
-    State(state): State<AppState>,
+    State(models): State<ModelRegistry>,
     JsonBody(req, _): JsonBody<GenerationRequest, OpenAiError>,
 ) -> OpenAiResult<Response> {
     let messages = chat_messages(&req)?;
-    let engine = resolve_model(&state, req.model.as_deref())?;
+    let engine = resolve_model(&models, req.model.as_deref())?;
     let gen_req = generate_request(&req, Prompt::Chat(messages), None)?;
     let events = engine.generate(gen_req).await.map_err(|e| generate_error(e, &req))?;
     let model = engine.info().name.clone();
@@ -180,7 +179,7 @@ async fn chat_completions(
 }
 
 async fn completions(
-    State(state): State<AppState>,
+    State(models): State<ModelRegistry>,
     JsonBody(req, _): JsonBody<GenerationRequest, OpenAiError>,
 ) -> OpenAiResult<Response> {
     let prompt = match &req.prompt {
@@ -195,7 +194,7 @@ async fn completions(
         }
         None => return Err(ApiError::bad_param("prompt", "missing field `prompt`").into()),
     };
-    let engine = resolve_model(&state, req.model.as_deref())?;
+    let engine = resolve_model(&models, req.model.as_deref())?;
     let prompt = match &req.suffix {
         None => prompt,
         Some(suffix) => {

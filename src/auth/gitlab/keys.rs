@@ -3,7 +3,7 @@
 use std::io::{ErrorKind as IoErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
@@ -203,7 +203,7 @@ impl Jwks {
 
     /// Cached keys with this `kid`, or every cached key when the token names none.
     pub fn lookup(&self, kid: Option<&str>) -> Vec<GitlabKey> {
-        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        let cache = crate::sync::read(&self.cache);
         cache.keys.iter().filter(|k| kid.is_none() || k.kid.as_deref() == kid).cloned().collect()
     }
 
@@ -217,7 +217,7 @@ impl Jwks {
     /// Run it as a task: a caller that gives up waiting does not cancel the fetch.
     pub async fn refresh_if_due(self: Arc<Self>) {
         let _flight = self.refreshing.lock().await;
-        let recent = self.cache.read().unwrap_or_else(PoisonError::into_inner).last_attempt;
+        let recent = crate::sync::read(&self.cache).last_attempt;
         if recent.is_none_or(|at| at.elapsed() >= self.timing.min_interval) {
             let _ = self.fetch_and_store().await;
         }
@@ -226,7 +226,7 @@ impl Jwks {
     /// Keys older than `max_age` (or never fetched): refresh in the background, without delaying the caller.
     pub fn spawn_refresh_if_stale(self: &Arc<Self>) {
         let due = {
-            let c = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+            let c = crate::sync::read(&self.cache);
             c.last_success.is_none_or(|(_, at)| at.elapsed() >= self.timing.max_age)
                 && c.last_attempt.is_none_or(|at| at.elapsed() >= self.timing.min_interval)
         };
@@ -236,7 +236,7 @@ impl Jwks {
     }
 
     pub fn status(&self) -> KeyStatus {
-        let c = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        let c = crate::sync::read(&self.cache);
         KeyStatus {
             gitlab_url: Some(self.base.clone()),
             last_success: c.last_success.map(|(secs, _)| secs),
@@ -247,12 +247,12 @@ impl Jwks {
 
     async fn fetch_and_store(&self) -> Result<usize, String> {
         // Counted when it starts: a fetch that never finishes still limits the next one.
-        self.cache.write().unwrap_or_else(PoisonError::into_inner).last_attempt = Some(Instant::now());
+        crate::sync::write(&self.cache).last_attempt = Some(Instant::now());
         let limit = self.timing.fetch_timeout;
         let fetched = tokio::time::timeout(limit, self.fetch())
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {} ms", limit.as_millis())));
-        let mut c = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        let mut c = crate::sync::write(&self.cache);
         match fetched {
             Ok(keys) => {
                 let n = keys.len();

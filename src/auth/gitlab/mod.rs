@@ -1,6 +1,6 @@
 //! GitLab authentication: trusts the GitLab instance's OIDC keys (JWKS) and airgate's own signing key, verifies RS256 tokens and the X-Gitlab-* header cross-checks, mints user access tokens.
 //!
-//! Decisions beyond spec §4.2: tokens must carry `exp` and `aud` (30 s leeway on `exp`/`nbf`); a token
+//! Decisions beyond §4.2: tokens must carry `exp` and `aud` (30 s leeway on `exp`/`nbf`); a token
 //! without `kid` is tried against every trusted key (as GitLab's Python gateway does); header fields that
 //! could fetch keys (`jku`, `x5u`, `jwk`) are ignored; a missing `sub` fails the `sub` cross-check.
 //! Tokens, keys and `Authorization` values never reach a log line or an error message.
@@ -23,10 +23,10 @@ use keys::{Jwks, OwnKey, Timing};
 pub const AUDIENCE: &str = "gitlab-ai-gateway";
 pub const OWN_ISSUER: &str = "gitlab-ai-gateway";
 
-/// Scopes a user access token can carry (spec §2.4).
+/// Scopes a user access token can carry (§2.4).
 const USER_TOKEN_SCOPES: [&str; 2] = ["complete_code", "ai_gateway_model_provider_proxy"];
 const USER_TOKEN_TTL_SECS: u64 = 3600;
-/// The realm whose user access tokens carry `gitlab_instance_uid` (spec §2.4).
+/// The realm whose user access tokens carry `gitlab_instance_uid` (§2.4).
 const SELF_MANAGED: &str = "self-managed";
 const LEEWAY_SECS: u64 = 30;
 
@@ -122,7 +122,7 @@ struct Claims {
     gitlab_instance_uid: Option<String>,
 }
 
-/// Claims of a user access token (spec §2.4).
+/// Claims of a user access token (§2.4).
 #[derive(Serialize)]
 struct UserTokenClaims<'a> {
     iss: &'a str,
@@ -280,7 +280,7 @@ impl GitlabAuth {
     /// caller's own `gitlab_instance_uid` claim, else its instance id). Returns (token, expires_at epoch secs).
     ///
     /// Refuses (Unauthorized) callers that are gateway-issued, hold neither scope, or sent no
-    /// X-Gitlab-Global-User-Id; the handler should check the first two itself and answer 403 (spec §2.4).
+    /// X-Gitlab-Global-User-Id; the handler should check the first two itself and answer 403 (§2.4).
     pub fn mint_user_token(&self, caller: &Principal) -> Result<(String, u64), AuthError> {
         let scopes: Vec<&str> = USER_TOKEN_SCOPES.into_iter().filter(|s| caller.has_scope(s)).collect();
         if caller.gateway_issued || scopes.is_empty() {

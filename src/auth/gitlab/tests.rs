@@ -128,7 +128,7 @@ fn auth(dir: &tempfile::TempDir, url: Option<&str>, timing: Timing) -> GitlabAut
     GitlabAuth::with_timing(dir.path(), url.map(str::to_owned), false, timing).unwrap()
 }
 
-/// Claims as a self-managed GitLab issues them (spec §4.3).
+/// Claims as a self-managed GitLab issues them (§4.3).
 fn gitlab_claims(scopes: &[&str]) -> Value {
     let now = now_secs();
     json!({
@@ -148,7 +148,7 @@ fn gitlab_token(claims: &Value) -> String {
     sign_with(claims, Algorithm::RS256, Some(GITLAB_KID), &gitlab_key().encoding)
 }
 
-/// The headers Rails sends (spec §4.3).
+/// The headers Rails sends (§4.3).
 fn rails_headers(token: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).unwrap());

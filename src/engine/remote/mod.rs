@@ -7,7 +7,7 @@ mod tests;
 mod wire;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -122,7 +122,7 @@ impl RemoteClient {
     }
 
     fn client_for(&self, connect_timeout: Duration) -> reqwest::Client {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut clients = crate::sync::lock(&self.clients);
         if let Some((_, client)) = clients.iter().find(|(t, _)| *t == connect_timeout) {
             return client.clone();
         }
@@ -200,8 +200,7 @@ impl Engine for RemoteEngine {
     }
 
     async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
-        let events = self.inner.generate(req).await?;
-        Ok(crate::activity::tap(&self.inner.cfg.name, events))
+        self.inner.generate(req).await
     }
 
     async fn tokenize(&self, _text: &str) -> Result<Vec<u32>, EngineError> {

@@ -1,53 +1,14 @@
 //! Tests of chat fitting against a fake engine: context caps, history dropping, prefills.
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
+use std::sync::Arc;
 
 use super::*;
-use crate::engine::{Engine, Event, FimTokens, FinishReason, ModelInfo, Timings, Usage};
+use crate::engine::fake::Fake;
 use crate::prompt::Family;
 
-/// Renders `role: content` lines, one token per 4 characters, and records what it was asked to run.
-struct Fake {
-    info: ModelInfo,
-    seen: Mutex<Option<GenerateRequest>>,
-}
-
-impl Fake {
-    fn new(context: u32) -> Arc<Fake> {
-        let info = ModelInfo::fake("fake", context);
-        Arc::new(Fake { info, seen: Mutex::new(None) })
-    }
-}
-
-#[async_trait]
-impl Engine for Fake {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-    fn is_ready(&self) -> bool {
-        true
-    }
-    async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
-        *self.seen.lock().unwrap() = Some(req);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let done = Event::Done { finish: FinishReason::Stop, usage: Usage::default(), timings: Timings::default() };
-        tx.send(done).await.unwrap();
-        Ok(rx)
-    }
-    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
-        Ok(vec![0; text.len().div_ceil(4)])
-    }
-    fn render_chat(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
-        Ok(messages.iter().map(|m| format!("{}: {}\n", m.role, m.content)).collect::<String>() + "assistant: ")
-    }
-    fn fim_tokens(&self) -> Option<&FimTokens> {
-        None
-    }
-    fn count_tokens(&self, text: &str) -> Option<usize> {
-        Some(text.len().div_ceil(4))
-    }
+/// A chat model: `role: content` lines, a token per 4 characters.
+fn chat_model(context: u32) -> Arc<Fake> {
+    Arc::new(Fake::named("fake", context).chatting())
 }
 
 fn route(engine: Arc<Fake>, local: bool) -> Route {
@@ -72,7 +33,7 @@ fn assistant(content: &str) -> Message {
 }
 
 fn seen_text(fake: &Fake) -> (String, Option<u32>) {
-    let req = fake.seen.lock().unwrap().take().unwrap();
+    let req = fake.taken();
     match req.prompt {
         Prompt::Text(text) => (text, req.max_tokens),
         Prompt::Chat(_) => panic!("a local model gets rendered text"),
@@ -81,7 +42,7 @@ fn seen_text(fake: &Fake) -> (String, Option<u32>) {
 
 #[tokio::test]
 async fn local_output_is_capped_to_the_context_that_is_left() {
-    let fake = Fake::new(256);
+    let fake = chat_model(256);
     let messages = vec![Message::system("s".repeat(200)), Message::user("q".repeat(200))];
     let (_, started) = run(&route(fake.clone(), true), plan(messages, 8192, false), false).await.unwrap();
     let (text, max_tokens) = seen_text(&fake);
@@ -94,7 +55,7 @@ async fn local_output_is_capped_to_the_context_that_is_left() {
 
 #[tokio::test]
 async fn a_small_max_tokens_is_kept() {
-    let fake = Fake::new(4096);
+    let fake = chat_model(4096);
     let (_, started) =
         run(&route(fake.clone(), true), plan(vec![Message::user("hi")], 16, false), false).await.unwrap();
     assert_eq!(seen_text(&fake).1, Some(16));
@@ -103,7 +64,7 @@ async fn a_small_max_tokens_is_kept() {
 
 #[tokio::test]
 async fn oldest_exchanges_are_dropped_until_the_prompt_fits() {
-    let fake = Fake::new(300);
+    let fake = chat_model(300);
     let long = "x".repeat(400);
     let messages = vec![
         Message::system("system prompt"),
@@ -122,7 +83,7 @@ async fn oldest_exchanges_are_dropped_until_the_prompt_fits() {
 
 #[tokio::test]
 async fn a_prompt_that_cannot_fit_is_a_client_error_naming_the_sizes() {
-    let fake = Fake::new(128);
+    let fake = chat_model(128);
     let messages = vec![Message::system("s"), Message::user("q".repeat(2000))];
     let err = run(&route(fake, true), plan(messages, 8192, true), false).await.unwrap_err();
     match err {
@@ -136,10 +97,10 @@ async fn a_prompt_that_cannot_fit_is_a_client_error_naming_the_sizes() {
 
 #[tokio::test]
 async fn an_upstream_gets_messages_with_the_prefill_as_the_last_assistant_turn() {
-    let fake = Fake::new(128);
+    let fake = chat_model(128);
     let messages = vec![Message::system("s"), Message::user("q")];
     run(&route(fake.clone(), false), plan(messages, 8192, true), false).await.unwrap();
-    let req = fake.seen.lock().unwrap().take().unwrap();
+    let req = fake.taken();
     assert_eq!(req.max_tokens, Some(128 - 3), "capped to the upstream's context less the estimated prompt");
     assert_eq!(req.sampling.seed, Some(7));
     assert_eq!(req.stop, vec!["Observation:".to_string()]);
@@ -161,10 +122,10 @@ async fn an_upstream_whose_context_seems_full_gets_a_short_answer_budget_not_the
         (1_000, 40_000, 8192, 64),    // estimated far over: still a short answer, the upstream decides
         (1_000, 40_000, 16, 16),      // a feature that asks for less keeps its own cap
     ] {
-        let fake = Fake::new(context);
+        let fake = chat_model(context);
         let messages = vec![Message::system(""), Message::user("q".repeat(prompt_chars - "Thought:".len()))];
         let (_, started) = run(&route(fake.clone(), false), plan(messages, asked, false), false).await.unwrap();
-        let req = fake.seen.lock().unwrap().take().unwrap();
+        let req = fake.taken();
         assert_eq!(req.max_tokens, Some(expected), "context {context}, prompt {prompt_chars} chars, asked {asked}");
         assert_eq!(started.max_tokens, expected);
     }

@@ -1,92 +1,11 @@
 //! Tests of the code-suggestion plan against a fake engine: raw FIM prompts for local models with FIM tokens, family layouts otherwise, budgets and output caps.
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
+use std::sync::Arc;
 
 use super::*;
-use crate::engine::{EngineError, Event, FimTokens, FinishReason, ModelInfo, Timings, Usage};
+use crate::engine::EngineError;
+use crate::engine::fake::Fake;
 use crate::prompt::{FIM_RAW_MAX_TOKENS, FIM_RAW_TEMPERATURE, Family};
-
-/// A fake model: one token per character, optional FIM tokens, a fixed reply; records the request it was asked to run.
-pub(crate) struct Fake {
-    info: ModelInfo,
-    fim: Option<FimTokens>,
-    /// `Ok(text)`: streams the text, then `Done`; `Err(detail)`: fails (`Event::Failed`).
-    reply: Result<String, String>,
-    /// Returned by `generate` instead of a stream, once.
-    refuse: Mutex<Option<EngineError>>,
-    pub(crate) seen: Mutex<Option<GenerateRequest>>,
-}
-
-impl Fake {
-    /// A model named `name` with `context` tokens per slot, no FIM tokens, answering "ok".
-    pub(crate) fn named(name: &str, context: u32) -> Fake {
-        let info = ModelInfo::fake(name, context);
-        Fake { info, fim: None, reply: Ok("ok".into()), refuse: Mutex::new(None), seen: Mutex::new(None) }
-    }
-
-    /// With CodeLlama-style FIM tokens.
-    pub(crate) fn with_fim(mut self) -> Fake {
-        self.info.has_fim = true;
-        self.fim = Some(FimTokens { prefix: "<PRE>".into(), suffix: "<SUF>".into(), middle: "<MID>".into() });
-        self
-    }
-
-    /// Fails mid-generation with `detail` (what llama.cpp reports as `Event::Failed`).
-    pub(crate) fn failing(mut self, detail: &str) -> Fake {
-        self.reply = Err(detail.into());
-        self
-    }
-
-    /// Refuses the request with `e` before generating.
-    pub(crate) fn refusing(self, e: EngineError) -> Fake {
-        *self.refuse.lock().unwrap() = Some(e);
-        self
-    }
-
-    fn taken(&self) -> GenerateRequest {
-        self.seen.lock().unwrap().take().expect("the model was called")
-    }
-}
-
-#[async_trait]
-impl Engine for Fake {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-    fn is_ready(&self) -> bool {
-        true
-    }
-    async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
-        *self.seen.lock().unwrap() = Some(req);
-        if let Some(e) = self.refuse.lock().unwrap().take() {
-            return Err(e);
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        match &self.reply {
-            Ok(text) => {
-                tx.send(Event::Text(text.clone())).await.unwrap();
-                let usage = Usage { prompt_tokens: 10, completion_tokens: 1, ..Usage::default() };
-                tx.send(Event::Done { finish: FinishReason::Stop, usage, timings: Timings::default() }).await.unwrap();
-            }
-            Err(detail) => tx.send(Event::Failed(detail.clone())).await.unwrap(),
-        }
-        Ok(rx)
-    }
-    async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
-        Ok(vec![0; text.chars().count()])
-    }
-    fn render_chat(&self, _: &[ChatMessage]) -> Result<String, EngineError> {
-        panic!("code suggestions never render a chat template themselves")
-    }
-    fn fim_tokens(&self) -> Option<&FimTokens> {
-        self.fim.as_ref()
-    }
-    fn count_tokens(&self, text: &str) -> Option<usize> {
-        Some(text.chars().count())
-    }
-}
 
 fn route(fake: &Arc<Fake>, family: Family, local: bool) -> Route {
     Route { engine: fake.clone(), family, local, provider: "litellm".into() }

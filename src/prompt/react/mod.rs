@@ -192,7 +192,7 @@ pub struct ReactParams {
 /// Stops a small model that finished its answer and starts inventing the next question.
 const QUESTION_STOP: &str = "\nQuestion:";
 
-/// Sampling per family (spec §3.6), plus "\nQuestion:" as a stop string for every family.
+/// Sampling per family (§3.6), plus "\nQuestion:" as a stop string for every family.
 pub fn params(family: Family) -> ReactParams {
     let (max_tokens, observation_stop) = match family {
         Family::Gpt => (8192, false),

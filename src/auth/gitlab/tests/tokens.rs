@@ -18,7 +18,7 @@ async fn user_access_token_round_trip() {
         (Some(OWN_ISSUER), Some(AUDIENCE), Some(USER))
     );
     assert_eq!((minted["gitlab_realm"].as_str(), minted["gitlab_instance_id"].as_str()), (Some(REALM), Some(INSTANCE)));
-    assert_eq!(minted["gitlab_instance_uid"].as_str(), Some(INSTANCE), "self-managed extra claim (spec §2.4)");
+    assert_eq!(minted["gitlab_instance_uid"].as_str(), Some(INSTANCE), "self-managed extra claim (§2.4)");
     assert_eq!(minted["scopes"], json!(["complete_code", "ai_gateway_model_provider_proxy"]));
     assert_eq!((minted["exp"].as_u64(), &minted["iat"]), (Some(expires_at), &minted["nbf"]));
     assert!(minted["jti"].as_str().is_some_and(|j| j.len() == 36));

@@ -53,7 +53,7 @@ pub(super) async fn environment(args: &ConfigArgs, checks: &mut Vec<Check>) -> O
         Ok(store) => {
             let schema = store.schema_version().unwrap_or_default();
             checks.push(Check::pass("database", format!("schema {schema}; no server is running on this data dir")));
-            let url: Option<String> = store.get_setting(crate::api::admin::system::GITLAB_URL_KEY).ok().flatten();
+            let url = store.get_setting(crate::store::settings::GITLAB_URL).ok().flatten();
             (None, store.models().unwrap_or_default(), url)
         }
         Err(StoreError::Locked { .. }) => match local_status(&dir).await {
@@ -93,11 +93,11 @@ fn record_of(v: &Value) -> Option<ModelRecord> {
 }
 
 async fn local_status(dir: &Path) -> Result<Value, String> {
-    crate::api::admin::local::request(dir, "GET", "/local/status", None).await
+    crate::cli::local::request(dir, "GET", "/local/status", None).await
 }
 
 async fn probe(dir: &Path, model: &str) -> Result<Value, String> {
-    crate::api::admin::local::request(dir, "POST", &format!("/local/models/{model}/probe"), None).await
+    crate::cli::local::request(dir, "POST", &format!("/local/models/{model}/probe"), None).await
 }
 
 /// Per model: the file, its checksum, the GGUF header, and one generated token.
@@ -227,7 +227,7 @@ pub(super) fn resources(env: &Env, checks: &mut Vec<Check>) {
         None => checks.push(Check::skip("memory", "cannot read /proc/meminfo")),
     }
     let largest = env.models.iter().map(size).max().unwrap_or(0).max(1 << 30);
-    match disk_free(&env.config.data_dir) {
+    match crate::sys::disk_free(&env.config.data_dir) {
         Some(free) if free >= largest => {
             checks.push(Check::pass("disk", format!("{} free in the data dir", human(free))))
         }
@@ -244,14 +244,6 @@ fn mem_available() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
-}
-
-fn disk_free(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid NUL-terminated path and a zeroed out-struct the call fills in.
-    (unsafe { libc::statvfs(path.as_ptr(), &mut stat) } == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 pub(super) fn human(bytes: u64) -> String {
