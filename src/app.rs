@@ -17,7 +17,7 @@ use crate::engine::remote::RemoteClient;
 use crate::features::routing::OwnAddress;
 use crate::models::Lifecycle;
 use crate::state::{AppState, ExpandedLogging, Started};
-use crate::store::settings::{DEFAULT_MODEL, EXPANDED_LOGGING, GITLAB_URL, RECORDED_MODEL_PARAMS};
+use crate::store::settings::{DEFAULT_MODEL, EXPANDED_LOGGING, GITLAB_URL, JWT_SIGNING_KEY, RECORDED_MODEL_PARAMS};
 use crate::store::{Store, StoreError};
 use crate::telemetry::LogFile;
 
@@ -44,6 +44,8 @@ pub enum AppError {
     Auth(#[from] crate::auth::gitlab::AuthError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    #[error("cannot apply {path}: {message}")]
+    Apply { path: String, message: String },
 }
 
 /// Runs the server until SIGTERM/SIGINT.
@@ -60,6 +62,10 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     if config.data_dir_fallback {
         tracing::warn!(data_dir = %config.data_dir.display(), "the default data dir is not writable; using this one instead");
     }
+    if let Some(path) = config.apply.clone() {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || apply_at_boot(&store, &path)).await.expect("apply task")?;
+    }
     // A certificate uploaded in the admin UI is the admin's latest word: it wins over the boot config.
     let uploaded = crate::http::tls::uploaded_paths(&config.data_dir);
     if uploaded.cert.is_file() && uploaded.key.is_file() {
@@ -73,12 +79,13 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         let (dir, bypass, store) = (config.data_dir.clone(), config.auth_bypass, store.clone());
         let configured = config.gitlab_url.clone();
         tokio::task::spawn_blocking(move || {
-            // The URL an admin set in the UI is the latest word; the boot config's otherwise.
+            // The URL an admin set in the UI (or an applied file) is the latest word; the boot config's otherwise.
             let url = match store.get_setting(GITLAB_URL) {
                 Ok(Some(url)) => Some(url).filter(|u| !u.is_empty()),
                 _ => configured,
             };
-            GitlabAuth::new(&dir, url, bypass)
+            let shared = store.get_setting(JWT_SIGNING_KEY)?;
+            Ok::<_, AppError>(GitlabAuth::with_key(&dir, shared.as_deref().map(std::path::Path::new), url, bypass)?)
         })
         .await
         .expect("auth setup task")?
@@ -129,6 +136,24 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         .await
         .map_err(AppError::Serve)?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `apply = FILE` of the boot config: the file is applied before anything reads the store, so the
+/// models, keys and routes of this start are the file's. A file that cannot be applied stops the
+/// start: serving a configuration the operator did not ask for would be worse.
+fn apply_at_boot(store: &Store, path: &std::path::Path) -> Result<(), AppError> {
+    let fail = |message: String| AppError::Apply { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let doc = crate::fleet::Document::parse(&text).map_err(|e| fail(e.0))?;
+    let current = store.config_set()?;
+    let source = path.display().to_string();
+    let plan = crate::fleet::plan(&current, &doc, &text, &source, &crate::fleet::ProcessEnv).map_err(|e| fail(e.0))?;
+    store.replace_config_set(&plan.set)?;
+    for change in &plan.changes {
+        tracing::info!(%change, "applied at start");
+    }
+    tracing::info!(path = %source, changes = plan.changes.len(), "configuration file applied");
     Ok(())
 }
 

@@ -92,6 +92,9 @@ pub struct ConfigArgs {
     /// Also write the log to this file
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Apply this configuration file (`airgate apply`) at every start, before the models load
+    #[arg(long, value_name = "FILE")]
+    pub apply: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,6 +130,8 @@ pub struct Config {
     pub logging_expanded: bool,
     /// `[logging] to_file`.
     pub log_file: Option<PathBuf>,
+    /// A configuration file (`airgate apply`) applied at every start.
+    pub apply: Option<PathBuf>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -418,6 +423,12 @@ impl Config {
         let auth_bypass = switch("auth.bypass", a.auth_bypass, fa.bypass)?;
         let logging_expanded = switch("logging.expanded", a.logging_expanded, fl.expanded)?;
         let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
+        let apply = match l.pick("apply", a.apply.clone(), f.apply)? {
+            Some((path, origin)) if !path.is_absolute() => {
+                return Err(invalid("apply", &origin, "must be an absolute path"));
+            }
+            other => other.map(|v| v.0),
+        };
         let no_reuse = a.no_prefix_reuse.then_some(Switch(false));
         let prefix_reuse = l.pick("prefix_reuse", no_reuse, f.prefix_reuse.map(Switch))?.is_none_or(|v| v.0.0);
         let mlock = switch("mlock", a.mlock, f.mlock)?;
@@ -445,6 +456,7 @@ impl Config {
             auth_bypass,
             logging_expanded,
             log_file,
+            apply,
             config_file: file.map(|(p, _)| p.to_owned()),
         })
     }
@@ -511,6 +523,7 @@ impl Config {
             log_format: Some(self.log_format),
             log_level: Some(self.log_level.clone()),
             tls: self.tls.as_ref().map(|t| FileTls { cert: Some(t.cert.clone()), key: Some(t.key.clone()) }),
+            apply: self.apply.clone(),
             auth: Some(FileAuth { bypass: Some(self.auth_bypass) }),
             logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
         };
@@ -547,6 +560,8 @@ fn check_url(url: &str) -> Result<String, String> {
 
 mod file;
 
+/// A toml error as "line N, key `k`: message" (the key recovered from the source line).
+pub(crate) use file::parse_detail as toml_error;
 pub use file::parse_model_spec;
 use file::{FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail};
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod features;
+pub mod fleet;
 pub mod http;
 pub mod metrics;
 pub mod models;

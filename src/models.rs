@@ -108,6 +108,43 @@ pub async fn load(life: &Lifecycle, m: &ModelRecord) -> Result<(), String> {
     }
 }
 
+/// Brings the running models in line with a newly applied configuration `set` (`before`: the
+/// records it replaced): models it loads at start are loaded (or reloaded, when their file or
+/// parameters changed), models it dropped or no longer loads are unloaded (unless the boot config
+/// names them), and its default model becomes the default. Loads run in the background; returns
+/// the models being loaded.
+pub async fn reconcile(life: &Lifecycle, before: &[ModelRecord], set: &crate::store::ConfigSet) -> Vec<String> {
+    let boot = |name: &str| life.config.models.iter().any(|m| m.name == name);
+    for summary in life.registry.list() {
+        let kept = set.models.iter().find(|r| r.name == summary.name);
+        if kept.is_none_or(|r| r.autoload == Some(false)) && !boot(&summary.name) {
+            life.registry.remove(&summary.name);
+            tracing::info!(model = %summary.name, "unloaded: the applied configuration does not load it");
+        }
+    }
+    let mut loading = Vec::new();
+    for r in set.models.iter().filter(|r| r.autoload != Some(false)) {
+        let changed = before.iter().find(|b| b.name == r.name).is_none_or(|b| {
+            (&b.path, b.size, b.ctx_size, b.parallel, b.threads, b.gpu_layers)
+                != (&r.path, r.size, r.ctx_size, r.parallel, r.threads, r.gpu_layers)
+        });
+        let absent = life.registry.status(&r.name).is_none();
+        if absent || changed {
+            if absent {
+                // Announced at once; a model already loaded keeps serving until its reload is ready.
+                life.registry.add_loading(&r.name, &r.path);
+            }
+            loading.push(r.name.clone());
+            let (life, r) = (life.clone(), r.clone());
+            tokio::spawn(async move { load(&life, &r).await });
+        }
+    }
+    if let Some(name) = &set.default_model {
+        life.registry.set_default(name);
+    }
+    loading
+}
+
 /// Registers the GGUF at `path` under `name` to load at every start, without copying it: checks the
 /// file, hashes it. Registering the same file under the same name again changes nothing (installers
 /// rerun); another file under a taken name is refused. Blocking. Returns the record and whether it is new.

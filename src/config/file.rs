@@ -32,6 +32,7 @@ pub(super) struct FileConfig {
     pub(super) tls: Option<FileTls>,
     pub(super) auth: Option<FileAuth>,
     pub(super) logging: Option<FileLogging>,
+    pub(super) apply: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -146,7 +147,7 @@ pub(super) fn model_spec(path: &str, name: Option<&str>) -> Result<ModelSpec, St
 }
 
 /// Turns a toml error into "line N, key `k`: message" (the key is recovered from the source line).
-pub(super) fn parse_detail(text: &str, err: &toml::de::Error) -> String {
+pub(crate) fn parse_detail(text: &str, err: &toml::de::Error) -> String {
     let Some(start) = err.span().map(|s| s.start.min(text.len())) else {
         return err.message().to_owned();
     };

@@ -305,8 +305,8 @@ fn sample_config_is_valid() {
         .map(|l| l.to_owned() + "\n")
         .collect();
     let c = run("", &uncommented, "").unwrap();
-    assert!(c.tls.is_some() && c.gitlab_url.is_some() && c.log_file.is_some(), "{uncommented}");
-    assert_eq!(Config { config_file: None, tls: None, gitlab_url: None, log_file: None, ..c }, defaults);
+    assert!(c.tls.is_some() && c.gitlab_url.is_some() && c.log_file.is_some() && c.apply.is_some(), "{uncommented}");
+    assert_eq!(Config { config_file: None, tls: None, gitlab_url: None, log_file: None, apply: None, ..c }, defaults);
     // Every key of the file format is documented in the sample.
     let all: FileConfig = toml::from_str(&uncommented).unwrap();
     for line in toml::to_string(&all).unwrap().lines().filter(|l| l.contains(" = ")) {

@@ -14,9 +14,11 @@ use serde::{Serialize, de::DeserializeOwned};
 
 mod admin;
 mod backup;
+mod config_set;
 pub mod settings;
-pub use admin::{ApiKeyRecord, AuditRecord, EndpointRecord, RemoveUser, SessionRecord, UserRecord};
+pub use admin::{ApiKeyRecord, AuditRecord, EndpointRecord, RemoveUser, SecretRef, SessionRecord, UserRecord};
 pub use backup::{BACKUP_FILE, Scratch};
+pub use config_set::{AppliedRecord, ConfigSet};
 pub use settings::{Feature, FeatureRoutes, RecordedParams, RouteTarget, Setting};
 
 pub const SCHEMA_VERSION: u32 = 2;

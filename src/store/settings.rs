@@ -55,6 +55,10 @@ pub const RECORDED_MODEL_PARAMS: Setting<BTreeMap<String, RecordedParams>> = Set
 pub const FEATURE_ROUTES: Setting<FeatureRoutes> = Setting::new("feature_routes");
 /// The first-run setup token, while no admin exists.
 pub const ADMIN_SETUP_TOKEN: Setting<String> = Setting::new("admin_setup_token");
+/// A signing key file for user access tokens that a fleet shares (else `<data_dir>/jwt_signing_key.pem`).
+pub const JWT_SIGNING_KEY: Setting<String> = Setting::new("jwt_signing_key");
+/// The document `airgate apply` wrote last, to show when the node drifts from it.
+pub const APPLIED: Setting<super::AppliedRecord> = Setting::new("applied_config");
 
 /// The GitLab Duo features an admin maps to models: the rows of GitLab's "AI-powered features" tab.
 /// Titles, groups and fallbacks are the routing's business (`features::routing`).

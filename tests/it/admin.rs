@@ -96,7 +96,7 @@ fn setup_token_from_log(server: &TestServer) -> String {
 }
 
 /// Runs `airgate <args>` against the server's data dir, feeding `stdin`.
-fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     let config = data_dir.parent().unwrap().join("cli.toml");
     std::fs::write(&config, "").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_airgate"))
@@ -243,6 +243,7 @@ async fn every_endpoint_needs_a_session_and_changes_need_csrf() {
         (Method::PUT, "/api/admin/features/duo_chat"),
         (Method::GET, "/api/admin/models"),
         (Method::GET, "/api/admin/families"),
+        (Method::GET, "/api/admin/fleet"),
         (Method::POST, "/api/admin/models/import"),
         (Method::GET, "/api/admin/jobs/x"),
         (Method::PUT, "/api/admin/models/x"),

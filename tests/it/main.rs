@@ -10,6 +10,7 @@ mod chat;
 mod chat_agent;
 mod doctor;
 mod engine;
+mod fleet;
 mod gitlab;
 mod gitlab_gen;
 mod issuer;

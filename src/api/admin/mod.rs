@@ -1,6 +1,7 @@
 //! The admin JSON API under `/api/admin/` (docs/admin-api.md): session and CSRF checks, the error shape, the route list.
 
 mod accounts;
+mod fleet;
 mod keys;
 pub mod local;
 mod models;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .merge(routing::routes())
         .merge(settings::routes())
         .merge(system::routes())
+        .route("/api/admin/fleet", axum::routing::get(fleet::drift))
 }
 
 /// An admin API failure: `{"error": {"message", "fields"}}`.

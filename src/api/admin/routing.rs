@@ -99,6 +99,7 @@ async fn create_endpoint(
         model,
         family,
         api_key: body.api_key.filter(|k| !k.is_empty()),
+        api_key_ref: None,
         created_at: crate::unix_now(),
     };
     let r = record.clone();
@@ -131,7 +132,8 @@ async fn update_endpoint(
         let Some(mut e) = store.endpoint(&n).map_err(store_err)? else { return Ok(None) };
         (e.url, e.model, e.family) = (url, model, family);
         if let Some(key) = key_change {
-            e.api_key = Some(key).filter(|k| !k.is_empty());
+            // Typed in here: no longer the key an applied file referenced.
+            (e.api_key, e.api_key_ref) = (Some(key).filter(|k| !k.is_empty()), None);
         }
         store.put_endpoint(&e).map_err(store_err)?;
         Ok(Some(e))

@@ -147,16 +147,31 @@ impl GitlabAuth {
     /// `gitlab_url` is the instance whose OIDC keys are trusted (None: only airgate's own key). Does no network I/O.
     /// Generating the key is CPU-bound (well under a second in release builds): call it off the async threads.
     pub fn new(data_dir: &Path, gitlab_url: Option<String>, bypass: bool) -> Result<GitlabAuth, AuthError> {
-        Self::with_timing(data_dir, gitlab_url, bypass, keys::TIMING)
+        Self::with_timing(data_dir, None, gitlab_url, bypass, keys::TIMING)
+    }
+
+    /// [`GitlabAuth::new`], signing with the key file `shared` when given (a fleet's replicas share
+    /// one, so a user access token minted by one verifies on all); that file must exist.
+    pub fn with_key(
+        data_dir: &Path,
+        shared: Option<&Path>,
+        gitlab_url: Option<String>,
+        bypass: bool,
+    ) -> Result<GitlabAuth, AuthError> {
+        Self::with_timing(data_dir, shared, gitlab_url, bypass, keys::TIMING)
     }
 
     fn with_timing(
         data_dir: &Path,
+        shared: Option<&Path>,
         gitlab_url: Option<String>,
         bypass: bool,
         timing: Timing,
     ) -> Result<Self, AuthError> {
-        let own = OwnKey::load_or_create(data_dir)?;
+        let own = match shared {
+            Some(file) => OwnKey::load(file)?,
+            None => OwnKey::load_or_create(data_dir)?,
+        };
         let jwks = match gitlab_url {
             Some(url) => Some(Arc::new(Jwks::new(url.trim_end_matches('/').to_owned(), timing)?)),
             None => None,
@@ -332,14 +347,24 @@ const LOCAL_TOKEN_TTL_SECS: u64 = 300;
 /// A five-minute RS256 token signed with the key in `data_dir` (never creates one), shaped like a
 /// GitLab instance token for `instance_id` in `realm` with `scopes`: how `airgate doctor` calls the
 /// real HTTP API end to end. Whoever can read the key file can do this anyway.
-pub fn mint_local_token(data_dir: &Path, instance_id: &str, realm: &str, scopes: &[&str]) -> Result<String, AuthError> {
-    if !data_dir.join(keys::KEY_FILE).is_file() {
-        return Err(AuthError::Setup(format!(
-            "no JWT signing key in {} yet: the server makes it on its first start",
-            data_dir.display()
-        )));
-    }
-    let own = OwnKey::load_or_create(data_dir)?;
+/// With `shared`, the fleet's shared key file signs instead.
+pub fn mint_local_token(
+    data_dir: &Path,
+    shared: Option<&Path>,
+    instance_id: &str,
+    realm: &str,
+    scopes: &[&str],
+) -> Result<String, AuthError> {
+    let own = match shared {
+        Some(file) => OwnKey::load(file)?,
+        None if !data_dir.join(keys::KEY_FILE).is_file() => {
+            return Err(AuthError::Setup(format!(
+                "no JWT signing key in {} yet: the server makes it on its first start",
+                data_dir.display()
+            )));
+        }
+        None => OwnKey::load_or_create(data_dir)?,
+    };
     let now = now_secs();
     let claims = UserTokenClaims {
         iss: LOCAL_ISSUER,

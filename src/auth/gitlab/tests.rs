@@ -125,7 +125,7 @@ fn data_dir() -> tempfile::TempDir {
 }
 
 fn auth(dir: &tempfile::TempDir, url: Option<&str>, timing: Timing) -> GitlabAuth {
-    GitlabAuth::with_timing(dir.path(), url.map(str::to_owned), false, timing).unwrap()
+    GitlabAuth::with_timing(dir.path(), None, url.map(str::to_owned), false, timing).unwrap()
 }
 
 /// Claims as a self-managed GitLab issues them (§4.3).
@@ -483,7 +483,7 @@ async fn unreachable_gitlab_fails_fast() {
 #[tokio::test]
 async fn bypass_accepts_everything() {
     let dir = data_dir();
-    let auth = GitlabAuth::with_timing(dir.path(), None, true, FAST).unwrap();
+    let auth = GitlabAuth::with_timing(dir.path(), None, None, true, FAST).unwrap();
     let p = auth.verify(&HeaderMap::new()).await.unwrap();
     assert!(p.bypass && p.has_scope("anything") && !p.gateway_issued && p.scopes.is_empty());
     let p = auth.verify(&rails_headers("not-a-token")).await.unwrap();
@@ -539,7 +539,7 @@ async fn logs_name_reasons_never_tokens() {
             seen.push(auth.mint_user_token(&p).unwrap().0);
         }
     }
-    let bypass = GitlabAuth::with_timing(dir.path(), None, true, FAST).unwrap();
+    let bypass = GitlabAuth::with_timing(dir.path(), None, None, true, FAST).unwrap();
     bypass.verify(&rails_headers(&tokens[0])).await.unwrap();
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

@@ -48,7 +48,13 @@ pub(super) async fn server(env: &Env, checks: &mut Vec<Check>) {
     }
     let scopes = scopes();
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let token = match crate::auth::gitlab::mint_local_token(&env.config.data_dir, INSTANCE_ID, REALM, &scopes) {
+    let token = match crate::auth::gitlab::mint_local_token(
+        &env.config.data_dir,
+        env.signing_key.as_deref().map(std::path::Path::new),
+        INSTANCE_ID,
+        REALM,
+        &scopes,
+    ) {
         Ok(t) => t,
         Err(e) => {
             let fix = "run the doctor as root or as the service user, who can read the data dir";

@@ -64,6 +64,7 @@ impl World {
             model: "Codestral-22B".into(),
             family: Some("codestral".into()),
             api_key: Some("sk-test".into()),
+            api_key_ref: None,
             created_at: 0,
         };
         let odd = EndpointRecord { name: "odd".into(), family: Some("nonesuch".into()), ..vllm.clone() };
