@@ -89,6 +89,12 @@ test: setup ## fmt check, clippy -D warnings, cargo test (all --release; install
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/package.sh "$(BIN)" "$(DIST)" >/dev/null
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" tests/package/run.sh "$(DIST)"
 
+.PHONY: test-fleet
+test-fleet: build ## three airgates behind HAProxy with llama-server upstream (not part of test; installs haproxy, builds llama-server)
+	@server="$$(AIRGATE_CACHE="$(AIRGATE_CACHE)" PYTHON="$(PYTHON)" scripts/setup-fleet.sh)" && \
+		AIRGATE_LLAMA_SERVER="$$server" AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" AIRGATE_CACHE="$(AIRGATE_CACHE)" \
+		$(STATIC) $(CARGO) test $(CARGO_FLAGS) --test it -- --ignored fleet_lb:: $(CARGO_TEST_ARGS)
+
 lint: ## cargo fmt --check + clippy -D warnings (installs Debian deps only)
 	@scripts/setup.sh --deps-only
 	@$(CARGO) fmt --all --check

@@ -11,6 +11,7 @@ mod chat_agent;
 mod doctor;
 mod engine;
 mod fleet;
+mod fleet_lb;
 mod gitlab;
 mod gitlab_gen;
 mod issuer;
