@@ -209,6 +209,7 @@ async fn three_replicas_behind_haproxy_serve_route_around_a_dead_one_and_share_t
             eprintln!("request {i} failed: {status} {body}");
         }
     }
+    eprintln!("fleet: replica killed after request 4 of 24: {answered} answered, {failures} failed");
     assert!(failures <= 1, "{failures} failed requests; only the one in flight on the killed replica may fail");
     assert!(answered >= 23);
     let before = (served(&a, "/v2/code/completions"), served(&c, "/v2/code/completions"));
