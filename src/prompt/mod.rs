@@ -9,6 +9,7 @@
 //! `clean` (completion post-processing), `generated` (generation post-processing and streaming).
 
 mod budget;
+pub mod chat_template;
 mod clean;
 mod completion;
 mod extras;
@@ -18,6 +19,7 @@ mod generation;
 mod language;
 pub mod react;
 pub mod registry;
+pub mod toolcall;
 
 pub use budget::{keep_end, keep_start};
 pub use clean::{blank_if_whitespace, cut_at_suffix, strip_markers, trim_prefix_echo, unescape_mixtral};
