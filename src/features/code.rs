@@ -79,7 +79,11 @@ async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan,
         match kind {
             Kind::Completion => match (local, engine.fim_tokens()) {
                 (true, Some(fim)) => {
-                    prompt::fim_raw(&fim.prefix, &fim.suffix, &fim.middle, &as_completion, budget, &tokens)
+                    let mut plan =
+                        prompt::fim_raw(&fim.prefix, &fim.suffix, &fim.middle, &as_completion, budget, &tokens);
+                    // The gateway's stop set of a named completion model (codestral-2501, qwen2p5-coder-7b…).
+                    plan.stop.extend(prompt::fim_stops(family).iter().map(|s| s.to_string()));
+                    plan
                 }
                 _ => prompt::completion(family, &as_completion, budget, &tokens),
             },
