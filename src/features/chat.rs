@@ -121,9 +121,9 @@ fn sampling(plan: &ChatPlan) -> SamplingParams {
 
 fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
     let mut messages: Vec<ChatMessage> =
-        plan.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
+        plan.messages.iter().map(|m| ChatMessage::new(m.role.clone(), m.content.clone())).collect();
     if let Some(prefill) = &plan.prefill {
-        messages.push(ChatMessage { role: "assistant".into(), content: prefill.clone() });
+        messages.push(ChatMessage::new("assistant", prefill.clone()));
     }
     let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
     let prompt_tokens = chars.div_ceil(4) as u32;
@@ -136,12 +136,10 @@ fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
     let started = Started { prompt_tokens, max_tokens, dropped_turns: 0 };
     let request = GenerateRequest {
         sampling: sampling(&plan),
-        prompt: Prompt::Chat(messages),
         max_tokens: Some(max_tokens),
         stop: plan.stop,
-        ignore_eos: false,
         deadline: Some(Instant::now() + GITLAB_DEADLINE),
-        feature: plan.feature.as_str(),
+        ..GenerateRequest::new(Prompt::Chat(messages), plan.feature.as_str())
     };
     (request, started)
 }
@@ -183,21 +181,17 @@ async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateReq
     }
     let request = GenerateRequest {
         sampling: sampling(&plan),
-        prompt: Prompt::Text(text),
         max_tokens: Some(max_tokens),
         stop: plan.stop,
-        ignore_eos: false,
         deadline: Some(Instant::now() + GITLAB_DEADLINE),
-        feature: plan.feature.as_str(),
+        ..GenerateRequest::new(Prompt::Text(text), plan.feature.as_str())
     };
     Ok((request, Started { prompt_tokens, max_tokens, dropped_turns }))
 }
 
-/// The local prompt text and its exact token count.
+/// The local prompt text (the model's own template, else llama.cpp's layout) and its exact token count.
 fn render(engine: &dyn crate::engine::Engine, plan: &ChatPlan) -> Result<(String, usize), FeatureError> {
-    let messages: Vec<ChatMessage> =
-        plan.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
-    let mut text = engine.render_chat(&messages)?;
+    let mut text = super::toolchat::template::render_messages(engine, &plan.messages)?;
     if let Some(prefill) = &plan.prefill {
         text.push_str(prefill);
     }

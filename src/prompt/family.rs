@@ -33,8 +33,8 @@ pub enum Family {
 }
 
 impl Family {
-    /// Every family and named completion model, in GitLab's order of the admin list.
-    pub const ALL: [Family; 15] = [
+    /// Every family, in GitLab's order of the admin list (what an admin picks for a model).
+    pub const ALL: [Family; 12] = [
         Family::Codestral,
         Family::Mistral,
         Family::Mixtral,
@@ -47,10 +47,10 @@ impl Family {
         Family::General,
         Family::Qwen,
         Family::Gemini,
-        Family::Codestral2501,
-        Family::Codestral2508,
-        Family::Qwen25Coder7b,
     ];
+
+    /// The gateway's named completion models (`model_name` of a code completion), beside the families.
+    pub const COMPLETION_MODELS: [Family; 3] = [Family::Codestral2501, Family::Codestral2508, Family::Qwen25Coder7b];
 
     /// GitLab's family names ("codestral", "mistral", "mixtral", "codegemma", "codellama",
     /// "deepseekcoder", "llama3", "gpt", "claude_3", "general", "qwen", "gemini") and the gateway's
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn as_str_round_trips_and_matches_serde() {
-        for family in Family::ALL {
+        for family in Family::ALL.into_iter().chain(Family::COMPLETION_MODELS) {
             assert_eq!(Family::parse(family.as_str()).unwrap(), family);
             assert_eq!(serde_json::to_value(family).unwrap(), serde_json::json!(family.as_str()));
             assert_eq!(family.to_string(), family.as_str());
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn qwen_strips_reasoning_and_wants_one_system_message() {
-        for family in Family::ALL {
+        for family in Family::ALL.into_iter().chain(Family::COMPLETION_MODELS) {
             let qwen = matches!(family, Family::Qwen | Family::Qwen25Coder7b);
             assert_eq!(family.strip_reasoning(), qwen, "{family}");
             assert_eq!(family.requires_single_system_message(), qwen, "{family}");

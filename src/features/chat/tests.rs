@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::engine::fake::Fake;
+use crate::engine::{FinishReason, Timings, Usage};
 use crate::prompt::Family;
 
 /// A chat model: `role: content` lines, a token per 4 characters.

@@ -275,7 +275,7 @@ fn write_json(out: &mut String, value: &Value, indent: Option<usize>, sort: bool
                 return Ok(());
             }
             if sort {
-                keys.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+                keys.sort_by_key(|a| a.to_string());
             }
             out.push('{');
             for (i, key) in keys.iter().enumerate() {

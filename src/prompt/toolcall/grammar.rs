@@ -14,6 +14,10 @@ use super::{Syntax, ThinkTags};
 /// The grammar's entry rule.
 pub const ROOT: &str = "airgate-root";
 
+/// Most calls one answer may make when parallel calls are allowed (a model that keeps repeating its
+/// call stops there).
+pub const MAX_PARALLEL: usize = 8;
+
 /// What starts a lazy grammar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -121,15 +125,18 @@ fn call_rules(g: &mut String, spec: &Spec, allowed: &[usize]) -> String {
         }
     };
     let many = spec.parallel;
+    let more = |item: &str, sep: &str| {
+        if many { format!(" ( {sep}{item} ){{0,{}}}", MAX_PARALLEL - 1) } else { String::new() }
+    };
     match spec.syntax {
         Syntax::Hermes => {
             let _ = writeln!(g, "call ::= {}", alt(&object("arguments")));
             let _ = writeln!(g, "block ::= {} ws call ws {}", lit("<tool_call>"), lit("</tool_call>"));
-            let _ = writeln!(g, "calls ::= block{}", if many { " ( ws block )*" } else { "" });
+            let _ = writeln!(g, "calls ::= block{}", more("block", "ws "));
         }
         Syntax::Json => {
             let _ = writeln!(g, "call ::= {}", alt(&object("arguments")));
-            let _ = writeln!(g, "calls ::= call{}", if many { " ( ws call )*" } else { "" });
+            let _ = writeln!(g, "calls ::= call{}", more("call", "ws "));
         }
         Syntax::Llama3 => {
             let _ = writeln!(g, "call ::= {}", alt(&object("parameters")));
@@ -137,12 +144,11 @@ fn call_rules(g: &mut String, spec: &Spec, allowed: &[usize]) -> String {
         }
         Syntax::MistralArray => {
             let _ = writeln!(g, "call ::= {}", alt(&object("arguments")));
-            let more = if many { " ( ws \",\" ws call )*" } else { "" };
-            let _ = writeln!(g, "calls ::= {} ws call{more} ws \"]\"", lit("[TOOL_CALLS]["));
+            let _ = writeln!(g, "calls ::= {} ws call{} ws \"]\"", lit("[TOOL_CALLS]["), more("call", "ws \",\" ws "));
         }
         Syntax::MistralArgs => {
             let _ = writeln!(g, "call ::= {}", alt(&|n, a| format!("{} {a}", lit(&format!("[TOOL_CALLS]{n}[ARGS]")))));
-            let _ = writeln!(g, "calls ::= call{}", if many { " ( ws call )*" } else { "" });
+            let _ = writeln!(g, "calls ::= call{}", more("call", "ws "));
         }
         Syntax::DeepSeekV31 | Syntax::DeepSeekR1 => {
             let r1 = spec.syntax == Syntax::DeepSeekR1;
@@ -162,8 +168,13 @@ fn call_rules(g: &mut String, spec: &Spec, allowed: &[usize]) -> String {
                 }
             });
             let _ = writeln!(g, "call ::= {call}");
-            let more = if many { " ( ws call )*" } else { "" };
-            let _ = writeln!(g, "calls ::= {} call{more} {}", lit(DEEPSEEK_CALLS_BEGIN), lit(DEEPSEEK_CALLS_END));
+            let _ = writeln!(
+                g,
+                "calls ::= {} call{} {}",
+                lit(DEEPSEEK_CALLS_BEGIN),
+                more("call", "ws "),
+                lit(DEEPSEEK_CALLS_END)
+            );
         }
         Syntax::Harmony => {
             // `<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>ARGS`, or the

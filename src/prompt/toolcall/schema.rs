@@ -123,7 +123,7 @@ fn check_at(root: &Value, schema: &Value, path: &str) -> Result<(), SchemaError>
     }
     for count in ["minItems", "maxItems", "minLength", "maxLength"] {
         if let Some(v) = map.get(count)
-            && !v.as_u64().is_some_and(|n| n <= 100_000)
+            && v.as_u64().is_none_or(|n| n > 100_000)
         {
             return Err(err(path, format!("`{count}` must be a whole number up to 100000")));
         }
@@ -134,7 +134,7 @@ fn check_at(root: &Value, schema: &Value, path: &str) -> Result<(), SchemaError>
         return Err(err(path, "`required` must be a list of property names"));
     }
     if let Some(values) = map.get("enum")
-        && !values.as_array().is_some_and(|v| !v.is_empty())
+        && values.as_array().is_none_or(|v| v.is_empty())
     {
         return Err(err(path, "`enum` must be a non-empty list"));
     }

@@ -327,7 +327,7 @@ fn grammar_shapes() {
     // parallel calls repeat; reasoning may come first.
     let g =
         grammar::build(&Spec { parallel: true, think: Some(THINK), ..spec(Syntax::Hermes, Choice::Required) }).unwrap();
-    assert!(g.text.contains("calls ::= block ( ws block )*"), "{}", g.text);
+    assert!(g.text.contains("calls ::= block ( ws block ){0,7}"), "{}", g.text);
     assert!(g.text.contains("airgate-root ::= think? calls"), "{}", g.text);
     let g = grammar::build(&Spec { think: Some(THINK), in_reasoning: true, ..spec(Syntax::Hermes, Choice::Required) })
         .unwrap();

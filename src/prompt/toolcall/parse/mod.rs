@@ -120,6 +120,9 @@ pub struct Parser {
     spoke: bool,
     /// Whitespace at the start of the next content is dropped (after reasoning or a call).
     trim_next: bool,
+    /// Only the syntax's own call form counts (what a lazy grammar's triggers hold), no bare
+    /// JSON objects in Hermes text nor after the start in Llama 3's.
+    strict: bool,
     /// The name of the call whose header is being read (name-first syntaxes).
     pending: String,
     out: Vec<Piece>,
@@ -145,9 +148,16 @@ impl Parser {
             calls: 0,
             spoke: false,
             trim_next: true,
+            strict: false,
             pending: String::new(),
             out: Vec::new(),
         }
+    }
+
+    /// Recognises calls only in the form a grammar constrains (see [`Parser::strict`] field docs).
+    pub fn strict(mut self, strict: bool) -> Parser {
+        self.strict = strict;
+        self
     }
 
     /// Keeps whitespace at the start of the output (only what follows reasoning is trimmed).
@@ -315,7 +325,10 @@ impl Parser {
     fn bare_object_keys(&self) -> Option<&'static [&'static str]> {
         match self.syntax {
             _ if !self.tools => None,
+            Syntax::Llama3 if self.strict && self.spoke => None,
+            Syntax::Llama3 if self.strict => Some(&["\"name\""]),
             Syntax::Llama3 => Some(&["\"name\"", "\"type\""]),
+            Syntax::Hermes if self.strict => None,
             Syntax::Json | Syntax::Hermes => Some(&["\"name\""]),
             _ => None,
         }
