@@ -408,6 +408,21 @@ mod tests {
         assert_eq!(json["ignore_eos"], true);
         assert_eq!(json["stream_options"], serde_json::json!({"include_usage": true}));
         assert!(json.get("frequency_penalty").is_none());
+        assert!(json.get("tools").is_none() && json.get("tool_choice").is_none());
+        // Tool calling goes through as OpenAI fields.
+        req.upstream_tools = Some(UpstreamTools {
+            tools: vec![serde_json::json!({"type": "function", "function": {"name": "f"}})],
+            tool_choice: Some(serde_json::json!("required")),
+            parallel_tool_calls: Some(false),
+            response_format: None,
+        });
+        let json = sent(RequestBody::new("m", &req, true));
+        assert_eq!(json["tools"][0]["function"]["name"], "f");
+        assert_eq!(
+            (&json["tool_choice"], &json["parallel_tool_calls"]),
+            (&serde_json::json!("required"), &serde_json::json!(false))
+        );
+        assert!(json.get("response_format").is_none());
     }
 
     #[test]
