@@ -142,7 +142,10 @@ def tool_round(port: int, model: str, fixture: dict, grammar: bool, choice: str,
     """Every fixture prompt once. A prompt counts as well-formed when the answer holds at least one
     call and every call names an offered tool with arguments that parse and follow its schema."""
     tools = fixture["tools"]
-    counts = {"prompts": 0, "well_formed": 0, "calls": 0, "expected_tool": 0, "no_call": 0, "seconds": 0.0}
+    counts = {
+        "prompts": 0, "well_formed": 0, "calls": 0, "expected_tool": 0, "no_call": 0,
+        "cut": 0, "malformed_text": 0, "seconds": 0.0,
+    }  # fmt: skip
     for p in fixture["prompts"]:
         offered = [{"type": "function", "function": {"name": n, **tools[n]}} for n in p["tools"]]
         body = {
@@ -158,7 +161,9 @@ def tool_round(port: int, model: str, fixture: dict, grammar: bool, choice: str,
         out, wall = common.post_json(port, "/v1/chat/completions", body)
         counts["prompts"] += 1
         counts["seconds"] += wall
-        calls = out["choices"][0]["message"].get("tool_calls") or []
+        answer = out["choices"][0]
+        calls = answer["message"].get("tool_calls") or []
+        content = answer["message"].get("content") or ""
         ok = bool(calls)
         for c in calls:
             f = c["function"]
@@ -172,6 +177,10 @@ def tool_round(port: int, model: str, fixture: dict, grammar: bool, choice: str,
         counts["calls"] += len(calls)
         counts["well_formed"] += ok
         counts["no_call"] += not calls
+        # Why an answer has no call: the output ran out inside one (max_tokens), or the model wrote
+        # something call-like that does not parse or validate (returned as text), or plain text.
+        counts["cut"] += not calls and answer["finish_reason"] == "length"
+        counts["malformed_text"] += not calls and '"name"' in content
         counts["expected_tool"] += ok and calls[0]["function"]["name"] == p["expect"]
     return counts
 
@@ -228,10 +237,12 @@ def report(results: dict) -> list[str]:
         )
     for label, res in (results.get("b9") or {}).items():
         for mode, c in res.items():
-            malformed = c["prompts"] - c["well_formed"]
+            missing = c["prompts"] - c["well_formed"]
             lines.append(
-                f"| B9 | {label}, {mode}: prompts without a well-formed call | {rate(malformed, c['prompts'])} | – | – | "
-                f"grammar: 0 % under `required` | {common.status(malformed == 0) if mode == 'grammar/required' else ''} |"
+                f"| B9 | {label}, {mode}: prompts without a well-formed call (of them: cut by max_tokens / "
+                f"call-like text that does not parse or validate) | {rate(missing, c['prompts'])} "
+                f"({c['cut']} / {c['malformed_text']}) | – | – | grammar + required: no malformed call | "
+                f"{common.status(c['malformed_text'] == 0) if mode == 'grammar/required' else ''} |"
             )
     lines += [
         "",

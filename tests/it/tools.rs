@@ -86,6 +86,8 @@ async fn required_tool_calls_always_parse_and_validate() {
             follows_schema(&args).unwrap_or_else(|e| panic!("call {i}: {e}: {args}"));
         }
     }
+    let metrics = client().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("airgate_tool_calls_total{result=\"valid\"} 20"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -231,11 +231,18 @@ impl Calls {
                         if let Some(why) = problem.as_ref().filter(|_| complete) {
                             tracing::error!(tool = %open.name, %why, "a grammar-held tool call does not validate");
                         }
-                        out.push(ChatDelta::ToolCallEnd { index, complete: complete && problem.is_none() });
+                        let valid = complete && problem.is_none();
+                        crate::metrics::tool_call(match (complete, valid) {
+                            (_, true) => "valid",
+                            (false, _) => "cut",
+                            (true, false) => "malformed",
+                        });
+                        out.push(ChatDelta::ToolCallEnd { index, complete: valid });
                         continue;
                     }
                     match problem {
                         None if complete => {
+                            crate::metrics::tool_call("valid");
                             let index = self.emitted;
                             self.emitted += 1;
                             out.push(ChatDelta::ToolCallStart { index, id: call_id(), name: open.name });
@@ -243,6 +250,7 @@ impl Calls {
                             out.push(ChatDelta::ToolCallEnd { index, complete: true });
                         }
                         problem => {
+                            crate::metrics::tool_call(if complete { "malformed" } else { "cut" });
                             let why = problem.unwrap_or_else(|| "the output ended inside it".into());
                             tracing::info!(tool = %open.name, %why, "malformed tool call returned as text");
                             out.push(ChatDelta::Content(instruct::call_text(&open.name, &open.arguments)));

@@ -144,6 +144,9 @@ async fn forward(engine: Arc<dyn Engine>, req: ToolChatRequest, mut events: Even
     let problems: Vec<Option<String>> =
         attempt.calls.iter().map(|c| invalid_call(&req.tools, &c.name, &c.arguments)).collect();
     if problems.iter().any(Option::is_some) {
+        for _ in problems.iter().flatten() {
+            crate::metrics::tool_call("repaired");
+        }
         tracing::info!(calls = attempt.calls.len(), "upstream made a malformed tool call: asking again once");
         let messages = repair_messages(&req.messages, &attempt.calls, &problems);
         match engine.generate(request(&req, &messages)).await {
@@ -163,6 +166,7 @@ async fn forward(engine: Arc<dyn Engine>, req: ToolChatRequest, mut events: Even
     for call in attempt.calls {
         let delta = match invalid_call(&req.tools, &call.name, &call.arguments) {
             None => {
+                crate::metrics::tool_call("valid");
                 let index = emitted;
                 emitted += 1;
                 let deltas = [
@@ -177,6 +181,7 @@ async fn forward(engine: Arc<dyn Engine>, req: ToolChatRequest, mut events: Even
                 ChatDelta::ToolCallEnd { index, complete: true }
             }
             Some(why) => {
+                crate::metrics::tool_call("malformed");
                 tracing::warn!(tool = %call.name, %why, "upstream tool call still malformed: returned as text");
                 ChatDelta::Content(instruct::call_text(&call.name, &call.arguments))
             }
