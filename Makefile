@@ -116,9 +116,11 @@ bench: build ## airgate vs llama.cpp's llama-server (not part of test); results 
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" PYTHON="$(PYTHON)" bench/build-llama-server.sh >/dev/null
 	@mkdir -p "$(AIRGATE_CACHE)/bench"
 	@gcc -O3 -fopenmp -o "$(AIRGATE_CACHE)/bench/membw" bench/membw.c
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" PYTHON="$(PYTHON)" bench/fetch-instruct-model.sh >/dev/null
 	@$(PYTHON) bench/run.py --airgate "$(BIN)" --model "$(MODEL)" \
 		--llama-server "$(AIRGATE_CACHE)/llama-server/bin/llama-server" \
-		--membw "$(AIRGATE_CACHE)/bench/membw"
+		--membw "$(AIRGATE_CACHE)/bench/membw" \
+		--instruct-model "$(AIRGATE_CACHE)/models/smollm2-135m-instruct-q4_1.gguf"
 
 .PHONY: package bundle package-vulkan
 package: build ## .deb + .rpm of the static binary into dist/ (cargo-deb, cargo-generate-rpm)

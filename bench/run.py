@@ -14,6 +14,8 @@ the report gives medians over all rounds and the ratio airgate / llama-server.
   B4  8 concurrent streams (8 slots): aggregate generated tok/s, time to first token p50/p99.
   B5  RSS (VmRSS) idle after load + warm-up and after the runs; airgate's overhead beyond model + KV.
   B6  memory-bandwidth roofline: measured read bandwidth / bytes read per token vs decode tok/s.
+  B7–B9  tool calling and constrained decoding (bench/tools.py): grammar decoding speed, template and
+      parser overhead, malformed tool calls with and without the grammar.
 
 Run via `make bench`; see bench/README.md for the knobs (BENCH_* environment variables).
 """
@@ -1100,6 +1102,12 @@ def main() -> int:
     p.add_argument("--quiet-wait", type=int, default=env_int("BENCH_QUIET_WAIT", 0),
                    help="seconds to wait for other processes to go quiet before each server run (0: don't)")
     p.add_argument("--membw-mib", type=int, default=env_int("BENCH_MEMBW_MIB", 1024))
+    p.add_argument("--tools", default=os.environ.get("BENCH_TOOLS", "1"), help="0: skip B7–B9 (bench/tools.py)")
+    p.add_argument(
+        "--instruct-model",
+        default=os.environ.get("BENCH_INSTRUCT_MODEL", ""),
+        help="an instruct GGUF with a chat template for B9 (optional)",
+    )
     p.add_argument(
         "--llama-extra",
         default=os.environ.get("BENCH_LLAMA_SERVER_ARGS", ""),
@@ -1119,14 +1127,23 @@ def main() -> int:
     signal.signal(signal.SIGHUP, on_signal)
 
     b = Bench(args)
+    tool_results = None
     try:
         b.run()
+        if args.tools != "0":
+            import tools  # bench/tools.py: B7–B9
+
+            tool_results = tools.run_all(b, args)
     except KeyboardInterrupt:
         log("bench: interrupted; servers stopped")
         return 130
     finally:
         Server.stop_all()
     text = report(b, args)
+    if tool_results:
+        import tools
+
+        text += "\n".join(tools.report(tool_results)) + "\n"
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{dt.date.today().isoformat()}.md"

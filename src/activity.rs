@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::engine::{ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo};
+use crate::engine::{
+    ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo, TemplateSource,
+};
 
 /// Entries older than this leave the log.
 const KEEP: Duration = Duration::from_secs(3600);
@@ -131,6 +133,14 @@ impl Engine for Tapped {
 
     fn queue_depth(&self) -> usize {
         self.0.queue_depth()
+    }
+
+    fn template(&self) -> Option<&TemplateSource> {
+        self.0.template()
+    }
+
+    fn is_remote(&self) -> bool {
+        self.0.is_remote()
     }
 }
 

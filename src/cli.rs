@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod bench;
 mod bundle;
 pub mod doctor;
 mod fleet;
@@ -96,6 +97,9 @@ enum Command {
     /// Write the man pages (airgate.1 and one per subcommand) into DIR.
     #[command(hide = true)]
     Man { dir: PathBuf },
+    /// Time chat-template rendering and tool-call parsing per request (`make bench`, JSON out).
+    #[command(hide = true, name = "bench-tools")]
+    BenchTools,
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,6 +271,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bundle(BundleCommand::Sign { dir })) => bundle::sign(&dir),
         Some(Command::Bundle(BundleCommand::Verify { dir, key })) => bundle::verify(&dir, key.as_deref()),
         Some(Command::Man { dir }) => man(&dir),
+        Some(Command::BenchTools) => {
+            println!("{}", bench::tool_overhead());
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Docs(DocsCommand::Import { dir, config })) => docs_import(&config, &dir),
         Some(Command::Docs(DocsCommand::Status { config })) => docs_status(&config),
         Some(Command::Admin(AdminCommand::SetupToken { config })) => admin::setup_token(&config),

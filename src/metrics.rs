@@ -28,6 +28,7 @@ pub const SLOTS: &str = "airgate_slots";
 pub const SLOTS_BUSY: &str = "airgate_slots_busy";
 pub const KV_CACHE_TOKENS: &str = "airgate_kv_cache_tokens";
 pub const KV_CACHE_CAPACITY: &str = "airgate_kv_cache_capacity_tokens";
+pub const TOOL_CALLS: &str = "airgate_tool_calls_total";
 
 /// Seconds: from a millisecond completion to a minute-long chat step.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -74,6 +75,15 @@ fn describe() {
     describe_gauge!(SLOTS_BUSY, "Slots running a request.");
     describe_gauge!(KV_CACHE_TOKENS, "Tokens held in the model's KV cache over all slots.");
     describe_gauge!(KV_CACHE_CAPACITY, "Tokens the model's KV cache can hold over all slots.");
+    describe_counter!(
+        TOOL_CALLS,
+        "Tool calls a model wrote, by result: valid, malformed (returned as text), cut (the output ended inside it), repaired (an upstream's, asked for again)."
+    );
+}
+
+/// Counts one tool call by its result (`valid`, `malformed`, `cut`, `repaired`).
+pub fn tool_call(result: &'static str) {
+    metrics::counter!(TOOL_CALLS, "result" => result).increment(1);
 }
 
 /// The label for requests no GitLab feature claimed: the API surface their path belongs to.

@@ -175,16 +175,16 @@ pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
     use crate::engine::{ChatMessage, GenerateRequest, Prompt, SamplingParams, collect};
     use std::time::Duration;
     let req = GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage {
-            role: "user".into(),
-            content: "Reply with the single word OK.".into(),
-        }]),
+        prompt: Prompt::Chat(vec![ChatMessage::new("user", "Reply with the single word OK.")]),
         max_tokens: Some(8),
         sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
         stop: Vec::new(),
         ignore_eos: false,
         deadline: Some(Instant::now() + Duration::from_secs(30)),
         feature: "diagnostics",
+        constraint: None,
+        special_text: Vec::new(),
+        upstream_tools: None,
     };
     let run = async {
         let events = engine.generate(req).await?;

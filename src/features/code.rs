@@ -79,7 +79,11 @@ async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan,
         match kind {
             Kind::Completion => match (local, engine.fim_tokens()) {
                 (true, Some(fim)) => {
-                    prompt::fim_raw(&fim.prefix, &fim.suffix, &fim.middle, &as_completion, budget, &tokens)
+                    let mut plan =
+                        prompt::fim_raw(&fim.prefix, &fim.suffix, &fim.middle, &as_completion, budget, &tokens);
+                    // The gateway's stop set of a named completion model (codestral-2501, qwen2p5-coder-7b…).
+                    plan.stop.extend(prompt::fim_stops(family).iter().map(|s| s.to_string()));
+                    plan
                 }
                 _ => prompt::completion(family, &as_completion, budget, &tokens),
             },
@@ -111,21 +115,20 @@ fn to_request(plan: &PromptPlan, kind: Kind) -> GenerateRequest {
     };
     let prompt = match &plan.prompt {
         Built::Raw(text) => Prompt::Text(text.clone()),
-        Built::Chat(messages) => Prompt::Chat(
-            messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect(),
-        ),
+        Built::Chat(messages) => {
+            Prompt::Chat(messages.iter().map(|m| ChatMessage::new(m.role.clone(), m.content.clone())).collect())
+        }
+    };
+    let feature = match kind {
+        Kind::Completion => super::routing::Feature::CodeCompletions.as_str(),
+        Kind::Generation => super::routing::Feature::CodeGenerations.as_str(),
     };
     GenerateRequest {
-        prompt,
         max_tokens: Some(plan.max_tokens),
         sampling: SamplingParams { temperature: plan.temperature, ..SamplingParams::default() },
         stop: plan.stop.clone(),
-        ignore_eos: false,
         deadline: Some(Instant::now() + deadline),
-        feature: match kind {
-            Kind::Completion => super::routing::Feature::CodeCompletions.as_str(),
-            Kind::Generation => super::routing::Feature::CodeGenerations.as_str(),
-        },
+        ..GenerateRequest::new(prompt, feature)
     }
 }
 
@@ -148,6 +151,10 @@ pub async fn suggest(
         // Family plans ask for up to 4096 tokens (sized for large remote models); a local slot keeps
         // OUTPUT_RESERVE free for the answer.
         request.max_tokens = request.max_tokens.map(|m| m.min(OUTPUT_RESERVE));
+        // A chat layout goes through the model's own template when it has one.
+        if let (Built::Chat(messages), Some(_)) = (&plan.prompt, route.engine.template()) {
+            request.prompt = Prompt::Text(super::toolchat::template::render_messages(route.engine.as_ref(), messages)?);
+        }
     }
     let info = PlanInfo {
         max_output_tokens: request.max_tokens.unwrap_or(plan.max_tokens),

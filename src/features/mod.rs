@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod code;
 pub mod routing;
+pub mod toolchat;
 
 use crate::engine::EngineError;
 use crate::prompt::PromptError;

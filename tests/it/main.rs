@@ -22,4 +22,5 @@ mod python;
 mod server;
 mod support;
 mod tidy;
+mod tools;
 mod upstream;

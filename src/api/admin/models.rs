@@ -326,13 +326,16 @@ async fn try_it(
         return Err(ApiError::Conflict(format!("model `{name}` is not loaded")).into());
     };
     let req = GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage { role: "user".into(), content: body.prompt }]),
+        prompt: Prompt::Chat(vec![ChatMessage::new("user", body.prompt)]),
         max_tokens: Some(body.max_tokens.unwrap_or(256)),
         sampling: SamplingParams { temperature: 0.7, ..SamplingParams::default() },
         stop: Vec::new(),
         ignore_eos: false,
         deadline: None,
         feature: "admin_try",
+        constraint: None,
+        special_text: Vec::new(),
+        upstream_tools: None,
     };
     let started = Instant::now();
     let events = engine.generate(req).await?;
@@ -343,6 +346,7 @@ async fn try_it(
         }
         Event::Failed(message) => sse_data(&json!({ "error": message })),
         Event::Expired { .. } => sse_data(&json!({ "error": "the request waited too long for a free slot" })),
+        Event::Reasoning(_) | Event::ToolCall { .. } => String::new(),
     });
     Ok(event_stream(frames))
 }

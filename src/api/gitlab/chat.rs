@@ -127,6 +127,7 @@ fn agent_lines(events: EventStream, parser: ReactParser, usage_key: String) -> i
     ReceiverStream::new(events).flat_map(move |event| {
         let lines: Vec<String> = match event {
             Event::Text(text) => parser.as_mut().map(|p| p.push(&text)).unwrap_or_default().iter().map(line).collect(),
+            Event::Reasoning(_) | Event::ToolCall { .. } => Vec::new(),
             Event::Done { finish, usage, .. } => {
                 let mut out: Vec<String> =
                     parser.take().map(|p| p.finish(finish.as_str())).unwrap_or_default().iter().map(line).collect();

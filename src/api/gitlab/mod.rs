@@ -141,6 +141,7 @@ fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = Chunk
                 None => vec![Ok(t)],
             },
             Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().map(Ok).collect(),
+            Event::Reasoning(_) | Event::ToolCall { .. } => Vec::new(),
             Event::Expired { waited } => {
                 span.in_scope(|| tracing::warn!(waited_ms = waited.as_millis() as u64, "request expired in the queue"));
                 vec![Err(broken("request expired in the queue"))]

@@ -133,6 +133,7 @@ fn v2_chunks(events: EventStream, usage_key: String) -> impl futures::Stream<Ite
     ReceiverStream::new(events).filter_map(move |event| {
         let line = match event {
             Event::Text(text) => Some(Ok(json!({ "content": text }))),
+            Event::Reasoning(_) | Event::ToolCall { .. } => None,
             Event::Done { usage: u, .. } => {
                 Some(Ok(json!({ "content": "", "usage": usage(&usage_key, u.prompt_tokens, u.completion_tokens) })))
             }

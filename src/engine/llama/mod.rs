@@ -6,6 +6,7 @@
 mod exact;
 mod pages;
 mod plan;
+mod sample;
 mod schedule;
 mod worker;
 
@@ -19,11 +20,13 @@ use async_trait::async_trait;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use super::{
-    ChatMessage, Engine, EngineError, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt, SamplingParams, gguf,
+    ChatMessage, Constraint, Engine, EngineError, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt,
+    SamplingParams, TemplateSource, gguf,
 };
 
 /// Capacity of one request's event channel; the worker skips a slot whose client is this far behind.
@@ -121,6 +124,8 @@ pub struct LlamaEngine {
     info: ModelInfo,
     model: Arc<LlamaModel>,
     template: LlamaChatTemplate,
+    /// The GGUF's own Jinja template, when it has one.
+    source: Option<TemplateSource>,
     fim: Option<FimTokens>,
     jobs: std_mpsc::SyncSender<worker::Job>,
     queued: Arc<AtomicUsize>,
@@ -146,6 +151,7 @@ impl LlamaEngine {
         }
         let model = Arc::new(model);
         let template = chat_template(&model, header.architecture().unwrap_or_default())?;
+        let source = template_source(&model);
         let fim = fim_tokens(&model);
         let info = ModelInfo {
             name: params.name.clone(),
@@ -191,6 +197,7 @@ impl LlamaEngine {
             info,
             model,
             template,
+            source,
             fim,
             jobs,
             queued,
@@ -227,6 +234,47 @@ fn chat_template(model: &LlamaModel, architecture: &str) -> Result<LlamaChatTemp
         "chatml"
     };
     LlamaChatTemplate::new(name).map_err(|e| EngineError::Internal(e.to_string()))
+}
+
+/// The GGUF's own chat template text with the texts of BOS and EOS (what a Jinja rendering needs).
+fn template_source(model: &LlamaModel) -> Option<TemplateSource> {
+    let text = model.chat_template(None).ok()?.to_string().ok()?;
+    let vocab = model.vocab();
+    let piece = |token: LlamaToken| -> String {
+        if token.0 < 0 {
+            return String::new();
+        }
+        String::from_utf8(vocab.token_to_piece(token, true, None)).unwrap_or_default()
+    };
+    Some(TemplateSource { text, bos: piece(vocab.bos()), eos: piece(vocab.eos()) })
+}
+
+/// A JSON schema as a GBNF grammar (llama.cpp's converter; the entry rule is `root`).
+pub fn schema_grammar(schema: &serde_json::Value) -> Result<String, EngineError> {
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+        .map_err(|e| EngineError::InvalidRequest(format!("the JSON schema cannot be turned into a grammar ({e})")))
+}
+
+/// The grammar sampler of a constraint (lazy when it has triggers).
+fn grammar_sampler(model: &LlamaModel, c: &Constraint) -> Result<LlamaSampler, EngineError> {
+    let sampler = if c.triggers.is_empty() {
+        LlamaSampler::grammar(model, &c.grammar, &c.root)
+    } else {
+        LlamaSampler::grammar_lazy_patterns(model, &c.grammar, &c.root, &c.triggers, &[])
+    };
+    sampler.map_err(|e| EngineError::InvalidRequest(format!("the output grammar does not compile: {e}")))
+}
+
+/// The single special tokens among `texts`: the output shows their text.
+fn special_tokens(model: &LlamaModel, texts: &[String]) -> Vec<LlamaToken> {
+    let vocab = model.vocab();
+    texts
+        .iter()
+        .filter_map(|t| match vocab.tokenize(t.as_bytes(), false, true).as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Chat messages in the template's layout, ending with the assistant turn's opener.
@@ -312,9 +360,13 @@ impl Engine for LlamaEngine {
             Prompt::Chat(messages) => self.render_chat(&messages)?,
         };
         let model = self.model.clone();
-        let tokens = tokio::task::spawn_blocking(move || tokenize(&model, &prompt))
-            .await
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let (constraint, special_text) = (req.constraint.clone(), req.special_text.clone());
+        let (tokens, grammar, special) = tokio::task::spawn_blocking(move || {
+            let grammar = constraint.map(|c| grammar_sampler(&model, &c)).transpose()?;
+            Ok::<_, EngineError>((tokenize(&model, &prompt), grammar, special_tokens(&model, &special_text)))
+        })
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string()))??;
         let bos = self.model.vocab().bos();
         let cap = self.max_output_tokens;
         let requested = req.max_tokens.map(|m| if cap > 0 { m.min(cap) } else { m });
@@ -330,6 +382,8 @@ impl Engine for LlamaEngine {
             max_tokens,
             truncated,
             sampling: req.sampling,
+            grammar,
+            special,
             stop: req.stop,
             ignore_eos: req.ignore_eos,
             deadline: req.deadline,
@@ -378,6 +432,10 @@ impl Engine for LlamaEngine {
 
     fn queue_depth(&self) -> usize {
         self.queued.load(Ordering::Acquire)
+    }
+
+    fn template(&self) -> Option<&TemplateSource> {
+        self.source.as_ref()
     }
 }
 
@@ -447,7 +505,7 @@ mod tests {
         let model = LlamaModel::load_from_file(backend().unwrap(), &path, &LlamaModelParams::default()).unwrap();
         assert!(model.chat_template(None).is_err(), "the test model should have no template of its own");
         let template = chat_template(&model, header.architecture().unwrap()).unwrap();
-        let chat = |role: &str, content: &str| ChatMessage { role: role.into(), content: content.into() };
+        let chat = |role: &str, content: &str| ChatMessage::new(role, content);
         let text =
             render_chat(&model, &template, &[chat("user", "Hi"), chat("assistant", "Hello"), chat("user", "Why?")])
                 .unwrap();

@@ -224,6 +224,10 @@ impl Engine for RemoteEngine {
     fn count_tokens(&self, _text: &str) -> Option<usize> {
         None
     }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
 }
 
 impl Inner {
@@ -266,11 +270,11 @@ impl Inner {
             let body = self.read_body(response, JSON_BODY_LIMIT, deadline).await?;
             let payload = self.first_payload(&String::from_utf8_lossy(&body))?;
             generation.first_at = Some(Instant::now());
-            let (tx, rx) = mpsc::channel(4);
+            let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
             for item in [Item::Payload(payload), Item::Payload(Payload::Done)] {
-                let (text, end) = generation.step(item);
-                if !text.is_empty() {
-                    let _ = tx.try_send(Event::Text(text));
+                let (events, end) = generation.step(item);
+                for event in events {
+                    let _ = tx.try_send(event);
                 }
                 if let Some(end) = end {
                     let _ = tx.try_send(end);
@@ -325,9 +329,11 @@ impl Inner {
         let idle = self.cfg.request_timeout;
         let mut item = Item::Payload(first);
         loop {
-            let (text, end) = generation.step(item);
-            if !text.is_empty() && tx.send(Event::Text(text)).await.is_err() {
-                return;
+            let (events, end) = generation.step(item);
+            for event in events {
+                if tx.send(event).await.is_err() {
+                    return;
+                }
             }
             if let Some(end) = end {
                 if let Event::Failed(reason) = &end {

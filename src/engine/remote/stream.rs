@@ -76,8 +76,10 @@ impl Generation {
         Self { stops: StopMatcher::new(stop), started, first_at: None, content_chunks: 0, usage: None, finish: None }
     }
 
-    /// Text to pass on, and the final event once the generation is over.
-    pub(super) fn step(&mut self, item: Item) -> (String, Option<Event>) {
+    /// Events to pass on (text, reasoning, tool-call pieces), and the final event once the
+    /// generation is over.
+    pub(super) fn step(&mut self, item: Item) -> (Vec<Event>, Option<Event>) {
+        let text = |t: String| if t.is_empty() { Vec::new() } else { vec![Event::Text(t)] };
         match item {
             Item::Payload(Payload::Chunk(chunk)) => {
                 if let Some(usage) = chunk.usage {
@@ -86,25 +88,36 @@ impl Generation {
                 if let Some(reason) = chunk.finish_reason {
                     self.finish = Some(if reason == "length" { FinishReason::Length } else { FinishReason::Stop });
                 }
+                let mut events = Vec::new();
+                if !chunk.reasoning.is_empty() {
+                    events.push(Event::Reasoning(chunk.reasoning));
+                }
+                for call in chunk.tool_calls {
+                    events.push(Event::ToolCall {
+                        index: call.index,
+                        id: call.id,
+                        name: call.name,
+                        arguments: call.arguments,
+                    });
+                }
                 if chunk.text.is_empty() {
-                    return (String::new(), None);
+                    return (events, None);
                 }
                 self.content_chunks += 1;
                 let pushed = self.stops.push(&chunk.text);
+                events.extend(text(pushed.emit));
                 if pushed.stopped {
                     self.finish = Some(FinishReason::Stop);
-                    return (pushed.emit, Some(self.done()));
+                    return (events, Some(self.done()));
                 }
-                (pushed.emit, None)
+                (events, None)
             }
-            Item::Payload(Payload::Done) => (self.stops.finish(), Some(self.done())),
+            Item::Payload(Payload::Done) => (text(self.stops.finish()), Some(self.done())),
             // The answer was complete; only the closing `[DONE]` went missing.
-            Item::End | Item::Broken(_) if self.finish.is_some() => (self.stops.finish(), Some(self.done())),
-            Item::End => {
-                (String::new(), Some(Event::Failed("the model server ended the stream before finishing".into())))
-            }
+            Item::End | Item::Broken(_) if self.finish.is_some() => (text(self.stops.finish()), Some(self.done())),
+            Item::End => (Vec::new(), Some(Event::Failed("the model server ended the stream before finishing".into()))),
             Item::Broken(reason) | Item::Payload(Payload::Error { message: reason, .. }) => {
-                (String::new(), Some(Event::Failed(reason)))
+                (Vec::new(), Some(Event::Failed(reason)))
             }
         }
     }

@@ -204,13 +204,11 @@ fn config(url: &str) -> RemoteConfig {
 
 fn chat(stop: &[&str]) -> GenerateRequest {
     GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage { role: "user".into(), content: "Say hello".into() }]),
+        prompt: Prompt::Chat(vec![ChatMessage::new("user", "Say hello")]),
         max_tokens: Some(32),
         sampling: SamplingParams { temperature: 0.2, ..SamplingParams::default() },
         stop: stop.iter().map(|s| s.to_string()).collect(),
-        ignore_eos: false,
-        deadline: None,
-        feature: "test",
+        ..GenerateRequest::new(Prompt::Text(String::new()), "test")
     }
 }
 

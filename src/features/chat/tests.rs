@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::engine::fake::Fake;
+use crate::engine::{FinishReason, Timings, Usage};
 use crate::prompt::Family;
 
 /// A chat model: `role: content` lines, a token per 4 characters.
@@ -140,4 +141,53 @@ fn history_is_what_lies_between_system_and_the_last_message() {
     assert!(droppable(&[sys.clone(), user.clone(), user.clone()]));
     assert_eq!(first_history_index(&[sys, user.clone()]), 1);
     assert_eq!(first_history_index(&[user.clone(), user]), 0);
+}
+
+#[tokio::test]
+async fn reasoning_is_taken_out_of_the_stream_for_families_that_strip_it() {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    for chunk in ["<thi", "nk>Let me think.</th", "ink>\n\n Thought: I know", " the answer."] {
+        tx.send(Event::Text(chunk.into())).await.unwrap();
+    }
+    let done = Event::Done { finish: FinishReason::Stop, usage: Usage::default(), timings: Timings::default() };
+    tx.send(done.clone()).await.unwrap();
+    drop(tx);
+    let mut out = without_reasoning(rx);
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while let Some(event) = out.recv().await {
+        if let Event::Text(t) = &event {
+            text.push_str(t);
+        }
+        events.push(event);
+    }
+    assert_eq!(text, "Thought: I know the answer.");
+    assert_eq!(events.last(), Some(&done));
+}
+
+#[tokio::test]
+async fn text_without_reasoning_keeps_its_leading_space() {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(Event::Text(" I should search.".into())).await.unwrap();
+    tx.send(Event::Failed("boom".into())).await.unwrap();
+    drop(tx);
+    let mut out = without_reasoning(rx);
+    assert_eq!(out.recv().await, Some(Event::Text(" I should search.".into())));
+    assert_eq!(out.recv().await, Some(Event::Failed("boom".into())));
+    assert_eq!(out.recv().await, None);
+}
+
+#[test]
+fn system_messages_merge_into_one() {
+    let merged = single_system(vec![
+        Message::system("Policy."),
+        Message::user("hi"),
+        Message::system("Be brief."),
+        assistant("ok"),
+    ]);
+    let roles: Vec<&str> = merged.iter().map(|m| m.role.as_str()).collect();
+    assert_eq!(roles, ["system", "user", "assistant"]);
+    assert_eq!(merged[0].content, "Policy.\n\nBe brief.");
+    let one = vec![Message::system("Only."), Message::user("hi")];
+    assert_eq!(single_system(one.clone()), one);
 }
