@@ -28,6 +28,10 @@ pub const SLOTS: &str = "airgate_slots";
 pub const SLOTS_BUSY: &str = "airgate_slots_busy";
 pub const KV_CACHE_TOKENS: &str = "airgate_kv_cache_tokens";
 pub const KV_CACHE_CAPACITY: &str = "airgate_kv_cache_capacity_tokens";
+pub const REPETITION_STOPS: &str = "airgate_repetition_stops_total";
+pub const EMBEDDING_INPUTS: &str = "airgate_embedding_inputs_total";
+pub const EMBEDDING_TOKENS: &str = "airgate_embedding_tokens_total";
+pub const EMBEDDING_SECONDS: &str = "airgate_embedding_request_duration_seconds";
 
 /// Seconds: from a millisecond completion to a minute-long chat step.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -74,6 +78,14 @@ fn describe() {
     describe_gauge!(SLOTS_BUSY, "Slots running a request.");
     describe_gauge!(KV_CACHE_TOKENS, "Tokens held in the model's KV cache over all slots.");
     describe_gauge!(KV_CACHE_CAPACITY, "Tokens the model's KV cache can hold over all slots.");
+    describe_counter!(REPETITION_STOPS, "Generations the repetition guard stopped because they repeated themselves.");
+    describe_counter!(EMBEDDING_INPUTS, "Inputs embedded, by model and feature.");
+    describe_counter!(EMBEDDING_TOKENS, "Tokens of embedded inputs, by model and feature.");
+    describe_histogram!(
+        EMBEDDING_SECONDS,
+        Unit::Seconds,
+        "From a model's embeddings thread taking a request to its answer."
+    );
 }
 
 /// The label for requests no GitLab feature claimed: the API surface their path belongs to.

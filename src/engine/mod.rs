@@ -1,11 +1,13 @@
 //! Inference engines: the `Engine` trait every model backend implements, request/event types, and the registry of loaded models.
 
+pub mod embed;
 #[cfg(test)]
 pub mod fake;
 pub mod gguf;
 pub mod llama;
 pub mod registry;
 pub mod remote;
+pub mod repeat;
 pub mod stop;
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use embed::{EmbedInfo, EmbedInput, EmbedRequest, Embedded};
 pub use registry::{ModelRegistry, ModelStatus};
 
 /// What the model continues: raw text, or chat messages the engine renders with the model's template
@@ -81,6 +84,8 @@ pub enum FinishReason {
     Length,
     /// The client went away, or the stream was cut at the shutdown deadline.
     Cancelled,
+    /// The repetition guard stopped a generation that was repeating itself ([`repeat`]).
+    Repetition,
 }
 
 impl FinishReason {
@@ -89,6 +94,7 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::Cancelled => "cancelled",
+            FinishReason::Repetition => "repetition",
         }
     }
 }
@@ -244,6 +250,14 @@ pub trait Engine: Send + Sync {
     /// Requests waiting for a slot.
     fn queue_depth(&self) -> usize {
         0
+    }
+    /// What the model's embeddings look like, when it serves them.
+    fn embeddings(&self) -> Option<EmbedInfo> {
+        None
+    }
+    /// Embeds the inputs (unit vectors, in input order).
+    async fn embed(&self, _req: EmbedRequest) -> Result<Embedded, EngineError> {
+        Err(EngineError::InvalidRequest(format!("model `{}` does not serve embeddings", self.info().name)))
     }
 }
 
