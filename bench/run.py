@@ -14,6 +14,7 @@ the report gives medians over all rounds and the ratio airgate / llama-server.
   B4  8 concurrent streams (8 slots): aggregate generated tok/s, time to first token p50/p99.
   B5  RSS (VmRSS) idle after load + warm-up and after the runs; airgate's overhead beyond model + KV.
   B6  memory-bandwidth roofline: measured read bandwidth / bytes read per token vs decode tok/s.
+  B7  embeddings/s: POST /v1/embeddings vs llama-server --embedding (bench/embeddings.py).
 
 Run via `make bench`; see bench/README.md for the knobs (BENCH_* environment variables).
 """
@@ -39,6 +40,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import embeddings  # B7, in its own file (also runnable alone)
 
 HERE = Path(__file__).resolve().parent
 MiB = 1024 * 1024
@@ -762,6 +765,8 @@ class Bench:
                 srv.stop()
             log(f"    {kind:8s} B4 ({a.b4_streams} streams) done in {time.time() - t0:5.1f} s")
 
+        embeddings.run_round(self, rnd, sys.modules[__name__])
+
 
     # -- B6 -------------------------------------------------------------------------------------
     def bandwidth(self) -> float | None:
@@ -977,6 +982,7 @@ def report(b: Bench, args) -> str:
         f"{fmt(l_gen)} ({fmt(None if not roof or l_gen is None else 100 * l_gen / roof, 0)} %) | "
         f"{fmt_ratio(ratio(a_gen, l_gen))} | – | – |"
     )
+    rows += embeddings.rows(b, args, sys.modules[__name__])
 
     today = dt.date.today().isoformat()
     tok_a, tok_l = g(A, "b2_prompt_tokens"), g(L, "b2_prompt_tokens")
@@ -1068,6 +1074,9 @@ def report(b: Bench, args) -> str:
         + (f"; extra llama-server args: `{' '.join(args.llama_extra)}`" if args.llama_extra else "")
         + ".",
     ]
+    lines.append(
+        embeddings.HOW.format(clients=args.b7_clients, requests=args.b7_requests, batch=args.b7_batch, chars=args.b7_chars)
+    )
     for n in b.notes:
         lines.append(f"- Note: {n}")
     return "\n".join(lines) + "\n"
@@ -1100,6 +1109,7 @@ def main() -> int:
     p.add_argument("--quiet-wait", type=int, default=env_int("BENCH_QUIET_WAIT", 0),
                    help="seconds to wait for other processes to go quiet before each server run (0: don't)")
     p.add_argument("--membw-mib", type=int, default=env_int("BENCH_MEMBW_MIB", 1024))
+    embeddings.add_arguments(p, env_int)
     p.add_argument(
         "--llama-extra",
         default=os.environ.get("BENCH_LLAMA_SERVER_ARGS", ""),

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod code;
+pub mod embeddings;
 pub mod routing;
 
 use crate::engine::EngineError;

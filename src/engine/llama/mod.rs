@@ -371,6 +371,7 @@ impl Engine for LlamaEngine {
             truncated,
             sampling: req.sampling,
             stop: req.stop,
+            repetition_guard: false,
             ignore_eos: req.ignore_eos,
             deadline: req.deadline,
             feature: req.feature,

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::plan::Plan;
 use super::schedule::{self, Waiting};
+use crate::engine::repeat::{GuardConfig, RepeatGuard};
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
 
@@ -34,6 +35,8 @@ pub(super) struct Job {
     pub truncated: u32,
     pub sampling: SamplingParams,
     pub stop: Vec<String>,
+    /// Stop the generation when it starts repeating itself ([`RepeatGuard`]).
+    pub repetition_guard: bool,
     pub ignore_eos: bool,
     pub deadline: Option<Instant>,
     /// The GitLab feature (or API surface) the request serves: a metrics label.
@@ -72,6 +75,7 @@ struct Running {
     generated: u32,
     pending_bytes: Vec<u8>,
     stop: StopMatcher,
+    guard: Option<RepeatGuard>,
     /// Index in the current batch whose logits belong to this slot.
     logits_at: Option<i32>,
     started: Instant,
@@ -320,6 +324,7 @@ impl Worker {
             return;
         }
         run.generated += 1;
+        let cycle = run.guard.as_mut().and_then(|g| g.push(token.0 as u32));
         run.pending_bytes.extend(vocab.token_to_piece(token, false, None));
         let text = take_utf8(&mut run.pending_bytes);
         let pushed = run.stop.push(&text);
@@ -330,6 +335,18 @@ impl Worker {
             run.pending_bytes.clear();
             run.stop = StopMatcher::default();
             finish(&self.name, slot, FinishReason::Stop);
+        } else if let Some(cycle) = cycle {
+            run.job.span.in_scope(|| {
+                tracing::info!(
+                    generated = run.generated,
+                    period = cycle.period,
+                    repeats = cycle.repeats,
+                    "the answer repeats itself; generation stopped"
+                )
+            });
+            metrics::counter!(crate::metrics::REPETITION_STOPS, "model" => self.name.clone(), "feature" => run.job.feature)
+                .increment(1);
+            finish(&self.name, slot, FinishReason::Repetition);
         } else if run.generated >= run.job.max_tokens || slot.cached.len() + 1 >= self.ctx_per_slot as usize {
             finish(&self.name, slot, FinishReason::Length);
         } else {
@@ -388,6 +405,7 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: 
     let started = Instant::now();
     slot.running = Some(Running {
         stop: StopMatcher::new(&job.stop),
+        guard: job.repetition_guard.then(|| RepeatGuard::new(GuardConfig::default())),
         job,
         sampler,
         evaluated: keep,

@@ -1,5 +1,6 @@
 //! OpenAI-compatible upstream model servers (vLLM and similar), reached over HTTP: the `Engine` for remote endpoints.
 
+mod embed;
 mod sse;
 mod stream;
 #[cfg(test)]
@@ -15,7 +16,10 @@ use reqwest::{Method, RequestBuilder, Response, header};
 use tokio::sync::mpsc;
 use tokio::time::{Instant as Deadline, timeout, timeout_at};
 
-use super::{ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt};
+use super::{
+    ChatMessage, EmbedRequest, Embedded, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest,
+    ModelInfo, Prompt,
+};
 use stream::{Body, Generation, Item};
 use wire::Payload;
 
@@ -223,6 +227,10 @@ impl Engine for RemoteEngine {
 
     fn count_tokens(&self, _text: &str) -> Option<usize> {
         None
+    }
+
+    async fn embed(&self, req: EmbedRequest) -> Result<Embedded, EngineError> {
+        self.inner.embed(req).await
     }
 }
 
