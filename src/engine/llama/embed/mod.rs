@@ -9,6 +9,8 @@
 //! vocabulary logits of every decoded token in an embeddings context, so the chunk bounds that
 //! buffer: [`CHUNK`] tokens × vocabulary × 4 bytes.
 
+#[cfg(test)]
+mod bert;
 mod pack;
 
 use std::collections::{HashMap, VecDeque};

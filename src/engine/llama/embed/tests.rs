@@ -169,3 +169,64 @@ async fn concurrent_requests_are_packed_and_answered_in_order() {
         }
     }
 }
+
+/// A tiny BERT written for the test (random weights, letters as word pieces), loaded like any model.
+fn load_bert(dir: &std::path::Path, pooling: u32, options: EmbedOptions) -> super::super::LlamaEngine {
+    let path = dir.join(format!("bert-{pooling}.gguf"));
+    bert::write(&path, pooling);
+    let params = super::super::LoadParams {
+        name: "tiny-bert".into(),
+        path,
+        ctx_size: 1024,
+        parallel: 1,
+        threads: 1,
+        batch_size: 512,
+        queue_depth: 8,
+        max_output_tokens: 0,
+        prefix_reuse: false,
+        mlock: false,
+        gpu_layers: 0,
+        stopping: Default::default(),
+    };
+    super::super::LlamaEngine::load_with(params, options).unwrap()
+}
+
+/// An embeddings model: the GGUF's pooling, whole inputs up to its trained context, pooled by llama.cpp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embeddings_model_from_its_gguf() {
+    use crate::engine::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let e = load_bert(dir.path(), 2, EmbedOptions::default());
+    let info = e.embeddings().expect("an embeddings model embeds");
+    assert_eq!((info.dimensions, info.pooling, info.max_input_tokens), (32, Pooling::Cls, bert::CONTEXT as u32));
+    assert!(e.is_ready());
+
+    let v = e.embed(texts(&["hello world", "the sea is calm", "hello world"])).await.unwrap();
+    assert!(cosine(&v.vectors[0], &v.vectors[2]) > 0.99999);
+    // Random weights keep [CLS] close to itself whatever follows (measured 0.994), but not equal.
+    assert!(cosine(&v.vectors[0], &v.vectors[1]) < 0.999, "{}", cosine(&v.vectors[0], &v.vectors[1]));
+    // [CLS] h ##e ##l ##l ##o w ##o ##r ##l ##d [SEP]: word pieces of single letters.
+    assert_eq!(v.prompt_tokens, 12 + 14 + 12, "{v:?}");
+
+    // 40 inputs in one request, packed into shared decodes: each as it is alone.
+    let words: Vec<String> = (0..40).map(|i| format!("item {} of the list", "x".repeat(1 + i % 7))).collect();
+    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+    let packed = e.embed(texts(&refs)).await.unwrap().vectors;
+    for i in [0, 13, 39] {
+        let alone = e.embed(texts(&[refs[i]])).await.unwrap().vectors;
+        assert!(cosine(&packed[i], &alone[0]) > 0.9999, "input {i}");
+    }
+
+    let long = "a ".repeat(bert::CONTEXT);
+    let m = e.embed(texts(&[&long])).await.unwrap_err().to_string();
+    assert!(m.contains("at most 64 tokens per input"), "{m}");
+
+    // The admin's pooling wins over the GGUF's.
+    let mean = load_bert(dir.path(), 2, EmbedOptions { allow: false, pooling: Some(Pooling::Mean) });
+    assert_eq!(mean.embeddings().unwrap().pooling, Pooling::Mean);
+    let m = mean.embed(texts(&["hello world"])).await.unwrap().vectors;
+    assert!(cosine(&m[0], &v.vectors[0]) < 0.999, "mean and cls pooling differ");
+    let gguf_mean = load_bert(dir.path(), 1, EmbedOptions::default());
+    let g = gguf_mean.embed(texts(&["hello world"])).await.unwrap().vectors;
+    assert!(cosine(&m[0], &g[0]) > 0.99999, "mean from the GGUF = mean by override");
+}
