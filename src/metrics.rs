@@ -90,7 +90,11 @@ fn describe() {
 
 /// The label for requests no GitLab feature claimed: the API surface their path belongs to.
 pub fn surface(path: &str) -> &'static str {
-    if path.starts_with("/v1/chat/completions") || path.starts_with("/v1/completions") || path.contains("/models") {
+    if path.starts_with("/v1/chat/completions")
+        || path.starts_with("/v1/completions")
+        || path == "/v1/embeddings"
+        || path.contains("/models")
+    {
         "openai"
     } else if path.starts_with("/monitoring") || path == "/metrics" {
         "monitoring"
@@ -109,6 +113,7 @@ mod tests {
     fn surfaces() {
         assert_eq!(surface("/v1/chat/completions"), "openai");
         assert_eq!(surface("/v1/v1/models"), "openai");
+        assert_eq!(surface("/v1/embeddings"), "openai");
         assert_eq!(surface("/monitoring/healthz"), "monitoring");
         assert_eq!(surface("/admin/"), "admin");
         assert_eq!(surface("/nope"), "other");

@@ -37,6 +37,9 @@ pub struct GenerateRequest {
     pub sampling: SamplingParams,
     /// Strings that end generation; they are never part of the output.
     pub stop: Vec<String>,
+    /// Stop (finish reason `repetition`) when the output starts repeating one span of tokens over and
+    /// over ([`repeat`]).
+    pub repetition_guard: bool,
     /// Keep generating past end-of-generation tokens (benchmarks use it to force a token count).
     pub ignore_eos: bool,
     /// When the answer stops being useful: a request still queued then is dropped without running.

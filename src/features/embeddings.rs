@@ -13,14 +13,23 @@ pub const GITLAB_EMBEDDING_NAME: &str = "embedding";
 /// What GitLab's gateway calls the engine of an embeddings answer (`model.engine`).
 pub const GITLAB_EMBEDDING_ENGINE: &str = "litellm_embedding";
 
-/// Embeds `inputs` on `engine`; with `dimensions`, each vector is cut to that many components and
+/// Embeds `inputs` on `engine` (`local`: one of airgate's models, which must serve embeddings; an
+/// upstream is simply asked); with `dimensions`, each vector is cut to that many components and
 /// scaled back to unit length. Asking for more dimensions than the model makes is refused.
 pub async fn embed(
     engine: &dyn Engine,
+    local: bool,
     inputs: Vec<EmbedInput>,
     dimensions: Option<u32>,
     feature: &'static str,
 ) -> Result<Embedded, FeatureError> {
+    if local && engine.embeddings().is_none() {
+        return Err(FeatureError::Unprocessable(format!(
+            "model `{}` does not serve embeddings: load an embeddings model, or allow embeddings in this model's \
+             settings (admin UI, Models)",
+            engine.info().name
+        )));
+    }
     if inputs.is_empty() {
         return Err(FeatureError::BadInput("there is nothing to embed: send at least one input".into()));
     }
@@ -155,9 +164,9 @@ mod tests {
     async fn dimensions_truncate_and_renormalise() {
         let e = Fake(ModelInfo::fake("emb", 64));
         let text = |s: &str| EmbedInput::Text(s.into());
-        let full = embed(&e, vec![text("a"), text("b")], None, "test").await.unwrap();
+        let full = embed(&e, true, vec![text("a"), text("b")], None, "test").await.unwrap();
         assert_eq!(full.vectors[0].len(), 4);
-        let short = embed(&e, vec![text("a"), text("b")], Some(2), "test").await.unwrap();
+        let short = embed(&e, true, vec![text("a"), text("b")], Some(2), "test").await.unwrap();
         assert_eq!(short.vectors[1].len(), 2);
         let norm: f32 = short.vectors[1].iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-6);
@@ -167,10 +176,16 @@ mod tests {
             Err(FeatureError::BadInput(m)) => m,
             other => panic!("{other:?}"),
         };
-        let m = err(embed(&e, vec![text("a")], Some(5), "test").await);
+        let m = err(embed(&e, true, vec![text("a")], Some(5), "test").await);
         assert!(m.contains("dimensions is 5") && m.contains("4-dimensional"), "{m}");
-        assert!(err(embed(&e, vec![text("a")], Some(0), "test").await).contains("ask for 1 to 4"));
-        assert!(err(embed(&e, vec![], None, "test").await).contains("nothing to embed"));
-        assert!(err(embed(&e, vec![text("far too long")], None, "test").await).contains("too long"));
+        assert!(err(embed(&e, true, vec![text("a")], Some(0), "test").await).contains("ask for 1 to 4"));
+        assert!(err(embed(&e, true, vec![], None, "test").await).contains("nothing to embed"));
+        assert!(err(embed(&e, true, vec![text("far too long")], None, "test").await).contains("too long"));
+        // A local model that does not embed is the admin's to fix, not the caller's.
+        let g = crate::engine::fake::Fake::named("gen", 64);
+        match embed(&g, true, vec![text("a")], None, "test").await {
+            Err(FeatureError::Unprocessable(m)) => assert!(m.contains("`gen` does not serve embeddings"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -47,6 +47,10 @@ pub struct GenerationRequest {
     pub n: Option<u32>,
     #[serde(default)]
     pub ignore_eos: bool,
+    /// airgate's extension: stop with finish reason `repetition` when the answer starts repeating
+    /// itself (off unless asked for; GitLab features have it on).
+    #[serde(default)]
+    pub repetition_guard: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -52,6 +52,8 @@ pub struct LoadParams {
     pub gpu_layers: u32,
     /// The server's shutdown deadline: once it is reached, the model thread cuts every request.
     pub stopping: Stopping,
+    /// Embeddings on a generation model, and the pooling (an embeddings model always embeds).
+    pub embeddings: EmbedOptions,
 }
 
 /// Set when the server's shutdown deadline arrives, shared by every model thread: each then ends its
@@ -137,15 +139,10 @@ pub struct LlamaEngine {
 }
 
 impl LlamaEngine {
-    /// [`load_with`](Self::load_with) without embeddings on a generation model.
-    pub fn load(params: LoadParams) -> Result<LlamaEngine, EngineError> {
-        Self::load_with(params, EmbedOptions::default())
-    }
-
     /// Validates the file, loads the model, starts its worker (and its embeddings thread, for an
-    /// embeddings model or when `embeddings` allows it) and waits for the warm-up.
+    /// embeddings model or when `params.embeddings` allows it) and waits for the warm-up.
     /// Blocking: call from a blocking thread.
-    pub fn load_with(params: LoadParams, embeddings: EmbedOptions) -> Result<LlamaEngine, EngineError> {
+    pub fn load(params: LoadParams) -> Result<LlamaEngine, EngineError> {
         let header = gguf::read(&params.path).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
         let backend = backend()?;
         let model_params =
@@ -173,7 +170,7 @@ impl LlamaEngine {
             has_chat_template: header.has_chat_template(),
             has_fim: fim.is_some(),
         };
-        let embed_setup = embed::setup(&header, embeddings, info.context_per_slot, model.n_ctx_train())?;
+        let embed_setup = embed::setup(&header, params.embeddings, info.context_per_slot, model.n_ctx_train())?;
         let embedder = match embed_setup {
             Some(setup) => Some(embed::Embedder::start(
                 model.clone(),
@@ -371,7 +368,7 @@ impl Engine for LlamaEngine {
             truncated,
             sampling: req.sampling,
             stop: req.stop,
-            repetition_guard: false,
+            repetition_guard: req.repetition_guard,
             ignore_eos: req.ignore_eos,
             deadline: req.deadline,
             feature: req.feature,

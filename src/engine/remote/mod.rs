@@ -263,7 +263,7 @@ impl Inner {
             }
         };
         tracing::debug!(model = %self.cfg.name, url = %self.shown_url, path, "upstream answered");
-        let mut generation = Generation::new(&req.stop, started);
+        let mut generation = Generation::new(&req.stop, req.repetition_guard, started);
         let is_json = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -304,7 +304,7 @@ impl Inner {
         generation.first_at = Some(Instant::now());
         let first = self.first_payload(&first)?;
         let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
-        tokio::spawn(Arc::clone(self).forward(body, first, generation, tx));
+        tokio::spawn(Arc::clone(self).forward(body, first, generation, tx, req.feature));
         Ok(rx)
     }
 
@@ -329,6 +329,7 @@ impl Inner {
         first: Payload,
         mut generation: Generation,
         tx: mpsc::Sender<Event>,
+        feature: &'static str,
     ) {
         let idle = self.cfg.request_timeout;
         let mut item = Item::Payload(first);
@@ -340,6 +341,11 @@ impl Inner {
             if let Some(end) = end {
                 if let Event::Failed(reason) = &end {
                     tracing::warn!(model = %self.cfg.name, %reason, "upstream stream failed");
+                }
+                if let Event::Done { finish: crate::engine::FinishReason::Repetition, usage, .. } = &end {
+                    tracing::info!(model = %self.cfg.name, generated = usage.completion_tokens, "the answer repeats itself; the upstream request is closed");
+                    metrics::counter!(crate::metrics::REPETITION_STOPS, "model" => self.cfg.name.clone(), "feature" => feature)
+                        .increment(1);
                 }
                 let _ = tx.send(end).await;
                 return;

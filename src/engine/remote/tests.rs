@@ -208,6 +208,7 @@ fn chat(stop: &[&str]) -> GenerateRequest {
         max_tokens: Some(32),
         sampling: SamplingParams { temperature: 0.2, ..SamplingParams::default() },
         stop: stop.iter().map(|s| s.to_string()).collect(),
+        repetition_guard: false,
         ignore_eos: false,
         deadline: None,
         feature: "test",
@@ -540,4 +541,17 @@ async fn embeddings_from_an_upstream() {
     let err = engine.embed(req(vec![EmbedInput::Text("x".into()); 3])).await.unwrap_err();
     assert!(matches!(err, EngineError::Upstream { status: 400, .. }), "{err:?}");
     assert_no_key(&err);
+}
+
+/// An upstream that repeats one piece for ever: with the guard asked for, the generation ends with
+/// finish reason `repetition` after 128 copies and the upstream request is closed.
+#[tokio::test]
+async fn a_looping_upstream_is_stopped_by_the_repetition_guard() {
+    let fake = fake(|_| Reply::Sse(sse(&[delta("Start. ")]), End::Forever)).await;
+    let req = GenerateRequest { repetition_guard: true, ..chat(&[]) };
+    let rx = client().engine(config(&fake.url)).generate(req).await.unwrap();
+    let (text, events) = collect(rx).await;
+    assert_done(&events, FinishReason::Repetition, Usage { completion_tokens: 129, ..Usage::default() });
+    assert_eq!(text, format!("Start. {}", "more ".repeat(128)));
+    tokio::time::timeout(Duration::from_secs(2), fake.gone.notified()).await.expect("upstream request still open");
 }

@@ -297,6 +297,7 @@ mod tests {
             max_tokens: None,
             sampling: SamplingParams::default(),
             stop: vec![],
+            repetition_guard: false,
             ignore_eos: false,
             deadline: None,
             feature: "test",

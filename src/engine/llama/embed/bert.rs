@@ -92,7 +92,7 @@ impl Writer {
             };
             self.data.extend(v.to_le_bytes());
         }
-        while self.data.len() % 32 != 0 {
+        while !self.data.len().is_multiple_of(32) {
             self.data.push(0);
         }
         self.tensors += 1;
@@ -160,7 +160,7 @@ pub(super) fn write(path: &Path, pooling: u32) {
     out.extend(w.kv_count.to_le_bytes());
     out.extend(&w.kv);
     out.extend(&w.infos);
-    while out.len() % 32 != 0 {
+    while !out.len().is_multiple_of(32) {
         out.push(0);
     }
     out.extend(&w.data);

@@ -187,8 +187,9 @@ fn load_bert(dir: &std::path::Path, pooling: u32, options: EmbedOptions) -> supe
         mlock: false,
         gpu_layers: 0,
         stopping: Default::default(),
+        embeddings: options,
     };
-    super::super::LlamaEngine::load_with(params, options).unwrap()
+    super::super::LlamaEngine::load(params).unwrap()
 }
 
 /// An embeddings model: the GGUF's pooling, whole inputs up to its trained context, pooled by llama.cpp.
