@@ -57,7 +57,9 @@ async fn openai_embeddings_on_the_default_model() {
     assert!(got.iter().all(|x| x.len() == 640 && (norm(x) - 1.0).abs() < 1e-3), "640 wide, unit length");
     assert_eq!(v["data"][1]["index"], 1);
     assert_eq!(v["data"][1]["object"], "embedding");
-    assert!(cosine(&got[0], &got[2]) > 0.9999 && cosine(&got[0], &got[1]) < 0.99);
+    // The same text twice in one decode: the same vector up to rounding (measured 0.9999); code and
+    // prose far apart (measured -0.09).
+    assert!(cosine(&got[0], &got[2]) > 0.999 && cosine(&got[0], &got[1]) < 0.5);
     let tokens = v["usage"]["prompt_tokens"].as_u64().unwrap();
     assert!(tokens > 10 && v["usage"]["total_tokens"] == tokens, "{v}");
 
@@ -68,7 +70,7 @@ async fn openai_embeddings_on_the_default_model() {
     let bytes = base64::engine::general_purpose::STANDARD.decode(b["data"][0]["embedding"].as_str().unwrap()).unwrap();
     let decoded: Vec<f32> = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     assert_eq!(decoded.len(), 640);
-    assert!(cosine(&decoded, &got[0]) > 0.9999);
+    assert!(cosine(&decoded, &got[0]) > 0.999);
 
     // dimensions: cut and scaled back to unit length; more than the model has is a 400 naming it.
     let (_, d) = post(&server, "/v1/embeddings", json!({ "input": texts[..2], "dimensions": 8 })).await;
@@ -192,7 +194,7 @@ async fn gitlab_code_embeddings() {
         // Indexing and searching embed alike: a query finds its chunk.
         match &first {
             None => first = Some(got),
-            Some(f) => assert!(cosine(&f[0], &got[0]) > 0.9999 && cosine(&f[1], &got[1]) > 0.9999, "{path}"),
+            Some(f) => assert!(cosine(&f[0], &got[0]) > 0.999 && cosine(&f[1], &got[1]) > 0.999, "{path}"),
         }
     }
 
@@ -255,10 +257,16 @@ async fn gitlab_code_embeddings_from_an_upstream() {
         "endpoint": upstream.url, "api_key": "sk-upstream" }, "contents": ["a", "b"] });
     let (s, v) = call_json(&server, PATHS[1], &token, &body).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(
-        v["predictions"],
-        json!([{ "embedding": [0.6, 0.8], "index": 0 }, { "embedding": [0.0, 1.0], "index": 1 }])
-    );
+    // The upstream's vectors, scaled to unit length (as f32).
+    let got: Vec<Vec<f64>> = v["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .collect();
+    assert_eq!((v["predictions"][0]["index"].as_u64(), v["predictions"][1]["index"].as_u64()), (Some(0), Some(1)));
+    let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+    assert!(close(&got[0], &[0.6, 0.8]) && close(&got[1], &[0.0, 1.0]), "{v}");
     let sent = &upstream.requests()[0];
     assert_eq!(sent["model"], "nomic");
     assert_eq!(sent["input"], json!(["a", "b"]));

@@ -37,13 +37,13 @@ def main() -> int:
     vectors = [d.embedding for d in r.data]
     assert all(len(v) == args.dims for v in vectors), [len(v) for v in vectors]
     assert all(abs(norm(v) - 1) < 1e-3 for v in vectors), [norm(v) for v in vectors]
-    assert cosine(vectors[0], vectors[2]) > 0.9999, "the same text twice"
-    assert cosine(vectors[0], vectors[1]) < 0.99, "different texts"
+    assert cosine(vectors[0], vectors[2]) > 0.999, "the same text twice"
+    assert cosine(vectors[0], vectors[1]) < 0.5, "code and prose"
     assert r.usage.prompt_tokens > 0 and r.usage.total_tokens == r.usage.prompt_tokens, r.usage
 
     # Floats: the same numbers.
     f = client.embeddings.create(model=args.model, input=texts[0], encoding_format="float")
-    assert len(f.data) == 1 and cosine(f.data[0].embedding, vectors[0]) > 0.9999
+    assert len(f.data) == 1 and cosine(f.data[0].embedding, vectors[0]) > 0.999
 
     # dimensions: cut and scaled back to unit length.
     d = client.embeddings.create(model=args.model, input=texts[:2], dimensions=16, encoding_format="float")
