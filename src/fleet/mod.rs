@@ -78,6 +78,12 @@ pub struct ModelDoc {
     pub threads: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_layers: Option<u32>,
+    /// A generation model serves `/v1/embeddings` too (left out: the boot config's choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<bool>,
+    /// Embeddings pooling: `mean`, `cls` or `last` (left out: automatic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<String>,
     /// Loaded at start (default true); false keeps it registered but unloaded.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub load: bool,
@@ -191,6 +197,9 @@ impl Document {
                 && let Err(e) = Family::parse(f)
             {
                 bad(key("family"), e.to_string());
+            }
+            if let Some(p) = m.pooling.as_deref().filter(|p| !crate::config::POOLING_NAMES.contains(p)) {
+                bad(key("pooling"), format!("`{p}` is not one of mean, cls, last"));
             }
             for (field, value) in [("ctx_size", m.ctx_size), ("parallel", m.parallel)] {
                 if value == Some(0) {

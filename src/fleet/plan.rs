@@ -228,6 +228,8 @@ fn model_record(m: &ModelDoc, existing: Option<&ModelRecord>, now: u64) -> Resul
         gpu_layers: m.gpu_layers,
         added_at: existing.map_or(now, |r| r.added_at),
         autoload: Some(m.load),
+        embeddings: m.embeddings,
+        pooling: m.pooling.clone(),
     })
 }
 
@@ -246,6 +248,8 @@ fn model_doc(r: &ModelRecord, recorded: Option<&RecordedParams>) -> ModelDoc {
         parallel: r.parallel,
         threads: r.threads,
         gpu_layers: r.gpu_layers,
+        embeddings: r.embeddings,
+        pooling: r.pooling,
         load: r.autoload != Some(false),
     }
 }
@@ -267,6 +271,8 @@ fn field_diffs(old: &ModelDoc, new: &ModelDoc) -> Vec<String> {
     diff("parallel", show(&old.parallel), show(&new.parallel));
     diff("threads", show(&old.threads), show(&new.threads));
     diff("gpu_layers", show(&old.gpu_layers), show(&new.gpu_layers));
+    diff("embeddings", show(&old.embeddings), show(&new.embeddings));
+    diff("pooling", show(&old.pooling), show(&new.pooling));
     diff("load", old.load.to_string(), new.load.to_string());
     out
 }
