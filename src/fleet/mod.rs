@@ -51,11 +51,20 @@ pub struct Settings {
     pub default_model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expanded_logging: Option<bool>,
+    /// Output caps per feature, in tokens (a feature left out has GitLab's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output_caps: BTreeMap<Feature, u32>,
+    /// The repetition guard on GitLab features (left out: on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_guard: Option<bool>,
 }
 
 impl Settings {
     fn is_empty(&self) -> bool {
-        self.default_model.is_none() && self.expanded_logging.is_none()
+        self.default_model.is_none()
+            && self.expanded_logging.is_none()
+            && self.output_caps.is_empty()
+            && self.repetition_guard.is_none()
     }
 }
 
@@ -234,6 +243,11 @@ impl Document {
                     bad(key("api_key"), "a key file must be an absolute path".into());
                 }
                 _ => {}
+            }
+        }
+        for (feature, cap) in &self.settings.output_caps {
+            if let Err(e) = crate::features::caps::check_cap(*feature, *cap) {
+                bad(format!("settings.output_caps.{}", feature.as_str()), e);
             }
         }
         for (feature, target) in &self.features {
