@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -26,10 +28,10 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser, env_int) -> None:
-    p.add_argument("--b7-requests", type=int, default=env_int("BENCH_B7_REQUESTS", 12), help="B7 requests per client")
-    p.add_argument("--b7-batch", type=int, default=env_int("BENCH_B7_BATCH", 16), help="B7 inputs per request")
+    p.add_argument("--b7-requests", type=int, default=env_int("BENCH_B7_REQUESTS", 6), help="B7 requests per client")
+    p.add_argument("--b7-batch", type=int, default=env_int("BENCH_B7_BATCH", 8), help="B7 inputs per request")
     p.add_argument("--b7-clients", type=int, default=env_int("BENCH_B7_CLIENTS", 2), help="B7 concurrent clients")
-    p.add_argument("--b7-chars", type=int, default=env_int("BENCH_B7_CHARS", 700), help="B7 characters per input")
+    p.add_argument("--b7-chars", type=int, default=env_int("BENCH_B7_CHARS", 500), help="B7 characters per input")
 
 
 def chunks(R, rnd: int, n: int, chars: int) -> list[str]:
@@ -188,14 +190,23 @@ def main() -> int:
     add_arguments(p, R.env_int)
     args = p.parse_args()
     args.llama_extra = args.llama_extra.split()
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     b = R.Bench(args)
     busy0, own0, t0 = R.cpu_busy_seconds(), R.own_cpu_seconds(), time.time()
     try:
         for rnd in range(args.rounds):
             R.log(f"==> B7 round {rnd + 1}/{args.rounds}")
             run_round(b, rnd, R)
+    except KeyboardInterrupt:
+        R.log("B7: interrupted; servers stopped")
+        return 130
     finally:
         R.Server.stop_all()
+        shutil.rmtree(b.logdir, ignore_errors=True)
     other = max(0.0, (R.cpu_busy_seconds() - busy0) - (R.own_cpu_seconds() - own0)) / max(1.0, time.time() - t0)
     print("| | metric | airgate | llama-server | airgate / llama-server | target | |")
     print("|---|---|---:|---:|---:|---|---|")
