@@ -140,7 +140,15 @@ pub struct Config {
 pub struct ModelSpec {
     pub path: PathBuf,
     pub name: String,
+    /// Let this generation model serve embeddings too (`embeddings = true` in its table); an
+    /// embeddings model always does.
+    pub embeddings: bool,
+    /// Pooling for its embeddings (`mean`, `cls` or `last`) instead of the model's own (or mean).
+    pub pooling: Option<String>,
 }
+
+/// The pooling names a model's `pooling` may take.
+pub const POOLING_NAMES: [&str; 3] = ["mean", "cls", "last"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TlsPaths {
@@ -361,7 +369,12 @@ impl Config {
         for entry in entries {
             let m = match entry {
                 FileModel::Spec(s) => parse_model_spec(&s),
-                FileModel::Table(t) => model_spec(&t.path.to_string_lossy(), t.name.as_deref()),
+                FileModel::Table(t) => model_spec(&t.path.to_string_lossy(), t.name.as_deref()).and_then(|m| {
+                    if let Some(p) = t.pooling.as_deref().filter(|p| !POOLING_NAMES.contains(p)) {
+                        return Err(format!("pooling {p:?} of model {:?} must be one of mean, cls, last", m.name));
+                    }
+                    Ok(ModelSpec { embeddings: t.embeddings.unwrap_or(false), pooling: t.pooling.clone(), ..m })
+                }),
             }
             .map_err(|e| invalid("models", &origin, e))?;
             if models.iter().any(|o| o.name == m.name) {
@@ -500,10 +513,14 @@ impl Config {
 
     /// TOML text of the effective config with secrets redacted ("***"), for `airgate config show`.
     pub fn to_redacted_toml(&self) -> String {
-        let models = self
-            .models
-            .iter()
-            .map(|m| FileModel::Table(ModelTable { path: m.path.clone(), name: Some(m.name.clone()) }));
+        let models = self.models.iter().map(|m| {
+            FileModel::Table(ModelTable {
+                path: m.path.clone(),
+                name: Some(m.name.clone()),
+                embeddings: m.embeddings.then_some(true),
+                pooling: m.pooling.clone(),
+            })
+        });
         let f = FileConfig {
             listen: Some(self.listen),
             data_dir: Some(self.data_dir.clone()),

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::activity::Tapped;
 use crate::config::Config;
-use crate::engine::llama::{LlamaEngine, LoadParams, Stopping};
+use crate::engine::embed::Pooling;
+use crate::engine::llama::{EmbedOptions, LlamaEngine, LoadParams, Stopping};
 use crate::engine::{Engine, ModelRegistry, ModelStatus};
 use crate::store::settings::RECORDED_MODEL_PARAMS;
 use crate::store::{ModelRecord, RecordedParams, Store};
@@ -56,7 +57,15 @@ pub fn load_params_from(c: &crate::config::Config, m: &ModelRecord) -> LoadParam
         mlock: c.mlock,
         gpu_layers: m.gpu_layers.unwrap_or(0),
         stopping: Default::default(),
+        embeddings: embed_options(c, m),
     }
+}
+
+/// Embeddings on the model: the admin's choice in its record, else its boot-config table's.
+pub fn embed_options(c: &crate::config::Config, m: &ModelRecord) -> EmbedOptions {
+    let spec = c.models.iter().find(|s| s.name == m.name);
+    let pooling = m.pooling.as_deref().or(spec.and_then(|s| s.pooling.as_deref())).and_then(Pooling::parse);
+    EmbedOptions { allow: m.embeddings.unwrap_or(spec.is_some_and(|s| s.embeddings)), pooling }
 }
 
 /// A record for a model of the boot config that the store does not know yet.
@@ -73,6 +82,8 @@ pub fn new_record(name: &str, path: &str, size: u64) -> ModelRecord {
         gpu_layers: None,
         added_at: crate::unix_now(),
         autoload: None,
+        embeddings: None,
+        pooling: None,
     }
 }
 
@@ -179,6 +190,7 @@ pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
         max_tokens: Some(8),
         sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
         stop: Vec::new(),
+        repetition_guard: false,
         ignore_eos: false,
         deadline: Some(Instant::now() + Duration::from_secs(30)),
         feature: "diagnostics",
@@ -197,6 +209,25 @@ pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
         Ok(Ok(g)) => {
             Ok(format!("{} tokens: {:?}", g.usage.completion_tokens, g.text.chars().take(60).collect::<String>()))
         }
+    }
+}
+
+/// One embedding of a short text: the vector's width when the model answered within a minute,
+/// else why not. The admin diagnostics' check of the embeddings feature.
+pub async fn probe_embeddings(engine: &dyn Engine) -> Result<String, String> {
+    use crate::engine::{EmbedInput, EmbedRequest};
+    use std::time::Duration;
+    let req = EmbedRequest {
+        inputs: vec![EmbedInput::Text("fn add(a: i32, b: i32) -> i32 { a + b }".into())],
+        feature: "diagnostics",
+    };
+    match tokio::time::timeout(Duration::from_secs(60), engine.embed(req)).await {
+        Err(_) => Err("no answer within 60 s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(e)) => match e.vectors.first() {
+            Some(v) if !v.is_empty() => Ok(format!("a {}-dimensional vector ({} tokens)", v.len(), e.prompt_tokens)),
+            _ => Err("the model returned no vector".into()),
+        },
     }
 }
 

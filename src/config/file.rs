@@ -83,6 +83,10 @@ pub(super) enum FileModel {
 pub(super) struct ModelTable {
     pub(super) path: PathBuf,
     pub(super) name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) embeddings: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) pooling: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for FileModel {
@@ -143,7 +147,7 @@ pub(super) fn model_spec(path: &str, name: Option<&str>) -> Result<ModelSpec, St
         let p = path.display();
         return Err(format!("model name {name:?} (for {p}) must match [A-Za-z0-9._-]{{1,64}}"));
     }
-    Ok(ModelSpec { path, name })
+    Ok(ModelSpec { path, name, embeddings: false, pooling: None })
 }
 
 /// Turns a toml error into "line N, key `k`: message" (the key is recovered from the source line).

@@ -91,6 +91,16 @@ fn list_and_table_layers() {
     assert_eq!(c.api_keys, [Secret::new(KEY_A), Secret::new(KEY_B)]);
     assert_eq!(c.tls.map(|t| (t.cert, t.key)), Some(("/c.pem".into(), "/ek".into())));
 
+    // Embeddings on a generation model, and the pooling, come from the model's table.
+    let c = run("", "models = [{ path = \"/m/g.gguf\", embeddings = true, pooling = \"last\" }, \"/m/h.gguf\"]", "")
+        .unwrap();
+    let m = &c.models;
+    assert_eq!(
+        (m[0].embeddings, m[0].pooling.as_deref(), m[1].embeddings, m[1].pooling.as_deref()),
+        (true, Some("last"), false, None)
+    );
+    assert_eq!(run("", &c.to_redacted_toml(), "").unwrap().models, c.models, "config show keeps them");
+
     let flags = format!("--model /f/1.gguf --model /f/2.gguf:two --tls-cert /fc --api-key {KEY_B}");
     let c = run(&flags, &file, &env).unwrap();
     assert_eq!(names(&c), ["1=/f/1.gguf", "two=/f/2.gguf"]);
@@ -183,6 +193,8 @@ fn bad_values_name_key_line_and_origin() {
         ("--shutdown-timeout-secs 86401", "", "", "shutdown_timeout_secs"),
         ("", "log_level = \"\"", "", "log_level|config file"),
         ("--model /m/x.gguf:bad*name", "", "", "models|flag --model|bad*name"),
+        ("", "models = [{ path = \"/m/e.gguf\", pooling = \"max\" }]", "", "models|pooling \"max\"|mean, cls, last"),
+        ("", "models = [{ path = \"/m/e.gguf\", embeddings = \"on\" }]", "", "line 1|invalid type"),
         ("", "[auth]\nbypass = \"yes\"", "", "line 2|key `auth.bypass`|invalid type"),
         ("", "[auth]\nbypas = true", "", "line 2|key `auth.bypas`|unknown field"),
         ("", "[logging]\nexpanded = 1", "", "key `logging.expanded`|invalid type"),

@@ -1,11 +1,13 @@
 //! Inference engines: the `Engine` trait every model backend implements, request/event types, and the registry of loaded models.
 
+pub mod embed;
 #[cfg(test)]
 pub mod fake;
 pub mod gguf;
 pub mod llama;
 pub mod registry;
 pub mod remote;
+pub mod repeat;
 pub mod stop;
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use embed::{EmbedInfo, EmbedInput, EmbedRequest, Embedded};
 pub use registry::{ModelRegistry, ModelStatus};
 
 /// What the model continues: raw text, or chat messages the engine renders with the model's template
@@ -34,6 +37,9 @@ pub struct GenerateRequest {
     pub sampling: SamplingParams,
     /// Strings that end generation; they are never part of the output.
     pub stop: Vec<String>,
+    /// Stop (finish reason `repetition`) when the output starts repeating one span of tokens over and
+    /// over ([`repeat`]).
+    pub repetition_guard: bool,
     /// Keep generating past end-of-generation tokens (benchmarks use it to force a token count).
     pub ignore_eos: bool,
     /// When the answer stops being useful: a request still queued then is dropped without running.
@@ -58,6 +64,7 @@ impl GenerateRequest {
             max_tokens: None,
             sampling: SamplingParams::default(),
             stop: Vec::new(),
+            repetition_guard: false,
             ignore_eos: false,
             deadline: None,
             feature,
@@ -132,6 +139,8 @@ pub enum FinishReason {
     Length,
     /// The client went away, or the stream was cut at the shutdown deadline.
     Cancelled,
+    /// The repetition guard stopped a generation that was repeating itself ([`repeat`]).
+    Repetition,
 }
 
 impl FinishReason {
@@ -140,6 +149,7 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::Cancelled => "cancelled",
+            FinishReason::Repetition => "repetition",
         }
     }
 }
@@ -335,6 +345,14 @@ pub trait Engine: Send + Sync {
     /// Served by an upstream server, which renders chats and calls tools itself.
     fn is_remote(&self) -> bool {
         false
+    }
+    /// What the model's embeddings look like, when it serves them.
+    fn embeddings(&self) -> Option<EmbedInfo> {
+        None
+    }
+    /// Embeds the inputs (unit vectors, in input order).
+    async fn embed(&self, _req: EmbedRequest) -> Result<Embedded, EngineError> {
+        Err(EngineError::InvalidRequest(format!("model `{}` does not serve embeddings", self.info().name)))
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use crate::engine::{ChatMessage, EngineError, Event, EventStream, GenerateRequest, Prompt, SamplingParams};
 use crate::prompt::Message;
 use crate::prompt::toolcall::{Parser, Piece, Syntax, THINK};
+use crate::store::RunawayPolicy;
 
 /// A chat prompt and how to run it.
 #[derive(Debug, Clone)]
@@ -50,15 +51,23 @@ pub struct Started {
 
 /// Runs `plan` on `route`. A local model gets the messages rendered with its chat template, the
 /// prefill appended, and `max_tokens` capped to what is left of its context; an upstream gets the
-/// messages (plus the prefill as a final assistant message, as GitLab's gateway sends it).
-pub async fn run(route: &Route, mut plan: ChatPlan, verbose: bool) -> Result<(EventStream, Started), FeatureError> {
+/// messages (plus the prefill as a final assistant message, as GitLab's gateway sends it). Either
+/// way the feature's output cap applies and the repetition guard watches, as `policy` says.
+pub async fn run(
+    route: &Route,
+    mut plan: ChatPlan,
+    policy: &RunawayPolicy,
+    verbose: bool,
+) -> Result<(EventStream, Started), FeatureError> {
     if route.family.requires_single_system_message() {
         plan.messages = single_system(plan.messages);
     }
+    plan.max_tokens = policy.capped(plan.feature, plan.max_tokens);
+    let guard = policy.guard();
     let (request, started) = if route.local {
-        local_request(route, plan).await?
+        local_request(route, plan, guard).await?
     } else {
-        remote_request(plan, route.engine.info().context_per_slot)
+        remote_request(plan, route.engine.info().context_per_slot, guard)
     };
     if verbose {
         let prompt = match &request.prompt {
@@ -119,7 +128,7 @@ fn sampling(plan: &ChatPlan) -> SamplingParams {
     SamplingParams { temperature: plan.temperature, seed: plan.seed, ..SamplingParams::default() }
 }
 
-fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
+fn remote_request(plan: ChatPlan, context: u32, guard: bool) -> (GenerateRequest, Started) {
     let mut messages: Vec<ChatMessage> =
         plan.messages.iter().map(|m| ChatMessage::new(m.role.clone(), m.content.clone())).collect();
     if let Some(prefill) = &plan.prefill {
@@ -138,13 +147,19 @@ fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
         sampling: sampling(&plan),
         max_tokens: Some(max_tokens),
         stop: plan.stop,
+        repetition_guard: guard,
+        ignore_eos: false,
         deadline: Some(Instant::now() + GITLAB_DEADLINE),
         ..GenerateRequest::new(Prompt::Chat(messages), plan.feature.as_str())
     };
     (request, started)
 }
 
-async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateRequest, Started), FeatureError> {
+async fn local_request(
+    route: &Route,
+    mut plan: ChatPlan,
+    guard: bool,
+) -> Result<(GenerateRequest, Started), FeatureError> {
     let engine = route.engine.clone();
     let context = engine.info().context_per_slot;
     let model = engine.info().name.clone();
@@ -183,6 +198,8 @@ async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateReq
         sampling: sampling(&plan),
         max_tokens: Some(max_tokens),
         stop: plan.stop,
+        repetition_guard: guard,
+        ignore_eos: false,
         deadline: Some(Instant::now() + GITLAB_DEADLINE),
         ..GenerateRequest::new(Prompt::Text(text), plan.feature.as_str())
     };

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::FeatureError;
-use super::routing::Route;
+use super::routing::{Feature, Route};
 use crate::engine::{ChatMessage, Engine, EventStream, GenerateRequest, Generated, Prompt, SamplingParams, collect};
 use crate::prompt::{self, Built, CompletionInput, Estimate, GenerationInput, PromptPlan, TokenCount};
+use crate::store::RunawayPolicy;
 
 /// A code-suggestion request, owned so it can move onto a blocking thread for prompt building.
 #[derive(Debug, Clone, Default)]
@@ -108,7 +109,11 @@ async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan,
 /// then); a generation is waited for like any GitLab request.
 const COMPLETION_DEADLINE: Duration = Duration::from_secs(10);
 
-fn to_request(plan: &PromptPlan, kind: Kind) -> GenerateRequest {
+fn to_request(plan: &PromptPlan, kind: Kind, policy: &RunawayPolicy) -> GenerateRequest {
+    let feature = match kind {
+        Kind::Completion => Feature::CodeCompletions,
+        Kind::Generation => Feature::CodeGenerations,
+    };
     let deadline = match kind {
         Kind::Completion => COMPLETION_DEADLINE,
         Kind::Generation => super::chat::GITLAB_DEADLINE,
@@ -119,26 +124,25 @@ fn to_request(plan: &PromptPlan, kind: Kind) -> GenerateRequest {
             Prompt::Chat(messages.iter().map(|m| ChatMessage::new(m.role.clone(), m.content.clone())).collect())
         }
     };
-    let feature = match kind {
-        Kind::Completion => super::routing::Feature::CodeCompletions.as_str(),
-        Kind::Generation => super::routing::Feature::CodeGenerations.as_str(),
-    };
     GenerateRequest {
-        max_tokens: Some(plan.max_tokens),
+        max_tokens: Some(policy.capped(feature, plan.max_tokens)),
         sampling: SamplingParams { temperature: plan.temperature, ..SamplingParams::default() },
         stop: plan.stop.clone(),
+        repetition_guard: policy.guard(),
         deadline: Some(Instant::now() + deadline),
-        ..GenerateRequest::new(prompt, feature)
+        ..GenerateRequest::new(prompt, feature.as_str())
     }
 }
 
 /// Runs a code completion or generation. Whole answers are cleaned (GitLab's own gateway returns raw
-/// self-hosted output; airgate trims echoes, duplicated block ends and fences); streams are raw.
+/// self-hosted output; airgate trims echoes, duplicated block ends and fences); streams are raw. The
+/// feature's output cap applies and the repetition guard watches, as `policy` says.
 pub async fn suggest(
     route: &Route,
     input: CodeInput,
     kind: Kind,
     stream: bool,
+    policy: &RunawayPolicy,
     verbose: bool,
 ) -> Result<(Answer, PlanInfo), FeatureError> {
     let (prefix, suffix) = (input.prefix.clone(), input.suffix.clone());
@@ -146,7 +150,7 @@ pub async fn suggest(
     if verbose {
         tracing::info!(target: "airgate::expanded", prompt = ?plan.prompt, stop = ?plan.stop, "model request");
     }
-    let mut request = to_request(&plan, kind);
+    let mut request = to_request(&plan, kind, policy);
     if route.local {
         // Family plans ask for up to 4096 tokens (sized for large remote models); a local slot keeps
         // OUTPUT_RESERVE free for the answer.

@@ -51,11 +51,20 @@ pub struct Settings {
     pub default_model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expanded_logging: Option<bool>,
+    /// Output caps per feature, in tokens (a feature left out has GitLab's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output_caps: BTreeMap<Feature, u32>,
+    /// The repetition guard on GitLab features (left out: on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_guard: Option<bool>,
 }
 
 impl Settings {
     fn is_empty(&self) -> bool {
-        self.default_model.is_none() && self.expanded_logging.is_none()
+        self.default_model.is_none()
+            && self.expanded_logging.is_none()
+            && self.output_caps.is_empty()
+            && self.repetition_guard.is_none()
     }
 }
 
@@ -78,6 +87,12 @@ pub struct ModelDoc {
     pub threads: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_layers: Option<u32>,
+    /// A generation model serves `/v1/embeddings` too (left out: the boot config's choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<bool>,
+    /// Embeddings pooling: `mean`, `cls` or `last` (left out: automatic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<String>,
     /// Loaded at start (default true); false keeps it registered but unloaded.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub load: bool,
@@ -192,6 +207,9 @@ impl Document {
             {
                 bad(key("family"), e.to_string());
             }
+            if let Some(p) = m.pooling.as_deref().filter(|p| !crate::config::POOLING_NAMES.contains(p)) {
+                bad(key("pooling"), format!("`{p}` is not one of mean, cls, last"));
+            }
             for (field, value) in [("ctx_size", m.ctx_size), ("parallel", m.parallel)] {
                 if value == Some(0) {
                     bad(key(field), "must be at least 1 (leave it out for the boot config's value)".into());
@@ -225,6 +243,11 @@ impl Document {
                     bad(key("api_key"), "a key file must be an absolute path".into());
                 }
                 _ => {}
+            }
+        }
+        for (feature, cap) in &self.settings.output_caps {
+            if let Err(e) = crate::features::caps::check_cap(*feature, *cap) {
+                bad(format!("settings.output_caps.{}", feature.as_str()), e);
             }
         }
         for (feature, target) in &self.features {

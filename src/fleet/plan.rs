@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::{ApiKeyDoc, Document, EndpointDoc, FleetError, ModelDoc, Settings, at};
 use crate::store::{
-    ApiKeyRecord, AppliedRecord, ConfigSet, EndpointRecord, ModelRecord, RecordedParams, RouteTarget, SecretRef,
+    ApiKeyRecord, AppliedRecord, ConfigSet, EndpointRecord, Feature, ModelRecord, RecordedParams, RouteTarget,
+    RunawayPolicy, SecretRef,
 };
 
 /// One line of a plan: `+ model gemma`, `~ endpoint vllm: url …`, `- API key ci`.
@@ -179,6 +180,19 @@ pub fn plan(
         let (was, now) = (show(&current.expanded_logging), show(&doc.settings.expanded_logging));
         add(&mut changes, '~', format!("settings.expanded_logging: {was} → {now}"));
     }
+    let runaway =
+        RunawayPolicy { caps: doc.settings.output_caps.clone(), repetition_guard: doc.settings.repetition_guard };
+    for feature in Feature::ALL {
+        let (was, now) = (current.runaway.caps.get(&feature), runaway.caps.get(&feature));
+        if was != now {
+            let what = format!("settings.output_caps.{}", feature.as_str());
+            add(&mut changes, '~', format!("{what}: {} → {}", show(&was), show(&now)));
+        }
+    }
+    if current.runaway.repetition_guard != runaway.repetition_guard {
+        let (was, now) = (show(&current.runaway.repetition_guard), show(&runaway.repetition_guard));
+        add(&mut changes, '~', format!("settings.repetition_guard: {was} → {now}"));
+    }
 
     let set = ConfigSet {
         models,
@@ -188,6 +202,7 @@ pub fn plan(
         gitlab_url: doc.gitlab_url.clone(),
         default_model: doc.settings.default_model.clone(),
         expanded_logging: doc.settings.expanded_logging,
+        runaway,
         jwt_signing_key: doc.jwt_signing_key.clone(),
         // Parameters the document leaves out are the boot config's: recorded afresh at the next load.
         recorded: BTreeMap::new(),
@@ -228,6 +243,8 @@ fn model_record(m: &ModelDoc, existing: Option<&ModelRecord>, now: u64) -> Resul
         gpu_layers: m.gpu_layers,
         added_at: existing.map_or(now, |r| r.added_at),
         autoload: Some(m.load),
+        embeddings: m.embeddings,
+        pooling: m.pooling.clone(),
     })
 }
 
@@ -246,6 +263,8 @@ fn model_doc(r: &ModelRecord, recorded: Option<&RecordedParams>) -> ModelDoc {
         parallel: r.parallel,
         threads: r.threads,
         gpu_layers: r.gpu_layers,
+        embeddings: r.embeddings,
+        pooling: r.pooling,
         load: r.autoload != Some(false),
     }
 }
@@ -267,6 +286,8 @@ fn field_diffs(old: &ModelDoc, new: &ModelDoc) -> Vec<String> {
     diff("parallel", show(&old.parallel), show(&new.parallel));
     diff("threads", show(&old.threads), show(&new.threads));
     diff("gpu_layers", show(&old.gpu_layers), show(&new.gpu_layers));
+    diff("embeddings", show(&old.embeddings), show(&new.embeddings));
+    diff("pooling", show(&old.pooling), show(&new.pooling));
     diff("load", old.load.to_string(), new.load.to_string());
     out
 }
@@ -328,7 +349,12 @@ pub fn export(set: &ConfigSet) -> (Document, Vec<String>) {
     let doc = Document {
         gitlab_url: set.gitlab_url.clone(),
         jwt_signing_key: set.jwt_signing_key.clone(),
-        settings: Settings { default_model: set.default_model.clone(), expanded_logging: set.expanded_logging },
+        settings: Settings {
+            default_model: set.default_model.clone(),
+            expanded_logging: set.expanded_logging,
+            output_caps: set.runaway.caps.clone(),
+            repetition_guard: set.runaway.repetition_guard,
+        },
         models,
         endpoints,
         features: set.feature_routes.clone(),

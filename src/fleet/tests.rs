@@ -30,11 +30,17 @@ fn sample() -> String {
 
 [settings]
 default_model = "gemma"
+repetition_guard = false
+
+[settings.output_caps]
+duo_chat = 1024
 
 [[models]]
 name = "gemma"
 path = "{}"
 ctx_size = 2048
+embeddings = true
+pooling = "last"
 
 [[endpoints]]
 name = "vllm"
@@ -83,6 +89,12 @@ fn errors_name_the_line_and_the_key() {
         ("[features]\nduo_chatt = { kind = \"disabled\" }\n", "duo_chatt"),
         ("[[api_keys]]\nname = \"k\"\nsha256 = \"xyz\"\n", "line 3, key `api_keys[0].sha256`"),
         ("[settings]\ndefault_model = \"ghost\"\n", "line 2, key `settings.default_model`"),
+        (
+            "[settings.output_caps]\nduo_chat = 0\n",
+            "key `settings.output_caps.duo_chat`: the output cap of duo_chat must be between 1",
+        ),
+        ("[settings.output_caps]\nembeddings_code = 10\n", "embeddings_code generates no text"),
+        ("[[models]]\nname = \"a\"\npath = \"/a.gguf\"\npooling = \"max\"\n", "key `models[0].pooling`"),
         (
             "[[endpoints]]\nname = \"e\"\nurl = \"http://h/v1\"\nmodel = \"m\"\napi_key = { env = \"9X\" }\n",
             "line 5, key `endpoints[0].api_key`",
@@ -154,6 +166,11 @@ fn export_reads_back_as_the_document_and_planning_it_again_changes_nothing() {
     assert_eq!(reparsed.render(), rendered, "export is stable");
     let again = plan(&first.set, &reparsed, &rendered, "f", &secrets).unwrap();
     assert_eq!(again.changes, vec![], "applying the export changes nothing");
+    // The output caps, the guard switch and a model's embeddings travel with the document.
+    assert_eq!(first.set.runaway.cap(crate::store::Feature::DuoChat), Some(1024));
+    assert!(!first.set.runaway.guard());
+    assert_eq!((first.set.models[0].embeddings, first.set.models[0].pooling.as_deref()), (Some(true), Some("last")));
+    assert!(rendered.contains("repetition_guard = false") && rendered.contains("duo_chat = 1024"), "{rendered}");
     // Removing things is a change too, and a changed reference replaces the key.
     let mut fewer = reparsed.clone();
     fewer.api_keys.clear();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::settings::{
     APPLIED, DEFAULT_MODEL, EXPANDED_LOGGING, FEATURE_ROUTES, GITLAB_URL, JWT_SIGNING_KEY, RECORDED_MODEL_PARAMS,
-    Setting,
+    RUNAWAY_ANSWERS, RunawayPolicy, Setting,
 };
 use super::{
     ApiKeyRecord, Ctx, EndpointRecord, FeatureRoutes, MODELS, ModelRecord, RecordedParams, SETTINGS, Store, StoreError,
@@ -39,6 +39,8 @@ pub struct ConfigSet {
     pub gitlab_url: Option<String>,
     pub default_model: Option<String>,
     pub expanded_logging: Option<bool>,
+    /// Output caps per feature and the repetition guard switch (none: GitLab's caps, guard on).
+    pub runaway: RunawayPolicy,
     /// A signing key file shared by a fleet (else `<data_dir>/jwt_signing_key.pem`).
     pub jwt_signing_key: Option<String>,
     /// Parameters recorded from the boot config, per model (they read as "automatic").
@@ -86,6 +88,7 @@ impl Store {
             gitlab_url: get(p, &settings, GITLAB_URL)?.filter(|u: &String| !u.is_empty()),
             default_model: get(p, &settings, DEFAULT_MODEL)?,
             expanded_logging: get(p, &settings, EXPANDED_LOGGING)?,
+            runaway: get(p, &settings, RUNAWAY_ANSWERS)?.unwrap_or_default(),
             jwt_signing_key: get(p, &settings, JWT_SIGNING_KEY)?,
             recorded: get(p, &settings, RECORDED_MODEL_PARAMS)?.unwrap_or_default(),
             applied: get(p, &settings, APPLIED)?,
@@ -113,6 +116,8 @@ impl Store {
             put(GITLAB_URL.key(), set.gitlab_url.as_ref().map(|u| encode(p, "gitlab url", u)).transpose()?)?;
             put(DEFAULT_MODEL.key(), set.default_model.as_ref().map(|m| encode(p, "default model", m)).transpose()?)?;
             put(EXPANDED_LOGGING.key(), set.expanded_logging.map(|e| encode(p, "expanded logging", &e)).transpose()?)?;
+            let runaway = (set.runaway != RunawayPolicy::default()).then_some(&set.runaway);
+            put(RUNAWAY_ANSWERS.key(), runaway.map(|r| encode(p, "output caps", r)).transpose()?)?;
             put(JWT_SIGNING_KEY.key(), set.jwt_signing_key.as_ref().map(|k| encode(p, "signing key", k)).transpose()?)?;
             put(APPLIED.key(), set.applied.as_ref().map(|a| encode(p, "applied document", a)).transpose()?)?;
         }

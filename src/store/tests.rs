@@ -16,6 +16,8 @@ pub(super) fn temp_dir(tag: &str) -> PathBuf {
 
 fn model(name: &str) -> ModelRecord {
     ModelRecord {
+        embeddings: None,
+        pooling: None,
         name: name.into(),
         path: format!("/models/{name}.gguf"),
         sha256: None,

@@ -127,6 +127,11 @@ try {
   await row.locator("[data-action=save-route]").click();
   await page.waitForSelector("tr[data-row=duo_chat] [data-role=effective]:has-text('local model gemma')");
   check(true, "General Chat is mapped to the model");
+  // Its output cap, and the repetition guard switch.
+  await row.locator("[data-role=cap] input").fill("512");
+  await row.locator("[data-action=save-cap]").click();
+  await page.waitForSelector("[data-role=notice]:has-text('answers stop after 512 tokens')");
+  check(await page.locator("[data-page=features] #repetition-guard").isChecked(), "the repetition guard is on by default");
   await shot(page, "features");
 
   // Diagnostics.

@@ -101,6 +101,8 @@ fn doctor_passes_a_good_setup_and_names_each_broken_part() {
     {
         assert_eq!(check(&report, &format!("feature {feature}"))["status"], "pass", "{feature}: {report:#}");
     }
+    // No model serves embeddings here: GitLab's semantic code search is skipped, not failed.
+    assert_eq!(check(&report, "feature embeddings_code")["status"], "skip", "{report:#}");
     // The table form says the same.
     let mut table_args = vec!["doctor", "--threads", "1"];
     table_args.extend_from_slice(&good);

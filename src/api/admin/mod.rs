@@ -6,6 +6,7 @@ mod keys;
 pub mod local;
 mod models;
 mod routing;
+mod runaway;
 mod settings;
 pub mod system;
 
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .merge(keys::routes())
         .merge(models::routes())
         .merge(routing::routes())
+        .merge(runaway::routes())
         .merge(settings::routes())
         .merge(system::routes())
         .route("/api/admin/fleet", axum::routing::get(fleet::drift))

@@ -283,6 +283,25 @@ async fn diagnostics(
                 ("disabled".to_string(), true, "disabled by an administrator; not checked".to_string())
             }
             Err(e) => ("none".to_string(), false, e.to_string()),
+            Ok(route) if feature == Feature::EmbeddingsCode => {
+                let target = route.engine.info().name.clone();
+                let (ok, message) = if route.local && route.engine.embeddings().is_none() {
+                    if routes.contains_key(&feature) {
+                        (false, format!("model `{target}` does not serve embeddings"))
+                    } else {
+                        // Nobody chose a model for it: only GitLab's semantic code search would miss it.
+                        let m = "not checked: the default model does not serve embeddings (GitLab's semantic code \
+                                 search needs an embeddings model routed here)";
+                        (true, m.to_string())
+                    }
+                } else {
+                    match crate::models::probe_embeddings(route.engine.as_ref()).await {
+                        Ok(m) => (true, m),
+                        Err(m) => (false, m),
+                    }
+                };
+                (target, ok, message)
+            }
             Ok(route) => {
                 let target = route.engine.info().name.clone();
                 let (ok, message) = match crate::models::probe(route.engine.as_ref()).await {

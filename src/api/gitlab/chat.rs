@@ -89,7 +89,8 @@ pub(super) async fn agent(
         feature: Feature::DuoChat,
         drop_history: true,
     };
-    let events = match run(&route, plan, verbose(&gateway, &headers)).await {
+    let policy = gateway.routing.runaway().await;
+    let events = match run(&route, plan, &policy, verbose(&gateway, &headers)).await {
         Ok((events, _)) => events,
         Err(e) => {
             // Status 200 and an `error` line, as GitLab's gateway answers a model that fails once the
@@ -383,7 +384,9 @@ pub(super) async fn legacy(
         feature,
         drop_history: true,
     };
-    let (events, _) = run(&route, plan, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
+    let policy = gateway.routing.runaway().await;
+    let (events, _) =
+        run(&route, plan, &policy, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
     if req.stream {
         return Ok(raw_stream(text_chunks(events, false)));
     }

@@ -3,6 +3,7 @@
 mod chat;
 mod code;
 mod docs;
+mod embeddings;
 mod prompts;
 mod types;
 
@@ -37,6 +38,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/prompts/{*prompt_id}", post(prompts::v1))
         .route("/v2/prompts/{*prompt_id}", post(prompts::v2))
         .route("/v1/search/gitlab-docs", post(docs::search))
+        .route("/v1/embeddings/code_embeddings", post(embeddings::code_embeddings))
+        .route("/v1/embeddings/code_embeddings/index", post(embeddings::code_embeddings))
+        .route("/v1/embeddings/code_embeddings/search", post(embeddings::code_embeddings))
 }
 
 /// 403 unless the caller's token carries `scope` (and, where GitLab's gateway refuses them, is not one airgate minted).

@@ -89,6 +89,7 @@ pub(super) fn tool_chat(req: &GenerationRequest) -> Result<ToolChatRequest, ApiE
         sampling: req.sampling(),
         stop: req.stop_strings()?,
         ignore_eos: req.ignore_eos,
+        repetition_guard: req.repetition_guard,
         template_kwargs: req.chat_template_kwargs.clone().unwrap_or_default(),
         grammar: req.tool_grammar.unwrap_or(true),
         ..ToolChatRequest::new(messages, "openai")

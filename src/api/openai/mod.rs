@@ -1,6 +1,7 @@
-//! OpenAI-compatible API under `/v1`: models, chat completions (tools, structured output, reasoning) and text completions (with fill-in-the-middle), streaming or not.
+//! OpenAI-compatible API under `/v1`: models, chat completions (tools, structured output, reasoning), text completions (with fill-in-the-middle), streaming or not, and embeddings.
 
 mod chat;
+mod embeddings;
 pub mod types;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/v1/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route_layer(middleware::from_fn_with_state(state.api_keys.clone(), crate::auth::require_api_key))
 }
 
@@ -98,6 +100,7 @@ fn generate_request(
         max_tokens: req.max_tokens()?.or(default_max),
         sampling: req.sampling(),
         stop: req.stop_strings()?,
+        repetition_guard: req.repetition_guard,
         ignore_eos: req.ignore_eos,
         // OpenAI clients set their own timeouts; a queued request runs however long it waited.
         deadline: None,

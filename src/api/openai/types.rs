@@ -63,6 +63,10 @@ pub struct GenerationRequest {
     /// airgate extension: `false` turns the tool-call grammar off (to measure what it prevents).
     #[serde(default)]
     pub tool_grammar: Option<bool>,
+    /// airgate's extension: stop with finish reason `repetition` when the answer starts repeating
+    /// itself (off unless asked for; GitLab features have it on).
+    #[serde(default)]
+    pub repetition_guard: bool,
 }
 
 #[derive(Debug, Deserialize)]

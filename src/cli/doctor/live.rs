@@ -76,11 +76,17 @@ fn loopback(listen: SocketAddr) -> SocketAddr {
 
 /// Every unit primitive a feature request may need.
 fn scopes() -> Vec<String> {
-    let mut out: Vec<String> =
-        ["complete_code", "generate_code", "duo_chat", "duo_classic_chat", "documentation_search"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+    let mut out: Vec<String> = [
+        "complete_code",
+        "generate_code",
+        "duo_chat",
+        "duo_classic_chat",
+        "documentation_search",
+        "generate_embeddings_codebase",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     for id in registry::ids() {
         if let Ok(def) = registry::resolve(id, None)
             && !out.iter().any(|s| s == def.unit_primitive)
@@ -108,6 +114,11 @@ fn request_for(feature: Feature) -> Option<(String, Value)> {
                 "prompt_id": "code_suggestions/generations", "prompt_version": "^1.0.0" } }] }),
         ),
         Feature::DuoChat => ("/v2/chat/agent".into(), json!({ "messages": [{ "role": "user", "content": ask }] })),
+        Feature::EmbeddingsCode => (
+            "/v1/embeddings/code_embeddings/search".into(),
+            json!({ "model_metadata": { "provider": "gitlab", "identifier": "airgate_doctor" },
+                    "contents": ["def add(a, b):\n    return a + b\n"] }),
+        ),
         other => {
             // The prompt GitLab calls for this feature; chat sub-features prefer their `chat/` prompt.
             let mut defs: Vec<_> = registry::ids()
@@ -151,6 +162,13 @@ async fn feature_check(client: &reqwest::Client, base: &str, token: &str, featur
     let status = response.status();
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
+        if feature == Feature::EmbeddingsCode && text.contains("does not serve embeddings") {
+            // Only GitLab's semantic code search needs it; the admin may not use it.
+            return Check::skip(
+                name,
+                "no model serves embeddings (route Code Embeddings to an embeddings model to use GitLab's semantic code search)",
+            );
+        }
         if status == reqwest::StatusCode::FORBIDDEN && text.contains("disabled") {
             return Check::skip(name, "disabled by an administrator");
         }

@@ -2,6 +2,7 @@
 // llama.cpp's FFI: every unsafe block below carries a SAFETY comment (clippy checks).
 #![allow(unsafe_code)]
 
+mod embed;
 #[cfg(test)]
 mod exact;
 mod pages;
@@ -25,9 +26,10 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use super::{
-    ChatMessage, Constraint, Engine, EngineError, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt,
-    SamplingParams, TemplateSource, gguf,
+    ChatMessage, Constraint, EmbedInfo, EmbedRequest, Embedded, Engine, EngineError, EventStream, FimTokens,
+    GenerateRequest, ModelInfo, Prompt, SamplingParams, TemplateSource, gguf,
 };
+pub use embed::EmbedOptions;
 
 /// Capacity of one request's event channel; the worker skips a slot whose client is this far behind.
 const EVENT_CHANNEL: usize = 64;
@@ -52,6 +54,8 @@ pub struct LoadParams {
     pub gpu_layers: u32,
     /// The server's shutdown deadline: once it is reached, the model thread cuts every request.
     pub stopping: Stopping,
+    /// Embeddings on a generation model, and the pooling (an embeddings model always embeds).
+    pub embeddings: EmbedOptions,
 }
 
 /// Set when the server's shutdown deadline arrives, shared by every model thread: each then ends its
@@ -132,10 +136,15 @@ pub struct LlamaEngine {
     ready: Arc<AtomicBool>,
     queue_depth: usize,
     max_output_tokens: u32,
+    /// The embeddings thread, when the model embeds.
+    embedder: Option<embed::Embedder>,
+    /// False for an embeddings model: it has no generation thread.
+    generates: bool,
 }
 
 impl LlamaEngine {
-    /// Validates the file, loads the model, starts its worker and waits for the warm-up token.
+    /// Validates the file, loads the model, starts its worker (and its embeddings thread, for an
+    /// embeddings model or when `params.embeddings` allows it) and waits for the warm-up.
     /// Blocking: call from a blocking thread.
     pub fn load(params: LoadParams) -> Result<LlamaEngine, EngineError> {
         let header = gguf::read(&params.path).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
@@ -166,6 +175,19 @@ impl LlamaEngine {
             has_chat_template: header.has_chat_template(),
             has_fim: fim.is_some(),
         };
+        let embed_setup = embed::setup(&header, params.embeddings, info.context_per_slot, model.n_ctx_train())?;
+        let embedder = match embed_setup {
+            Some(setup) => Some(embed::Embedder::start(
+                model.clone(),
+                backend,
+                &params.name,
+                setup,
+                params.threads,
+                params.queue_depth,
+            )?),
+            None => None,
+        };
+        let generates = !embed_setup.is_some_and(|s| s.only);
         let (jobs, job_rx) = std_mpsc::sync_channel(params.queue_depth.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
         let ready = Arc::new(AtomicBool::new(false));
@@ -184,14 +206,20 @@ impl LlamaEngine {
             ready: ready.clone(),
             stopping: params.stopping.clone(),
         };
-        std::thread::Builder::new()
-            .name(format!("llama-{}", params.name))
-            .spawn(move || worker.run(started_tx))
-            .map_err(|e| EngineError::Internal(format!("cannot start the model thread: {e}")))?;
-        match started_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => return Err(EngineError::Internal(message)),
-            Err(_) => return Err(EngineError::Internal("the model thread stopped while starting".into())),
+        if generates {
+            std::thread::Builder::new()
+                .name(format!("llama-{}", params.name))
+                .spawn(move || worker.run(started_tx))
+                .map_err(|e| EngineError::Internal(format!("cannot start the model thread: {e}")))?;
+            match started_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(EngineError::Internal(message)),
+                Err(_) => return Err(EngineError::Internal("the model thread stopped while starting".into())),
+            }
+        } else {
+            // An embeddings model: its embeddings thread warmed up; no generation thread (the job
+            // channel's receiver goes with the unused worker).
+            ready.store(true, Ordering::Release);
         }
         Ok(LlamaEngine {
             info,
@@ -204,6 +232,8 @@ impl LlamaEngine {
             ready,
             queue_depth: params.queue_depth,
             max_output_tokens: params.max_output_tokens,
+            embedder,
+            generates,
         })
     }
 }
@@ -355,6 +385,12 @@ impl Engine for LlamaEngine {
     }
 
     async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
+        if !self.generates {
+            return Err(EngineError::InvalidRequest(format!(
+                "model `{}` is an embeddings model: it does not generate text",
+                self.info.name
+            )));
+        }
         let prompt = match req.prompt {
             Prompt::Text(text) => text,
             Prompt::Chat(messages) => self.render_chat(&messages)?,
@@ -385,6 +421,7 @@ impl Engine for LlamaEngine {
             grammar,
             special,
             stop: req.stop,
+            repetition_guard: req.repetition_guard,
             ignore_eos: req.ignore_eos,
             deadline: req.deadline,
             feature: req.feature,
@@ -431,7 +468,21 @@ impl Engine for LlamaEngine {
     }
 
     fn queue_depth(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.queued.load(Ordering::Acquire) + self.embedder.as_ref().map_or(0, embed::Embedder::queue_depth)
+    }
+
+    fn embeddings(&self) -> Option<EmbedInfo> {
+        self.embedder.as_ref().map(|e| e.info)
+    }
+
+    async fn embed(&self, req: EmbedRequest) -> Result<Embedded, EngineError> {
+        match &self.embedder {
+            Some(embedder) => embedder.embed(&self.model, &self.info.name, req).await,
+            None => Err(EngineError::InvalidRequest(format!(
+                "model `{}` does not serve embeddings (an administrator can allow it in the model's settings)",
+                self.info.name
+            ))),
+        }
     }
 
     fn template(&self) -> Option<&TemplateSource> {

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::plan::Plan;
 use super::sample::{build_sampler, constrained};
 use super::schedule::{self, Waiting};
+use crate::engine::repeat::{GuardConfig, RepeatGuard};
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
 
@@ -40,6 +41,8 @@ pub(super) struct Job {
     /// Special tokens whose text the output shows.
     pub special: Vec<LlamaToken>,
     pub stop: Vec<String>,
+    /// Stop the generation when it starts repeating itself ([`RepeatGuard`]).
+    pub repetition_guard: bool,
     pub ignore_eos: bool,
     pub deadline: Option<Instant>,
     /// The GitLab feature (or API surface) the request serves: a metrics label.
@@ -81,6 +84,7 @@ struct Running {
     generated: u32,
     pending_bytes: Vec<u8>,
     stop: StopMatcher,
+    guard: Option<RepeatGuard>,
     /// Index in the current batch whose logits belong to this slot.
     logits_at: Option<i32>,
     started: Instant,
@@ -345,6 +349,7 @@ impl Worker {
             return;
         }
         run.generated += 1;
+        let cycle = run.guard.as_mut().and_then(|g| g.push(token.0 as u32));
         let special = run.job.special.contains(&token);
         run.pending_bytes.extend(vocab.token_to_piece(token, special, None));
         let text = take_utf8(&mut run.pending_bytes);
@@ -356,6 +361,18 @@ impl Worker {
             run.pending_bytes.clear();
             run.stop = StopMatcher::default();
             finish(&self.name, slot, FinishReason::Stop);
+        } else if let Some(cycle) = cycle {
+            run.job.span.in_scope(|| {
+                tracing::info!(
+                    generated = run.generated,
+                    period = cycle.period,
+                    repeats = cycle.repeats,
+                    "the answer repeats itself; generation stopped"
+                )
+            });
+            metrics::counter!(crate::metrics::REPETITION_STOPS, "model" => self.name.clone(), "feature" => run.job.feature)
+                .increment(1);
+            finish(&self.name, slot, FinishReason::Repetition);
         } else if run.generated >= run.job.max_tokens || slot.cached.len() + 1 >= self.ctx_per_slot as usize {
             finish(&self.name, slot, FinishReason::Length);
         } else {
@@ -415,6 +432,7 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, mut j
     let started = Instant::now();
     slot.running = Some(Running {
         stop: StopMatcher::new(&job.stop),
+        guard: job.repetition_guard.then(|| RepeatGuard::new(GuardConfig::default())),
         job,
         sampler,
         grammar,

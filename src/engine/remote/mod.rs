@@ -1,5 +1,6 @@
 //! OpenAI-compatible upstream model servers (vLLM and similar), reached over HTTP: the `Engine` for remote endpoints.
 
+mod embed;
 mod sse;
 mod stream;
 #[cfg(test)]
@@ -15,7 +16,10 @@ use reqwest::{Method, RequestBuilder, Response, header};
 use tokio::sync::mpsc;
 use tokio::time::{Instant as Deadline, timeout, timeout_at};
 
-use super::{ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt};
+use super::{
+    ChatMessage, EmbedRequest, Embedded, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest,
+    ModelInfo, Prompt,
+};
 use stream::{Body, Generation, Item};
 use wire::Payload;
 
@@ -228,6 +232,10 @@ impl Engine for RemoteEngine {
     fn is_remote(&self) -> bool {
         true
     }
+
+    async fn embed(&self, req: EmbedRequest) -> Result<Embedded, EngineError> {
+        self.inner.embed(req).await
+    }
 }
 
 impl Inner {
@@ -259,7 +267,7 @@ impl Inner {
             }
         };
         tracing::debug!(model = %self.cfg.name, url = %self.shown_url, path, "upstream answered");
-        let mut generation = Generation::new(&req.stop, started);
+        let mut generation = Generation::new(&req.stop, req.repetition_guard, started);
         let is_json = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -300,7 +308,7 @@ impl Inner {
         generation.first_at = Some(Instant::now());
         let first = self.first_payload(&first)?;
         let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
-        tokio::spawn(Arc::clone(self).forward(body, first, generation, tx));
+        tokio::spawn(Arc::clone(self).forward(body, first, generation, tx, req.feature));
         Ok(rx)
     }
 
@@ -325,6 +333,7 @@ impl Inner {
         first: Payload,
         mut generation: Generation,
         tx: mpsc::Sender<Event>,
+        feature: &'static str,
     ) {
         let idle = self.cfg.request_timeout;
         let mut item = Item::Payload(first);
@@ -338,6 +347,11 @@ impl Inner {
             if let Some(end) = end {
                 if let Event::Failed(reason) = &end {
                     tracing::warn!(model = %self.cfg.name, %reason, "upstream stream failed");
+                }
+                if let Event::Done { finish: crate::engine::FinishReason::Repetition, usage, .. } = &end {
+                    tracing::info!(model = %self.cfg.name, generated = usage.completion_tokens, "the answer repeats itself; the upstream request is closed");
+                    metrics::counter!(crate::metrics::REPETITION_STOPS, "model" => self.cfg.name.clone(), "feature" => feature)
+                        .increment(1);
                 }
                 let _ = tx.send(end).await;
                 return;

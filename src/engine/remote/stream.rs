@@ -10,6 +10,7 @@ use reqwest::Response;
 
 use super::sse::SseDecoder;
 use super::wire::Payload;
+use crate::engine::repeat::{GuardConfig, RepeatGuard, piece_id};
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, Timings, Usage};
 
@@ -61,9 +62,11 @@ pub(super) enum Item {
     Broken(String),
 }
 
-/// The state of one generation: stop strings, usage and timing.
+/// The state of one generation: stop strings, the repetition guard, usage and timing.
 pub(super) struct Generation {
     stops: StopMatcher,
+    /// Fed one id per streamed piece (an upstream streams about a token per event).
+    guard: Option<RepeatGuard>,
     started: Instant,
     pub(super) first_at: Option<Instant>,
     content_chunks: u32,
@@ -72,8 +75,16 @@ pub(super) struct Generation {
 }
 
 impl Generation {
-    pub(super) fn new(stop: &[String], started: Instant) -> Self {
-        Self { stops: StopMatcher::new(stop), started, first_at: None, content_chunks: 0, usage: None, finish: None }
+    pub(super) fn new(stop: &[String], repetition_guard: bool, started: Instant) -> Self {
+        Self {
+            stops: StopMatcher::new(stop),
+            guard: repetition_guard.then(|| RepeatGuard::new(GuardConfig::default())),
+            started,
+            first_at: None,
+            content_chunks: 0,
+            usage: None,
+            finish: None,
+        }
     }
 
     /// Events to pass on (text, reasoning, tool-call pieces), and the final event once the
@@ -108,6 +119,10 @@ impl Generation {
                 events.extend(text(pushed.emit));
                 if pushed.stopped {
                     self.finish = Some(FinishReason::Stop);
+                    return (events, Some(self.done()));
+                }
+                if self.guard.as_mut().and_then(|g| g.push(piece_id(&chunk.text))).is_some() {
+                    self.finish = Some(FinishReason::Repetition);
                     return (events, Some(self.done()));
                 }
                 (events, None)

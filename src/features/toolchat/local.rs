@@ -88,6 +88,7 @@ pub(super) fn prepare(engine: &dyn Engine, req: &ToolChatRequest) -> Result<(Gen
         sampling: req.sampling.clone(),
         stop: req.stop.clone(),
         ignore_eos: req.ignore_eos,
+        repetition_guard: req.repetition_guard,
         deadline: req.deadline,
         constraint,
         special_text,

@@ -69,6 +69,8 @@ pub struct ToolChatRequest {
     pub sampling: SamplingParams,
     pub stop: Vec<String>,
     pub ignore_eos: bool,
+    /// Stop (finish reason `repetition`) when the answer starts repeating itself.
+    pub repetition_guard: bool,
     pub deadline: Option<Instant>,
     /// Who asks (a metrics label).
     pub feature: &'static str,
@@ -94,6 +96,7 @@ impl ToolChatRequest {
             sampling: SamplingParams::default(),
             stop: Vec::new(),
             ignore_eos: false,
+            repetition_guard: false,
             deadline: None,
             feature,
             single_system: false,

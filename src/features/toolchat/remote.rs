@@ -48,6 +48,7 @@ pub(super) fn request(req: &ToolChatRequest, messages: &[Message]) -> GenerateRe
         sampling: req.sampling.clone(),
         stop: req.stop.clone(),
         ignore_eos: req.ignore_eos,
+        repetition_guard: req.repetition_guard,
         deadline: req.deadline,
         upstream_tools: upstream_tools(req),
         ..GenerateRequest::new(Prompt::Chat(messages), req.feature)

@@ -21,6 +21,7 @@ fn engine() -> LlamaEngine {
         mlock: false,
         gpu_layers: 0,
         stopping: Stopping::default(),
+        embeddings: Default::default(),
     })
     .unwrap()
 }
