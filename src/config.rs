@@ -29,6 +29,9 @@ pub struct ConfigArgs {
     /// Listen address [default: 0.0.0.0:5052]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Listen address of the GitLab Duo Agent Platform service (gRPC) [default: 0.0.0.0:50052]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dws_listen: Option<SocketAddr>,
     /// State directory [default: /var/lib/airgate]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -95,11 +98,31 @@ pub struct ConfigArgs {
     /// Apply this configuration file (`airgate apply`) at every start, before the models load
     #[arg(long, value_name = "FILE")]
     pub apply: Option<PathBuf>,
+    /// Agent Platform sessions that may run at once [default: 32]
+    #[arg(long, value_name = "N")]
+    pub agent_max_sessions: Option<usize>,
+    /// Seconds an Agent Platform session waits for its client to answer an action [default: 600]
+    #[arg(long, value_name = "SECS")]
+    pub agent_idle_timeout_secs: Option<u64>,
+    /// Model calls an agent may make in one turn [default: 25]
+    #[arg(long, value_name = "N")]
+    pub agent_max_iterations: Option<u32>,
+    /// Tokens one agent model call may generate [default: 2048]
+    #[arg(long, value_name = "TOKENS")]
+    pub agent_max_tokens: Option<u32>,
+    /// Scopes that allow Agentic Chat: duo_chat or agent_platform [default: agent_platform]
+    #[arg(long, value_name = "SCOPE")]
+    pub agent_chat_scope: Option<ChatScope>,
+    /// Tool choice of a turn's first model call: auto, required, or a tool name [default: auto]
+    #[arg(long, value_name = "CHOICE")]
+    pub agent_first_tool_choice: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The Agent Platform (gRPC) listener.
+    pub dws_listen: SocketAddr,
     pub data_dir: PathBuf,
     /// True when the default data dir was not writable and `resolve_data_dir` fell back to the user's data dir.
     pub data_dir_fallback: bool,
@@ -132,8 +155,45 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// A configuration file (`airgate apply`) applied at every start.
     pub apply: Option<PathBuf>,
+    /// `[agent]`: the Agent Platform service's limits and policies.
+    pub agent: AgentConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+}
+
+/// `[agent]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentConfig {
+    /// Sessions that may run at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_sessions: usize,
+    /// Seconds a session waits for the client's answer to one action.
+    pub idle_timeout_secs: u64,
+    /// Model calls per turn.
+    pub max_iterations: u32,
+    /// Tokens per model call.
+    pub max_tokens: u32,
+    pub chat_scope: ChatScope,
+    /// `auto`, `required`, or a tool name: how a turn's first model call must use tools.
+    pub first_tool_choice: String,
+}
+
+/// Which token scopes let a caller use Agentic Chat. GitLab's own service wants `duo_chat`; an
+/// offline instance with only the self-hosted Agent Platform add-on may not put it in its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatScope {
+    /// `duo_chat` only, as GitLab's own service
+    DuoChat,
+    /// `duo_chat`, or an Agent Platform scope (`duo_agent_platform`, `self_hosted_duo_agent_platform`)
+    #[default]
+    AgentPlatform,
+}
+
+impl FromStr for ChatScope {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <Self as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| "expected duo_chat or agent_platform")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -353,6 +413,11 @@ impl Config {
 
         let default_listen = SocketAddr::from(([0, 0, 0, 0], 5052));
         let listen = l.pick("listen", a.listen, f.listen)?.map_or(default_listen, |v| v.0);
+        let default_dws = SocketAddr::from(([0, 0, 0, 0], 50052));
+        let dws_listen = l.pick("dws_listen", a.dws_listen, f.dws_listen)?.map_or(default_dws, |v| v.0);
+        if dws_listen == listen && listen.port() != 0 {
+            return Err(invalid("dws_listen", "its setting", format!("{dws_listen} is the HTTP listen address too")));
+        }
         let data_dir =
             l.pick("data_dir", a.data_dir.clone(), f.data_dir)?.map_or(PathBuf::from(DEFAULT_DATA_DIR), |v| v.0);
 
@@ -433,8 +498,30 @@ impl Config {
         let prefix_reuse = l.pick("prefix_reuse", no_reuse, f.prefix_reuse.map(Switch))?.is_none_or(|v| v.0.0);
         let mlock = switch("mlock", a.mlock, f.mlock)?;
 
+        let fg = f.agent.unwrap_or_default();
+        let max_sessions = l.ranged("agent.max_sessions", a.agent_max_sessions, fg.max_sessions, 32, 1..=10_000)?;
+        let idle_timeout_secs =
+            l.ranged("agent.idle_timeout_secs", a.agent_idle_timeout_secs, fg.idle_timeout_secs, 600, 1..=86_400)?;
+        let max_iterations =
+            l.ranged("agent.max_iterations", a.agent_max_iterations, fg.max_iterations, 25, 1..=300)?;
+        let max_tokens = l.ranged("agent.max_tokens", a.agent_max_tokens, fg.max_tokens, 2048, 16..=1_048_576)?;
+        let chat_scope =
+            l.pick("agent.chat_scope", a.agent_chat_scope, fg.chat_scope)?.map_or(ChatScope::default(), |v| v.0);
+        let (first_tool_choice, origin) = l
+            .pick("agent.first_tool_choice", a.agent_first_tool_choice.clone(), fg.first_tool_choice)?
+            .unwrap_or(("auto".into(), "default".into()));
+        let valid_choice = !first_tool_choice.is_empty()
+            && first_tool_choice.len() <= 128
+            && first_tool_choice.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid_choice {
+            return Err(invalid("agent.first_tool_choice", &origin, "expected auto, required, or a tool name"));
+        }
+        let agent =
+            AgentConfig { max_sessions, idle_timeout_secs, max_iterations, max_tokens, chat_scope, first_tool_choice };
+
         Ok(Config {
             listen,
+            dws_listen,
             data_dir,
             data_dir_fallback: false,
             models,
@@ -457,6 +544,7 @@ impl Config {
             logging_expanded,
             log_file,
             apply,
+            agent,
             config_file: file.map(|(p, _)| p.to_owned()),
         })
     }
@@ -504,8 +592,10 @@ impl Config {
             .models
             .iter()
             .map(|m| FileModel::Table(ModelTable { path: m.path.clone(), name: Some(m.name.clone()) }));
+        let g = &self.agent;
         let f = FileConfig {
             listen: Some(self.listen),
+            dws_listen: Some(self.dws_listen),
             data_dir: Some(self.data_dir.clone()),
             models: Some(models.collect()),
             threads: Some(self.threads),
@@ -526,6 +616,14 @@ impl Config {
             apply: self.apply.clone(),
             auth: Some(FileAuth { bypass: Some(self.auth_bypass) }),
             logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
+            agent: Some(FileAgent {
+                max_sessions: Some(g.max_sessions),
+                idle_timeout_secs: Some(g.idle_timeout_secs),
+                max_iterations: Some(g.max_iterations),
+                max_tokens: Some(g.max_tokens),
+                chat_scope: Some(g.chat_scope),
+                first_tool_choice: Some(g.first_tool_choice.clone()),
+            }),
         };
         let mut out = String::from("# Effective airgate configuration (API keys redacted).\n");
         match &self.config_file {
@@ -563,7 +661,9 @@ mod file;
 /// A toml error as "line N, key `k`: message" (the key recovered from the source line).
 pub(crate) use file::parse_detail as toml_error;
 pub use file::parse_model_spec;
-use file::{FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail};
+use file::{
+    FileAgent, FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail,
+};
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,11 @@ pub const SLOTS: &str = "airgate_slots";
 pub const SLOTS_BUSY: &str = "airgate_slots_busy";
 pub const KV_CACHE_TOKENS: &str = "airgate_kv_cache_tokens";
 pub const KV_CACHE_CAPACITY: &str = "airgate_kv_cache_capacity_tokens";
+pub const AGENT_SESSIONS_ACTIVE: &str = "airgate_agent_sessions_active";
+pub const AGENT_SESSIONS: &str = "airgate_agent_sessions_total";
+pub const AGENT_TOOL_CALLS: &str = "airgate_agent_tool_calls_total";
+pub const AGENT_MODEL_CALLS: &str = "airgate_agent_model_calls_total";
+pub const AGENT_TURN_SECONDS: &str = "airgate_agent_turn_duration_seconds";
 
 /// Seconds: from a millisecond completion to a minute-long chat step.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -74,6 +79,15 @@ fn describe() {
     describe_gauge!(SLOTS_BUSY, "Slots running a request.");
     describe_gauge!(KV_CACHE_TOKENS, "Tokens held in the model's KV cache over all slots.");
     describe_gauge!(KV_CACHE_CAPACITY, "Tokens the model's KV cache can hold over all slots.");
+    describe_gauge!(AGENT_SESSIONS_ACTIVE, "Agent Platform sessions running now, by flow.");
+    describe_counter!(AGENT_SESSIONS, "Agent Platform sessions ended, by flow and gRPC status.");
+    describe_counter!(AGENT_TOOL_CALLS, "Tool calls the agents made, by tool and outcome.");
+    describe_counter!(AGENT_MODEL_CALLS, "Model calls of the agents, by model and outcome.");
+    describe_histogram!(
+        AGENT_TURN_SECONDS,
+        Unit::Seconds,
+        "Duration of an agent turn (first model call to answer or approval request), by flow."
+    );
 }
 
 /// The label for requests no GitLab feature claimed: the API surface their path belongs to.
