@@ -84,6 +84,7 @@ pub async fn serve(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(|e| ServeError::Tls(crate::error_chain(&e)))?;
     }
+    let addr = listener.local_addr().map_err(|e| ServeError::Serve(e.to_string()))?;
     listener.set_nonblocking(true).map_err(|e| ServeError::Serve(e.to_string()))?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| ServeError::Serve(e.to_string()))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -98,6 +99,7 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         }
     };
+    tracing::info!(addr = %addr, tls = tls.is_some(), "agent platform listening");
     let server = builder
         .add_service(health)
         .add_service(service)

@@ -182,8 +182,32 @@ pub fn user_message(text: &str, context: &[ContextItem]) -> Result<String, Unkno
 pub struct ToolText<'a> {
     pub name: &'a str,
     pub description: &'a str,
-    /// The arguments' JSON Schema, as JSON text.
-    pub schema: String,
+    /// The arguments' JSON Schema.
+    pub schema: &'a serde_json::Value,
+}
+
+/// A compact argument list from an object schema: `(file_path: string, offset?: integer)` — far
+/// fewer tokens than the schema itself, which matters for small local models.
+pub fn signature(schema: &serde_json::Value) -> String {
+    let required: Vec<&str> =
+        schema["required"].as_array().map(|r| r.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+    let Some(props) = schema["properties"].as_object() else { return "()".into() };
+    let mut parts: Vec<String> = Vec::new();
+    // Required arguments first.
+    for want in [true, false] {
+        for (name, prop) in props {
+            if required.contains(&name.as_str()) != want {
+                continue;
+            }
+            let kind = match (prop["type"].as_str(), prop["items"]["type"].as_str()) {
+                (Some("array"), Some(item)) => format!("{item}[]"),
+                (Some(kind), _) => kind.to_string(),
+                (None, _) => "any".into(),
+            };
+            parts.push(format!("{name}{}: {kind}", if want { "" } else { "?" }));
+        }
+    }
+    format!("({})", parts.join(", "))
 }
 
 /// Opens a tool call in the plain-text protocol.
@@ -195,12 +219,12 @@ pub const CALL_CLOSE: &str = "</tool_call>";
 pub fn tool_protocol(tools: &[ToolText<'_>], must_call: bool) -> String {
     let mut out = String::from("\n\nTools you can use:\n");
     for t in tools {
-        let _ = writeln!(out, "- {}: {} Arguments (JSON Schema): {}", t.name, t.description, t.schema);
+        let _ = writeln!(out, "- {}{}: {}", t.name, signature(t.schema), t.description);
     }
     out.push_str(
         "\nTo use a tool, answer with only this, one call per line:\n\
          <tool_call>{\"name\": \"<tool name>\", \"arguments\": {<arguments>}}</tool_call>\n\
-         The result comes back in the next message. ",
+         Arguments marked ? are optional. The result comes back in the next message. ",
     );
     if must_call {
         out.push_str("Your next answer must be a tool call.");

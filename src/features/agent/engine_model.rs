@@ -136,7 +136,7 @@ impl Job {
         if !tools.is_empty() {
             let listed: Vec<ToolText<'_>> = tools
                 .iter()
-                .map(|t| ToolText { name: &t.name, description: &t.description, schema: t.parameters.to_string() })
+                .map(|t| ToolText { name: &t.name, description: &t.description, schema: &t.parameters })
                 .collect();
             system.push_str(&tool_protocol(&listed, must_call));
         }
@@ -285,7 +285,8 @@ impl Job {
             let (value, used) = match kind.as_str() {
                 "string" => {
                     prefill.push('"');
-                    let plan = self.plan(messages.clone(), Some(prefill.clone()), VALUE_TOKENS, &["\"", "\n"]);
+                    let budget = VALUE_TOKENS.min(self.request.max_tokens.max(16));
+                    let plan = self.plan(messages.clone(), Some(prefill.clone()), budget, &["\"", "\n"]);
                     let (text, u) = collect(self.generate(plan).await?).await?;
                     let text = text.trim().to_string();
                     prefill.push_str(&text.replace('\\', "\\\\"));

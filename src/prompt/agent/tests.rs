@@ -76,9 +76,12 @@ fn slash_commands() {
 
 #[test]
 fn text_tool_protocol() {
-    let tools = [ToolText { name: "read_file", description: "Read a file.", schema: "{\"type\":\"object\"}".into() }];
+    let schema = serde_json::json!({"type": "object", "properties": {"offset": {"type": "integer"}, "file_path": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}}, "required": ["file_path"]});
+    let tools = [ToolText { name: "read_file", description: "Read a file.", schema: &schema }];
     let auto = tool_protocol(&tools, false);
-    assert!(auto.contains("- read_file: Read a file.") && auto.contains(CALL_OPEN) && auto.contains("plain text"));
+    assert!(auto.contains("- read_file(file_path: string, offset?: integer, tags?: string[]): Read a file."), "{auto}");
+    assert!(auto.contains(CALL_OPEN) && auto.contains("plain text"));
+    assert_eq!(signature(&serde_json::json!({"type": "object"})), "()");
     assert!(tool_protocol(&tools, true).contains("must be a tool call"));
     assert_eq!(
         call_text("read_file", "{\"file_path\":\"a\"}"),

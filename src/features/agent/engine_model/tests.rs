@@ -123,7 +123,10 @@ async fn free_text_and_calls_in_text() {
     assert_eq!(a.content, "It is a Python script.");
     assert!(a.tool_calls.is_empty());
     let (prompt, stops) = engine.prompts.lock().unwrap()[0].clone();
-    assert!(prompt.starts_with("<system>You are GitLab Duo.") && prompt.contains("- read_file: Read a file."));
+    assert!(
+        prompt.starts_with("<system>You are GitLab Duo.")
+            && prompt.contains("- read_file(file_path: string): Read a file.")
+    );
     assert!(
         prompt.contains("<tool_call>{\"name\": \"read_file\", \"arguments\": {\"file_path\":\"x\"}}</tool_call>"),
         "{prompt}"
