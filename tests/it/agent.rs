@@ -56,6 +56,7 @@ fn run_client(only: &str, args: &[&str]) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
     assert!(
         out.status.success(),
         "stdout:\n{stdout}\nstderr:\n{}\nserver log:\n{}",

@@ -152,11 +152,13 @@ class Run:
             status, body = self.gitlab.http(r.method, r.path, r.body if r.HasField("body") else None)
             reply = pb.ActionResponse(requestID=action.requestID, httpResponse=pb.HttpResponse(statusCode=status, body=json.dumps(body)))
         elif kind == "runReadFile":
+            # The IDE's working copy: the 270M test model does not always name app/main.py, so every
+            # path that stays inside the project reads as that file (the content is what is checked).
             path = action.runReadFile.filepath
-            if path in FILES:
-                reply = pb.ActionResponse(requestID=action.requestID, plainTextResponse=pb.PlainTextResponse(response=FILES[path]))
-            else:
+            if path.startswith("/") or ".." in path:
                 reply = pb.ActionResponse(requestID=action.requestID, plainTextResponse=pb.PlainTextResponse(error=f"open {path}: no such file or directory"))
+            else:
+                reply = pb.ActionResponse(requestID=action.requestID, plainTextResponse=pb.PlainTextResponse(response=FILES.get(path, FILES["app/main.py"])))
         else:
             reply = pb.ActionResponse(requestID=action.requestID, plainTextResponse=pb.PlainTextResponse(response=f"ran {kind}"))
         self.send(pb.ClientEvent(actionResponse=reply))
@@ -299,7 +301,8 @@ def one_turn(pb, stub, tokens):
     # The web chat: GitLab and docs tools only, GitLab reads pre-approved.
     gitlab = Gitlab("1001", ["read_only_gitlab", "read_write_gitlab"], ["read_only_gitlab"])
     run = Run(pb, stub, metadata(tokens), start_event(pb, "1001", goal="What can you do?"), gitlab).run()
-    check("one turn: OK", run.code == grpc.StatusCode.OK and run.details == "workflow execution success", f"{run.code} {run.details!r}")
+    # (grpc-python hides the message of an OK status; the code is what Workhorse acts on.)
+    check("one turn: OK", run.code == grpc.StatusCode.OK, f"{run.code} {run.details!r}")
     query = gitlab.queries[0] if gitlab.queries else {}
     check("one turn: the workflow query has the 18.9 shape", "latestCheckpoint" in query.get("query", "") and
           query.get("variables", {}).get("workflowId") == "gid://gitlab/Ai::DuoWorkflows::Workflow/1001", query)
@@ -326,15 +329,14 @@ def tool_turn_and_resume(pb, stub, tokens, model):
     stored = gitlab.latest() or {}
     history = stored.get("channel_values", {}).get("conversation_history", {}).get("Chat Agent", [])
     tool_messages = [m for m in history if m.get("type") == "ToolMessage"]
-    check("tool turn: the file's text went back to the model", any(MARKER in m.get("content", "") for m in tool_messages) or
-          (reads and reads[0] not in FILES), tool_messages)
+    check("tool turn: the file's text went back to the model", any(MARKER in m.get("content", "") for m in tool_messages), tool_messages)
     last_ai = history[-1] if history else {}
     check("tool turn: the model answered after the tool", last_ai.get("type") == "AIMessage" and not last_ai.get("tool_calls"), last_ai)
     log = run.last_log()
     card = next((e for e in log if e["message_type"] == "tool"), None)
     check("tool turn: a tool card with the result", card is not None and card["message_sub_type"] == "read_file" and card["tool_info"]["name"] == "read_file", card)
-    if card and reads and reads[0] in FILES:
-        check("tool turn: the card shows the file", MARKER in card["tool_info"]["tool_response"]["content"], card)
+    check("tool turn: the card shows the file", card is not None and MARKER in card["tool_info"]["tool_response"]["content"], card)
+    check("tool turn: the turn ends waiting for the user", gitlab.events == ["start", "require_input"], gitlab.events)
 
     # The next message: a new RPC; the service loads the stored checkpoint.
     turn_one = len(log)
@@ -377,7 +379,7 @@ def stops(pb, stub, tokens):
 
     gitlab = Gitlab("1004", ["read_write_files"], ["read_write_files"])
     run = Run(pb, stub, metadata(tokens), start_event(pb, "1004", goal="Read app/main.py"), gitlab, hook=stop_on_read("ABORTED")).run()
-    check("stop: the user's stop ends OK", run.code == grpc.StatusCode.OK and run.details == "workflow execution stopped", f"{run.code} {run.details!r}")
+    check("stop: the user's stop ends OK", run.code == grpc.StatusCode.OK, f"{run.code} {run.details!r}")
     check("stop: GitLab and the UI are told", gitlab.events[-1:] == ["stop"] and run.checkpoints[-1].status == "STOPPED", f"{gitlab.events} {[c.status for c in run.checkpoints]}")
 
     gitlab = Gitlab("1005", ["read_write_files"], ["read_write_files"])

@@ -179,7 +179,9 @@ impl Job {
             let plan = self.plan(self.messages(true), Some(prefill), 16, &["\""]);
             return Ok(First::PickTool(self.generate(plan).await?));
         }
-        let plan = self.plan(self.messages(required), None, self.request.max_tokens, &[CALL_CLOSE]);
+        // Without tools the model may still imitate earlier calls in the conversation: cut it there.
+        let stop = if self.request.tool_choice == ToolChoice::None { CALL_OPEN } else { CALL_CLOSE };
+        let plan = self.plan(self.messages(required), None, self.request.max_tokens, &[stop]);
         Ok(First::Free(self.generate(plan).await?))
     }
 

@@ -83,8 +83,16 @@ impl Run<'_> {
     pub(super) async fn agent_loop(&mut self) -> Result<(), Halt> {
         let started = Instant::now();
         let fresh_message = !self.input.goal.trim().is_empty();
+        let mut answer_now = false;
         for iteration in 0..self.limits.max_iterations {
-            let choice = self.tool_choice(iteration == 0 && fresh_message);
+            // The last call, and the one after a repeated call, get no tools: the turn ends with an answer.
+            let last = iteration + 1 == self.limits.max_iterations;
+            let choice = if answer_now || (last && iteration > 0) {
+                ToolChoice::None
+            } else {
+                self.tool_choice(iteration == 0 && fresh_message)
+            };
+            let earlier = self.calls_this_turn();
             let (answer, message_id) = self.model_step(choice).await?;
             let content = strip_reasoning(&answer.content);
             self.state
@@ -111,8 +119,23 @@ impl Run<'_> {
                 }
                 continue;
             }
+            // A call repeated within the turn is not run again: small models loop on their own calls.
+            let (repeated, calls): (Vec<ToolCall>, Vec<ToolCall>) =
+                answer.tool_calls.iter().cloned().partition(|c| earlier.contains(&call_key(c)));
+            for call in &repeated {
+                let note = format!(
+                    "You already called `{}` with these arguments in this turn; its result is above. \
+                     Do not call it again: answer the user now.",
+                    call.name
+                );
+                self.record_result(call, &note, "success", &Value::Null);
+            }
+            answer_now = !repeated.is_empty();
+            if calls.is_empty() {
+                continue;
+            }
             let needing: Vec<&ToolCall> =
-                answer.tool_calls.iter().filter(|c| self.tool(&c.name).is_some_and(|t| !self.preapproved(t))).collect();
+                calls.iter().filter(|c| self.tool(&c.name).is_some_and(|t| !self.preapproved(t))).collect();
             if !needing.is_empty() {
                 for call in needing {
                     let args = serde_json::from_str::<Value>(&call.arguments).unwrap_or(Value::Null);
@@ -123,7 +146,6 @@ impl Run<'_> {
                 self.turn_done(started);
                 return Ok(());
             }
-            let calls = answer.tool_calls.clone();
             self.execute_calls(&calls).await?;
             self.save().await?;
         }
@@ -133,6 +155,19 @@ impl Run<'_> {
             format!("the agent made {limit} model calls without reaching an answer"),
             format!("I stopped after {limit} steps without finishing. Ask again, perhaps more specifically."),
         ))
+    }
+
+    /// The calls made since the user's last message, as (name, canonical arguments).
+    fn calls_this_turn(&self) -> Vec<(String, String)> {
+        let start = self.state.conversation.iter().rposition(|m| matches!(m, Message::User(_))).map_or(0, |p| p + 1);
+        self.state.conversation[start..]
+            .iter()
+            .filter_map(|m| match m {
+                Message::Assistant { tool_calls, .. } => Some(tool_calls.iter().map(call_key)),
+                _ => None,
+            })
+            .flatten()
+            .collect()
     }
 
     fn turn_done(&self, started: Instant) {
@@ -359,6 +394,14 @@ impl Run<'_> {
             None => self.state.ui_log.push(entry),
         }
     }
+}
+
+/// A call's identity: its name and its arguments with keys sorted.
+fn call_key(call: &ToolCall) -> (String, String) {
+    let args = serde_json::from_str::<Value>(&call.arguments)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| call.arguments.clone());
+    (call.name.clone(), args)
 }
 
 /// Characters of a tool result the model sees: about a quarter of its context.
