@@ -67,7 +67,7 @@ pub(super) async fn execute(
         Flow::SoftwareDevelopment => Feature::DuoAgentPlatform,
         Flow::Chat { .. } => Feature::DuoAgentPlatformAgenticChat,
     };
-    let verbose = auth::verbose_logs(&headers) || state.expanded_logging.load(std::sync::atomic::Ordering::Relaxed);
+    let verbose = auth::verbose_logs(&headers) || state.expanded_logging.get();
     let span = tracing::info_span!(
         "agent_session",
         workflow_id = %input.workflow_id,

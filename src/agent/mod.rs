@@ -12,7 +12,6 @@ pub mod session;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tokio_stream::wrappers::TcpListenerStream;
@@ -21,10 +20,9 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::GitlabSlot;
 use crate::config::{Config, TlsPaths};
-use crate::engine::ModelRegistry;
-use crate::engine::remote::RemoteClient;
 use crate::features::agent::{catalog, sessions::Sessions};
-use crate::store::Store;
+use crate::features::routing::Routing;
+use crate::state::ExpandedLogging;
 use proto::duo_workflow_server::{DuoWorkflow, DuoWorkflowServer};
 use session::MAX_MESSAGE;
 
@@ -40,14 +38,10 @@ const KEEPALIVE: Duration = Duration::from_secs(20);
 pub struct AgentState {
     pub config: Arc<Config>,
     pub gitlab: Arc<GitlabSlot>,
-    pub models: ModelRegistry,
-    pub remote: RemoteClient,
-    pub store: Store,
+    /// Which model serves a session (models, upstreams, the admin's feature routes).
+    pub routing: Routing,
     pub sessions: Arc<Sessions>,
-    /// airgate's HTTP port and host names, to recognise model endpoints that point back at it.
-    pub own_port: u16,
-    pub own_hosts: Arc<Vec<String>>,
-    pub expanded_logging: Arc<AtomicBool>,
+    pub expanded_logging: ExpandedLogging,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +109,40 @@ pub async fn serve(
             tracing::warn!("Agent Platform sessions still running at the shutdown deadline were cut off");
             Ok(())
         }
+    }
+}
+
+/// Asks the service at `addr` for its `grpc.health.v1` status of "" and `DuoWorkflow` (what GitLab's
+/// troubleshooting script checks). With `tls`, the certificate in `ca_pem` is trusted for the name
+/// `localhost`. `Ok` carries the status, `Err` why no answer came.
+pub async fn probe_health(addr: std::net::SocketAddr, tls: Option<Vec<u8>>) -> Result<String, String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(5));
+    if let Some(pem) = tls {
+        let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)).domain_name("localhost");
+        endpoint = endpoint.tls_config(config).map_err(|e| crate::error_chain(&e))?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| crate::error_chain(&e))?;
+    let mut client = HealthClient::new(channel);
+    let mut answers = Vec::new();
+    for service in ["", SERVICE] {
+        let request = HealthCheckRequest { service: service.to_string() };
+        let status =
+            client.check(request).await.map_err(|e| format!("{}: {}", e.code(), e.message()))?.into_inner().status;
+        let name = tonic_health::pb::health_check_response::ServingStatus::try_from(status)
+            .map(|s| s.as_str_name().to_string())
+            .unwrap_or_else(|_| status.to_string());
+        answers.push(name);
+    }
+    if answers.iter().all(|a| a == "SERVING") {
+        Ok("SERVING".into())
+    } else {
+        Err(format!("health is {} (server) / {} (DuoWorkflow)", answers[0], answers[1]))
     }
 }
 

@@ -10,29 +10,10 @@ use crate::auth::gitlab::Principal;
 use crate::features::FeatureError;
 use crate::features::agent::engine_model::EngineModel;
 use crate::features::agent::model::AgentModel;
-use crate::features::routing::{FEATURE_ROUTES_KEY, Feature, FeatureRoutes, ModelRequest, RouteTarget, Router};
+use crate::features::routing::{Feature, ModelRequest};
 
-/// How long a session waits for a model that is still loading.
+/// How long a session waits, beyond routing's own short wait, for a model that is still loading.
 const LOAD_WAIT: Duration = Duration::from_secs(30);
-
-/// The admin's routes and the endpoints they name (none when the store cannot be read).
-async fn routing_table(state: &AgentState) -> (FeatureRoutes, Vec<crate::store::EndpointRecord>) {
-    let store = state.store.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let routes: FeatureRoutes = store.get_setting(FEATURE_ROUTES_KEY)?.unwrap_or_default();
-        let remote = routes.values().any(|t| matches!(t, RouteTarget::Remote { .. }));
-        let endpoints = if remote { store.endpoints()? } else { Vec::new() };
-        Ok::<_, crate::store::StoreError>((routes, endpoints))
-    })
-    .await;
-    match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-        Ok(found) => found,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
-            (FeatureRoutes::default(), Vec::new())
-        }
-    }
-}
 
 /// The session's model. Tokens this service minted (the IDE's direct connection) may not name an
 /// endpoint: that would let any user make airgate call arbitrary URLs.
@@ -48,24 +29,16 @@ pub async fn select(
         Some(r) => r,
         None => ModelRequest::default(),
     };
-    let (routes, endpoints) = routing_table(state).await;
-    let router = Router {
-        models: &state.models,
-        remote: &state.remote,
-        routes: &routes,
-        endpoints: &endpoints,
-        own_port: state.own_port,
-        own_hosts: &state.own_hosts,
-    };
-    let mut routed = router.route(&requested, feature);
+    let routing = &state.routing;
+    let mut routed = routing.route(&requested, feature).await;
     if let Err(FeatureError::Loading(name)) = &routed {
-        state.models.wait_loaded(name, LOAD_WAIT).await;
-        routed = router.route(&requested, feature);
+        routing.models.wait_loaded(name, LOAD_WAIT).await;
+        routed = routing.route(&requested, feature).await;
     }
     if let Err(FeatureError::Unprocessable(why) | FeatureError::BadInput(why)) = &routed {
         // GitLab's model metadata names something unusable: serve the configured model instead.
         tracing::warn!(reason = %why, "the model GitLab named cannot be used; using the configured model");
-        routed = router.route(&ModelRequest::default(), feature);
+        routed = routing.route(&ModelRequest::default(), feature).await;
     }
     let route = routed.map_err(|e| match e {
         FeatureError::Disabled(f) => {

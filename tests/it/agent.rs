@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::issuer;
 use crate::support::TestServer;
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     let python = std::env::var_os("AIRGATE_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
         home.join(".cache/airgate/venv/bin/python")
@@ -34,27 +34,34 @@ fn tokens(issuer: &str) -> serde_json::Value {
     })
 }
 
-/// Runs the client's scenarios (all, or `only`) against a server started with `args`.
-fn run_client(only: &str, args: &[&str]) {
-    let python = python();
-    let gitlab = issuer::start();
-    let mut builder = TestServer::builder().arg("--gitlab-url").arg(gitlab.clone());
+fn server(gitlab: &str, args: &[&str]) -> TestServer {
+    let mut builder = TestServer::builder().arg("--gitlab-url").arg(gitlab);
     for a in args {
         builder = builder.arg(*a);
     }
-    let server = builder.start();
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("tokens.json");
-    std::fs::write(&token_file, tokens(&gitlab).to_string()).unwrap();
-    let out = std::process::Command::new(python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/dws_client.py"))
+    builder.start()
+}
+
+/// The client process for `only` (comma-separated scenarios); its token file lives in `dir`.
+fn client(server: &TestServer, gitlab: &str, dir: &std::path::Path, only: &str) -> std::process::Command {
+    let token_file = dir.join("tokens.json");
+    std::fs::write(&token_file, tokens(gitlab).to_string()).unwrap();
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/dws_client.py"))
         .args(["--target", &server.dws_addr()])
         .args(["--proto", concat!(env!("CARGO_MANIFEST_DIR"), "/proto/duo_workflow.proto")])
         .arg("--tokens")
         .arg(&token_file)
-        .args(["--model", "gemma-3-270m-q4_k_m", "--cap", "2", "--only", only])
-        .output()
-        .unwrap();
+        .args(["--model", "gemma-3-270m-q4_k_m", "--cap", "2", "--only", only]);
+    cmd
+}
+
+/// Runs the client's scenarios (all, or `only`) against a server started with `args`.
+fn run_client(only: &str, args: &[&str]) {
+    let gitlab = issuer::start();
+    let server = server(&gitlab, args);
+    let dir = tempfile::tempdir().unwrap();
+    let out = client(&server, &gitlab, dir.path(), only).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
     assert!(
@@ -87,5 +94,73 @@ fn agentic_chat_sessions() {
     run_client(
         "one_turn,tool_turn,approval,stops",
         &["--agent-first-tool-choice", "read_file", "--ctx-size", "8192", "--agent-max-tokens", "48"],
+    );
+}
+
+/// The admin UI's Agent Platform page lists a live session (workflow, user, flow, status, model) and
+/// stops it; the client sees a user stop; `/metrics` counts the session and its flow.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_lists_and_stops_live_sessions() {
+    let gitlab = issuer::start();
+    let server =
+        server(&gitlab, &["--agent-first-tool-choice", "read_file", "--ctx-size", "8192", "--agent-max-tokens", "32"]);
+    let dir = tempfile::tempdir().unwrap();
+    let child = client(&server, &gitlab, dir.path(), "admin_hold")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let admin = crate::admin::set_up(&server).await;
+
+    let (status, page) = admin.get("/api/admin/agent").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["tls"], false);
+    assert_eq!(page["max_sessions"], 32);
+    let port = server.dws_addr().rsplit(':').next().unwrap().to_string();
+    assert!(page["gitlab_setting"].as_str().unwrap().ends_with(&format!(":{port}")), "{page}");
+    let (_, gitlab_page) = admin.get("/api/admin/gitlab").await;
+    assert!(gitlab_page["agent_platform_url"].as_str().unwrap().ends_with(&format!(":{port}")), "{gitlab_page}");
+    assert!(gitlab_page["gitlab_rb"].as_str().unwrap().contains("'DUO_AGENT_PLATFORM_SERVICE_SECURE' => 'false'"));
+
+    // The client's session appears once it waits for the IDE.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let session = loop {
+        let (_, page) = admin.get("/api/admin/agent").await;
+        if let Some(s) =
+            page["sessions"].as_array().and_then(|l| l.first()).filter(|s| s["status"] == "RUNNING").cloned()
+        {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "no session appeared; log:\n{}", server.logs());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(session["workflow_id"], "3001");
+    assert_eq!(session["user"], issuer::USER_ID);
+    assert_eq!(session["flow"], "chat");
+    assert_eq!(session["model"], "gemma-3-270m-q4_k_m");
+
+    let (status, _) = admin.post("/api/admin/agent/sessions/999999/stop", json!({})).await;
+    assert_eq!(status, 404);
+    let id = session["id"].as_u64().unwrap();
+    let (status, body) = admin.post(&format!("/api/admin/agent/sessions/{id}/stop"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["workflow_id"], "3001");
+
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.logs()
+    );
+    let (_, page) = admin.get("/api/admin/agent").await;
+    assert_eq!(page["sessions"], json!([]));
+    let metrics = crate::support::client().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("airgate_agent_sessions_total{flow=\"chat\",status=\"ok\"} 1"), "{metrics}");
+    assert!(metrics.contains("airgate_agent_sessions_active{flow=\"chat\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("airgate_agent_model_calls_total{model=\"gemma-3-270m-q4_k_m\",outcome=\"ok\"}"),
+        "{metrics}"
     );
 }

@@ -194,8 +194,10 @@ fn layers_never_import_upward() {
             &["engine", "prompt", "store", "config", "docs", "metrics", "telemetry"],
             &["api", "http", "app", "auth", "cli", "state"],
         ),
-        (&["http"], &["api", "app"]),
-        (&["api"], &["app", "cli"]),
+        (&["features"], &["agent", "api", "http", "app", "auth", "cli", "state"]),
+        (&["http"], &["api", "app", "agent"]),
+        (&["api"], &["app", "cli", "agent"]),
+        (&["agent"], &["api", "http", "app", "cli"]),
     ];
     let graph = import_graph();
     let mut violations = Vec::new();

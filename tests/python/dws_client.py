@@ -388,6 +388,25 @@ def stops(pb, stub, tokens):
     check("stop: and leaves GitLab's status alone", "stop" not in gitlab.events, gitlab.events)
 
 
+def admin_hold(pb, stub, tokens):
+    # A session that waits for the IDE to read a file until the admin stops it (the Rust side does, through the admin API).
+    held = []
+
+    def hold(run, action):
+        if action.WhichOneof("action") == "runReadFile":
+            held.append(action)
+            print("HOLDING", flush=True)
+            return True
+        return False
+
+    gitlab = Gitlab("3001", ["read_write_files"], ["read_write_files"])
+    run = Run(pb, stub, metadata(tokens), start_event(pb, "3001", goal="Read app/main.py"), gitlab, hook=hold).run(timeout=300)
+    check("admin stop: the session was holding a file read", len(held) == 1, run.kinds())
+    check("admin stop: the stopped session ends OK", run.code == grpc.StatusCode.OK, f"{run.code} {run.details!r}")
+    check("admin stop: GitLab and the UI are told", gitlab.events[-1:] == ["stop"] and run.checkpoints[-1].status == "STOPPED",
+          f"{gitlab.events} {[c.status for c in run.checkpoints]}")
+
+
 def session_cap(pb, stub, tokens, cap):
     started = []
 
@@ -448,6 +467,7 @@ def main():
         "approval": lambda: approval(pb, stub, tokens),
         "stops": lambda: stops(pb, stub, tokens),
         "cap": lambda: session_cap(pb, stub, tokens, args.cap),
+        "admin_hold": lambda: admin_hold(pb, stub, tokens),
         "keepalive": lambda: keepalive(pb, args.target, tokens),
     }
     only = [s for s in args.only.split(",") if s]

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod fleet;
+mod agent;
 mod keys;
 pub mod local;
 mod models;
@@ -28,6 +29,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(accounts::routes())
+        .merge(agent::routes())
         .merge(keys::routes())
         .merge(models::routes())
         .merge(routing::routes())
