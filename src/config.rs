@@ -98,24 +98,8 @@ pub struct ConfigArgs {
     /// Apply this configuration file (`airgate apply`) at every start, before the models load
     #[arg(long, value_name = "FILE")]
     pub apply: Option<PathBuf>,
-    /// Agent Platform sessions that may run at once [default: 32]
-    #[arg(long, value_name = "N")]
-    pub agent_max_sessions: Option<usize>,
-    /// Seconds an Agent Platform session waits for its client to answer an action [default: 600]
-    #[arg(long, value_name = "SECS")]
-    pub agent_idle_timeout_secs: Option<u64>,
-    /// Model calls an agent may make in one turn [default: 25]
-    #[arg(long, value_name = "N")]
-    pub agent_max_iterations: Option<u32>,
-    /// Tokens one agent model call may generate [default: 2048]
-    #[arg(long, value_name = "TOKENS")]
-    pub agent_max_tokens: Option<u32>,
-    /// Scopes that allow Agentic Chat: duo_chat or agent_platform [default: agent_platform]
-    #[arg(long, value_name = "SCOPE")]
-    pub agent_chat_scope: Option<ChatScope>,
-    /// Tool choice of a turn's first model call: auto, required, or a tool name [default: auto]
-    #[arg(long, value_name = "CHOICE")]
-    pub agent_first_tool_choice: Option<String>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,41 +143,6 @@ pub struct Config {
     pub agent: AgentConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
-}
-
-/// `[agent]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AgentConfig {
-    /// Sessions that may run at once; more are refused with RESOURCE_EXHAUSTED.
-    pub max_sessions: usize,
-    /// Seconds a session waits for the client's answer to one action.
-    pub idle_timeout_secs: u64,
-    /// Model calls per turn.
-    pub max_iterations: u32,
-    /// Tokens per model call.
-    pub max_tokens: u32,
-    pub chat_scope: ChatScope,
-    /// `auto`, `required`, or a tool name: how a turn's first model call must use tools.
-    pub first_tool_choice: String,
-}
-
-/// Which token scopes let a caller use Agentic Chat. GitLab's own service wants `duo_chat`; an
-/// offline instance with only the self-hosted Agent Platform add-on may not put it in its tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum ChatScope {
-    /// `duo_chat` only, as GitLab's own service
-    DuoChat,
-    /// `duo_chat`, or an Agent Platform scope (`duo_agent_platform`, `self_hosted_duo_agent_platform`)
-    #[default]
-    AgentPlatform,
-}
-
-impl FromStr for ChatScope {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Self as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| "expected duo_chat or agent_platform")
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -498,26 +447,7 @@ impl Config {
         let prefix_reuse = l.pick("prefix_reuse", no_reuse, f.prefix_reuse.map(Switch))?.is_none_or(|v| v.0.0);
         let mlock = switch("mlock", a.mlock, f.mlock)?;
 
-        let fg = f.agent.unwrap_or_default();
-        let max_sessions = l.ranged("agent.max_sessions", a.agent_max_sessions, fg.max_sessions, 32, 1..=10_000)?;
-        let idle_timeout_secs =
-            l.ranged("agent.idle_timeout_secs", a.agent_idle_timeout_secs, fg.idle_timeout_secs, 600, 1..=86_400)?;
-        let max_iterations =
-            l.ranged("agent.max_iterations", a.agent_max_iterations, fg.max_iterations, 25, 1..=300)?;
-        let max_tokens = l.ranged("agent.max_tokens", a.agent_max_tokens, fg.max_tokens, 2048, 16..=1_048_576)?;
-        let chat_scope =
-            l.pick("agent.chat_scope", a.agent_chat_scope, fg.chat_scope)?.map_or(ChatScope::default(), |v| v.0);
-        let (first_tool_choice, origin) = l
-            .pick("agent.first_tool_choice", a.agent_first_tool_choice.clone(), fg.first_tool_choice)?
-            .unwrap_or(("auto".into(), "default".into()));
-        let valid_choice = !first_tool_choice.is_empty()
-            && first_tool_choice.len() <= 128
-            && first_tool_choice.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid_choice {
-            return Err(invalid("agent.first_tool_choice", &origin, "expected auto, required, or a tool name"));
-        }
-        let agent =
-            AgentConfig { max_sessions, idle_timeout_secs, max_iterations, max_tokens, chat_scope, first_tool_choice };
+        let agent = agent::resolve(&l, &a.agent, f.agent.unwrap_or_default())?;
 
         Ok(Config {
             listen,
@@ -656,10 +586,12 @@ fn check_url(url: &str) -> Result<String, String> {
     }
 }
 
+mod agent;
 mod file;
 
 /// A toml error as "line N, key `k`: message" (the key recovered from the source line).
 pub(crate) use file::parse_detail as toml_error;
+pub use agent::{AgentArgs, AgentConfig, ChatScope};
 pub use file::parse_model_spec;
 use file::{
     FileAgent, FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail,

@@ -105,11 +105,25 @@ async fn admin_lists_and_stops_live_sessions() {
     let server =
         server(&gitlab, &["--agent-first-tool-choice", "read_file", "--ctx-size", "8192", "--agent-max-tokens", "32"]);
     let dir = tempfile::tempdir().unwrap();
-    let child = client(&server, &gitlab, dir.path(), "admin_hold")
+    let mut child = client(&server, &gitlab, dir.path(), "admin_hold")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The client prints HOLDING once the session waits for the IDE to read a file.
+    let stdout = child.stdout.take().unwrap();
+    let (holding_tx, holding_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line == "HOLDING" {
+                let _ = holding_tx.send(());
+            }
+            lines.push(line);
+        }
+        lines.join("\n")
+    });
     let admin = crate::admin::set_up(&server).await;
 
     let (status, page) = admin.get("/api/admin/agent").await;
@@ -122,18 +136,15 @@ async fn admin_lists_and_stops_live_sessions() {
     assert!(gitlab_page["agent_platform_url"].as_str().unwrap().ends_with(&format!(":{port}")), "{gitlab_page}");
     assert!(gitlab_page["gitlab_rb"].as_str().unwrap().contains("'DUO_AGENT_PLATFORM_SERVICE_SECURE' => 'false'"));
 
-    // The client's session appears once it waits for the IDE.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let session = loop {
-        let (_, page) = admin.get("/api/admin/agent").await;
-        if let Some(s) =
-            page["sessions"].as_array().and_then(|l| l.first()).filter(|s| s["status"] == "RUNNING").cloned()
-        {
-            break s;
-        }
-        assert!(std::time::Instant::now() < deadline, "no session appeared; log:\n{}", server.logs());
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    // The client's session, once it waits for the IDE.
+    let held = tokio::task::spawn_blocking(move || holding_rx.recv_timeout(std::time::Duration::from_secs(180)))
+        .await
+        .unwrap();
+    assert!(held.is_ok(), "the client never held a file read; log:\n{}", server.logs());
+    let (_, page) = admin.get("/api/admin/agent").await;
+    let session = page["sessions"][0].clone();
+    assert_eq!(session["status"], "RUNNING", "{page}");
+    assert_eq!(page["active"], 1);
     assert_eq!(session["workflow_id"], "3001");
     assert_eq!(session["user"], issuer::USER_ID);
     assert_eq!(session["flow"], "chat");
@@ -147,9 +158,9 @@ async fn admin_lists_and_stops_live_sessions() {
     assert_eq!(body["workflow_id"], "3001");
 
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = reader.join().unwrap();
     assert!(
-        out.status.success(),
+        out.status.success() && stdout.contains(" passed, 0 failed"),
         "stdout:\n{stdout}\nstderr:\n{}\nlog:\n{}",
         String::from_utf8_lossy(&out.stderr),
         server.logs()

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::metrics::{AGENT_SESSIONS, AGENT_SESSIONS_ACTIVE};
+use crate::sync::lock;
 
 /// One running session (one `ExecuteWorkflow` call).
 pub struct Session {
@@ -44,11 +45,11 @@ pub struct SessionInfo {
 
 impl Session {
     pub fn set_status(&self, status: &'static str) {
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        *lock(&self.status) = status;
     }
 
     pub fn set_model(&self, model: &str) {
-        let mut m = self.model.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = lock(&self.model);
         if *m != model {
             *m = model.to_string();
         }
@@ -79,8 +80,8 @@ impl Session {
             workflow_id: self.workflow_id.clone(),
             user: self.user.clone(),
             flow: self.flow.into(),
-            status: (*self.status.lock().unwrap_or_else(|e| e.into_inner())).into(),
-            model: self.model.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            status: (*lock(&self.status)).into(),
+            model: lock(&self.model).clone(),
             tool_calls: self.tool_calls.load(Ordering::Relaxed),
             started_at: self.started_at,
             duration_secs: self.started.elapsed().as_secs_f64(),
@@ -121,7 +122,7 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.session.key);
+        lock(&self.registry.live).remove(&self.session.key);
         let flow = self.session.flow;
         metrics::gauge!(AGENT_SESSIONS_ACTIVE, "flow" => flow).decrement(1.0);
         metrics::counter!(AGENT_SESSIONS, "flow" => flow, "status" => self.outcome).increment(1);
@@ -131,7 +132,7 @@ impl Drop for Registration {
 impl Sessions {
     /// Registers a session unless `max` sessions already run.
     pub fn try_register(self: &Arc<Self>, new: NewSession<'_>, max: usize) -> Option<Registration> {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = lock(&self.live);
         if live.len() >= max {
             return None;
         }
@@ -156,16 +157,16 @@ impl Sessions {
 
     /// Live sessions, oldest first.
     pub fn list(&self) -> Vec<SessionInfo> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).values().map(|s| s.info()).collect()
+        lock(&self.live).values().map(|s| s.info()).collect()
     }
 
     pub fn active(&self) -> usize {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+        lock(&self.live).len()
     }
 
     /// Asks session `id` to stop; false when no such session runs.
     pub fn stop(&self, id: u64) -> bool {
-        match self.live.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        match lock(&self.live).get(&id) {
             Some(s) => {
                 s.request_stop();
                 true
@@ -176,7 +177,7 @@ impl Sessions {
 
     /// Asks every session to stop as a user stop.
     pub fn stop_all(&self) {
-        for s in self.live.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        for s in lock(&self.live).values() {
             s.request_stop();
         }
     }
