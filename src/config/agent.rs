@@ -49,6 +49,7 @@ pub struct AgentConfig {
 /// offline instance with only the self-hosted Agent Platform add-on may not put it in its tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum ChatScope {
     /// `duo_chat` only, as GitLab's own service
     DuoChat,

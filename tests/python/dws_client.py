@@ -261,6 +261,10 @@ def unary(pb, stub, tokens):
     tools = stub.ListTools(pb.ListToolsRequest(), metadata=metadata(tokens), timeout=30)
     names = {t["function"]["name"] for t in tools.tools}
     check("ListTools (GitLab's health probe) lists the tools", {"read_file", "get_merge_request", "gitlab_documentation_search"} <= names, sorted(names))
+    # GitLab's feature-flag and model-metadata headers can be large: 20 KiB of metadata is accepted.
+    flags = ",".join(f"flag_{i:05d}" for i in range(1800))
+    big = stub.ListTools(pb.ListToolsRequest(), metadata=metadata(tokens, **{"x-gitlab-enabled-feature-flags": flags}), timeout=30)
+    check(f"{len(flags) // 1024} KiB of metadata is accepted", len(big.tools) == len(tools.tools))
     caps = stub.ListCapabilities(pb.ListCapabilitiesRequest(), metadata=metadata(tokens), timeout=30)
     check("ListCapabilities: only what airgate implements", [c.name for c in caps.capabilities] == ["tool_call_approval"], caps)
     flows = stub.ListFlows(pb.ListFlowsRequest(), metadata=metadata(tokens), timeout=30)
