@@ -522,7 +522,6 @@ impl Config {
             .models
             .iter()
             .map(|m| FileModel::Table(ModelTable { path: m.path.clone(), name: Some(m.name.clone()) }));
-        let g = &self.agent;
         let f = FileConfig {
             listen: Some(self.listen),
             dws_listen: Some(self.dws_listen),
@@ -546,14 +545,7 @@ impl Config {
             apply: self.apply.clone(),
             auth: Some(FileAuth { bypass: Some(self.auth_bypass) }),
             logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
-            agent: Some(FileAgent {
-                max_sessions: Some(g.max_sessions),
-                idle_timeout_secs: Some(g.idle_timeout_secs),
-                max_iterations: Some(g.max_iterations),
-                max_tokens: Some(g.max_tokens),
-                chat_scope: Some(g.chat_scope),
-                first_tool_choice: Some(g.first_tool_choice.clone()),
-            }),
+            agent: Some(self.agent.to_file()),
         };
         let mut out = String::from("# Effective airgate configuration (API keys redacted).\n");
         match &self.config_file {
@@ -589,13 +581,11 @@ fn check_url(url: &str) -> Result<String, String> {
 mod agent;
 mod file;
 
+pub use agent::{AgentArgs, AgentConfig, ChatScope};
 /// A toml error as "line N, key `k`: message" (the key recovered from the source line).
 pub(crate) use file::parse_detail as toml_error;
-pub use agent::{AgentArgs, AgentConfig, ChatScope};
 pub use file::parse_model_spec;
-use file::{
-    FileAgent, FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail,
-};
+use file::{FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail};
 
 #[cfg(test)]
 mod tests;

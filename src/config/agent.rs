@@ -65,6 +65,20 @@ impl FromStr for ChatScope {
     }
 }
 
+impl AgentConfig {
+    /// As the config file writes it (`config show`).
+    pub(super) fn to_file(&self) -> FileAgent {
+        FileAgent {
+            max_sessions: Some(self.max_sessions),
+            idle_timeout_secs: Some(self.idle_timeout_secs),
+            max_iterations: Some(self.max_iterations),
+            max_tokens: Some(self.max_tokens),
+            chat_scope: Some(self.chat_scope),
+            first_tool_choice: Some(self.first_tool_choice.clone()),
+        }
+    }
+}
+
 /// The `[agent]` keys from their layers, validated.
 pub(super) fn resolve(l: &Layers<'_>, a: &AgentArgs, fg: FileAgent) -> Result<AgentConfig, ConfigError> {
     let max_sessions = l.ranged("agent.max_sessions", a.max_sessions, fg.max_sessions, 32, 1..=10_000)?;

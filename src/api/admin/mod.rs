@@ -1,8 +1,8 @@
 //! The admin JSON API under `/api/admin/` (docs/admin-api.md): session and CSRF checks, the error shape, the route list.
 
 mod accounts;
-mod fleet;
 mod agent;
+mod fleet;
 mod keys;
 pub mod local;
 mod models;
