@@ -175,3 +175,38 @@ async fn admin_lists_and_stops_live_sessions() {
         "{metrics}"
     );
 }
+
+/// GitLab's model metadata names a remote OpenAI-compatible endpoint: airgate calls it with its key,
+/// finds the tool call in its text, asks once more when the call is malformed, runs the repaired
+/// call on the client and feeds the result back.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_models_are_validated_and_repaired_once() {
+    use crate::upstream::{Reply, Upstream};
+    let upstream = Upstream::start(vec![
+        Reply::Text("Let me look. <tool_call>{\"name\": \"delete_everything\", \"arguments\": {}}"),
+        Reply::Text("<tool_call>{\"name\": \"read_file\", \"arguments\": {\"file_path\": \"app/main.py\"}}"),
+        Reply::Text("It defines handler(), which returns a marker string."),
+    ])
+    .await;
+    let gitlab = issuer::start();
+    let server = server(&gitlab, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = client(&server, &gitlab, dir.path(), "remote_model");
+    cmd.args(["--upstream", &upstream.url]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" passed, 0 failed"),
+        "stdout:\n{stdout}\nstderr:\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.logs()
+    );
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 3, "{sent:#?}");
+    assert_eq!(sent[0]["model"], "remote-model");
+    let text = |i: usize| sent[i]["messages"].to_string();
+    assert!(text(0).contains("read_file(file_path: string)"), "the tools are described: {}", text(0));
+    assert!(text(1).contains("That tool call is not valid: there is no tool named `delete_everything`"), "{}", text(1));
+    assert!(text(2).contains("airgate-tool-marker-4711"), "the file went back to the model: {}", text(2));
+    assert!(upstream.heads().iter().all(|h| h.to_ascii_lowercase().contains("authorization: bearer sk-test-remote")));
+}

@@ -411,6 +411,19 @@ def admin_hold(pb, stub, tokens):
           f"{gitlab.events} {[c.status for c in run.checkpoints]}")
 
 
+def remote_model(pb, stub, tokens, upstream):
+    # GitLab names an OpenAI-compatible endpoint: airgate calls it, checks its tool calls, asks once more for a bad one.
+    gitlab = Gitlab("4001", ["read_write_files"], ["read_write_files"])
+    model_md = json.dumps({"provider": "openai", "name": "general", "endpoint": upstream, "api_key": "sk-test-remote", "identifier": "custom_openai/remote-model"})
+    md = metadata(tokens, **{"x-gitlab-agent-platform-model-metadata": model_md})
+    run = Run(pb, stub, md, start_event(pb, "4001", goal="What does app/main.py do?"), gitlab).run()
+    check("remote model: OK", run.code == grpc.StatusCode.OK, f"{run.code} {run.details!r}")
+    reads = [a.runReadFile.filepath for a in run.actions if a.WhichOneof("action") == "runReadFile"]
+    check("remote model: the repaired call ran", reads == ["app/main.py"], run.kinds())
+    log = run.last_log()
+    check("remote model: the answer reached the chat", log and log[-1]["message_type"] == "agent" and "handler" in log[-1]["content"], log)
+
+
 def session_cap(pb, stub, tokens, cap):
     started = []
 
@@ -457,6 +470,7 @@ def main():
     parser.add_argument("--model", required=True)
     parser.add_argument("--cap", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--upstream", default="", help="an OpenAI-compatible endpoint for the remote_model scenario")
     args = parser.parse_args()
     pb, pb_grpc = build_stubs(os.path.abspath(args.proto))
     with open(args.tokens) as f:
@@ -472,6 +486,7 @@ def main():
         "stops": lambda: stops(pb, stub, tokens),
         "cap": lambda: session_cap(pb, stub, tokens, args.cap),
         "admin_hold": lambda: admin_hold(pb, stub, tokens),
+        "remote_model": lambda: remote_model(pb, stub, tokens, args.upstream),
         "keepalive": lambda: keepalive(pb, args.target, tokens),
     }
     only = [s for s in args.only.split(",") if s]
