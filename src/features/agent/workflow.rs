@@ -35,6 +35,8 @@ pub(super) fn fail(kind: &'static str, message: impl Into<String>, shown: impl I
 
 /// Retries of a GitLab request answered with a server error (or not at all).
 const RETRIES: u32 = 2;
+/// How long each message a stop sends waits for its answer (Workhorse waits about 10 s after a stop).
+const STOP_WAIT: Duration = Duration::from_secs(10);
 /// Streamed answers update the UI at most this often.
 pub(super) const UI_THROTTLE: Duration = Duration::from_millis(50);
 
@@ -288,12 +290,14 @@ impl Run<'_> {
     /// A GitLab request through the client: (status, body). Server errors and transport failures
     /// are retried twice; a stop stops waiting — except for the messages a stop itself sends.
     pub(super) async fn http(&self, action: ClientAction, timeout: Option<Duration>) -> Result<(i32, String), Halt> {
+        // No request waits longer than the session's idle timeout.
+        let timeout = Some(timeout.map_or(self.limits.action_timeout, |t| t.min(self.limits.action_timeout)));
         let mut attempt = 0;
         loop {
             let reply = if self.deps.session.is_stopped() {
                 self.deps
                     .client
-                    .call(action.clone(), timeout.or(Some(Duration::from_secs(10))))
+                    .call(action.clone(), timeout.map(|t| t.min(STOP_WAIT)))
                     .await
                     .map_err(client_halt)?
             } else {
