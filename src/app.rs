@@ -75,6 +75,10 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| AppError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| AppError::Bind { addr: config.listen, source })?;
+    let dws_listener = std::net::TcpListener::bind(config.dws_listen)
+        .map_err(|source| AppError::Bind { addr: config.dws_listen, source })?;
+    let agent_port =
+        dws_listener.local_addr().map_err(|source| AppError::Bind { addr: config.dws_listen, source })?.port();
     let gitlab = {
         let (dir, bypass, store) = (config.data_dir.clone(), config.auth_bypass, store.clone());
         let configured = config.gitlab_url.clone();
@@ -113,8 +117,9 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         expanded_logging: ExpandedLogging::new(expanded),
         started: Started(std::time::Instant::now()),
         tls: Arc::default(),
-        own: OwnAddress { port: addr.port(), hosts: Arc::new(own_hosts()) },
+        own: OwnAddress { port: addr.port(), hosts: Arc::new(own_hosts()), agent_port },
         stopping: Default::default(),
+        agent_sessions: Arc::default(),
     };
     if state.gitlab.get().status().gitlab_url.is_some() {
         let gitlab = state.gitlab.get();
@@ -129,12 +134,36 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     tokio::spawn(load_models(state.clone()));
     tracing::info!(addr = %addr, tls = state.config.tls.is_some(), data_dir = %state.config.data_dir.display(), "listening");
     let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
+    // One signal stops both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let agent = tokio::spawn(crate::agent::serve(
+        dws_listener,
+        agent_state(&state),
+        state.config.tls.clone(),
+        stopped(),
+        drain,
+    ));
     let (tls, tls_handle) = (state.config.tls.clone(), state.tls.clone());
     let stopping = state.stopping.clone();
     let router = router(state);
-    crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), drain, move || stopping.stop())
+    crate::http::serve(listener, tls.as_ref(), tls_handle, router, stopped(), drain, move || stopping.stop())
         .await
         .map_err(AppError::Serve)?;
+    match agent.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "the Agent Platform service failed"),
+        Err(e) => tracing::error!(error = %e, "the Agent Platform service task failed"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -155,6 +184,17 @@ fn apply_at_boot(store: &Store, path: &std::path::Path) -> Result<(), AppError> 
     }
     tracing::info!(path = %source, changes = plan.changes.len(), "configuration file applied");
     Ok(())
+}
+
+/// What the Agent Platform (gRPC) service reaches of the application state.
+fn agent_state(state: &AppState) -> crate::agent::AgentState {
+    crate::agent::AgentState {
+        config: state.config.clone(),
+        gitlab: state.gitlab.clone(),
+        routing: crate::features::routing::Routing::from_ref(state),
+        sessions: state.agent_sessions.clone(),
+        expanded_logging: state.expanded_logging.clone(),
+    }
 }
 
 /// Admin accounts: announces the setup token while no admin exists; loads the admin-created API keys.

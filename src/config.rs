@@ -6,7 +6,7 @@
 //! never an API key.
 
 use serde::{Deserialize, Serialize};
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,9 @@ pub struct ConfigArgs {
     /// Listen address [default: 0.0.0.0:5052]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Listen address of the GitLab Duo Agent Platform service (gRPC) [default: 0.0.0.0:50052]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dws_listen: Option<SocketAddr>,
     /// State directory [default: /var/lib/airgate]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -95,11 +98,15 @@ pub struct ConfigArgs {
     /// Apply this configuration file (`airgate apply`) at every start, before the models load
     #[arg(long, value_name = "FILE")]
     pub apply: Option<PathBuf>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The Agent Platform (gRPC) listener.
+    pub dws_listen: SocketAddr,
     pub data_dir: PathBuf,
     /// True when the default data dir was not writable and `resolve_data_dir` fell back to the user's data dir.
     pub data_dir_fallback: bool,
@@ -132,6 +139,8 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// A configuration file (`airgate apply`) applied at every start.
     pub apply: Option<PathBuf>,
+    /// `[agent]`: the Agent Platform service's limits and policies.
+    pub agent: AgentConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -169,34 +178,6 @@ impl FromStr for LogFormat {
     type Err = &'static str;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         <Self as clap::ValueEnum>::from_str(s, true).map_err(|_| "expected auto, json or text")
-    }
-}
-
-/// A secret string: Debug, Display and Serialize print `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-impl Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
     }
 }
 
@@ -361,6 +342,11 @@ impl Config {
 
         let default_listen = SocketAddr::from(([0, 0, 0, 0], 5052));
         let listen = l.pick("listen", a.listen, f.listen)?.map_or(default_listen, |v| v.0);
+        let default_dws = SocketAddr::from(([0, 0, 0, 0], 50052));
+        let dws_listen = l.pick("dws_listen", a.dws_listen, f.dws_listen)?.map_or(default_dws, |v| v.0);
+        if dws_listen == listen && listen.port() != 0 {
+            return Err(invalid("dws_listen", "its setting", format!("{dws_listen} is the HTTP listen address too")));
+        }
         let data_dir =
             l.pick("data_dir", a.data_dir.clone(), f.data_dir)?.map_or(PathBuf::from(DEFAULT_DATA_DIR), |v| v.0);
 
@@ -446,8 +432,11 @@ impl Config {
         let prefix_reuse = l.pick("prefix_reuse", no_reuse, f.prefix_reuse.map(Switch))?.is_none_or(|v| v.0.0);
         let mlock = switch("mlock", a.mlock, f.mlock)?;
 
+        let agent = agent::resolve(&l, &a.agent, f.agent.unwrap_or_default())?;
+
         Ok(Config {
             listen,
+            dws_listen,
             data_dir,
             data_dir_fallback: false,
             models,
@@ -461,7 +450,7 @@ impl Config {
             mlock,
             tls,
             gitlab_url,
-            api_keys: keys.into_iter().map(Secret).collect(),
+            api_keys: keys.into_iter().map(Secret::new).collect(),
             max_body_bytes,
             shutdown_timeout_secs,
             log_format,
@@ -470,6 +459,7 @@ impl Config {
             logging_expanded,
             log_file,
             apply,
+            agent,
             config_file: file.map(|(p, _)| p.to_owned()),
         })
     }
@@ -523,6 +513,7 @@ impl Config {
         });
         let f = FileConfig {
             listen: Some(self.listen),
+            dws_listen: Some(self.dws_listen),
             data_dir: Some(self.data_dir.clone()),
             models: Some(models.collect()),
             threads: Some(self.threads),
@@ -543,6 +534,7 @@ impl Config {
             apply: self.apply.clone(),
             auth: Some(FileAuth { bypass: Some(self.auth_bypass) }),
             logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
+            agent: Some(self.agent.to_file()),
         };
         let mut out = String::from("# Effective airgate configuration (API keys redacted).\n");
         match &self.config_file {
@@ -575,12 +567,16 @@ fn check_url(url: &str) -> Result<String, String> {
     }
 }
 
+mod agent;
 mod file;
+mod secret;
 
+pub use agent::{AgentArgs, AgentConfig, ChatScope};
 /// A toml error as "line N, key `k`: message" (the key recovered from the source line).
 pub(crate) use file::parse_detail as toml_error;
 pub use file::parse_model_spec;
 use file::{FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail};
+pub use secret::Secret;
 
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,11 @@ pub const REPETITION_STOPS: &str = "airgate_repetition_stops_total";
 pub const EMBEDDING_INPUTS: &str = "airgate_embedding_inputs_total";
 pub const EMBEDDING_TOKENS: &str = "airgate_embedding_tokens_total";
 pub const EMBEDDING_SECONDS: &str = "airgate_embedding_request_duration_seconds";
+pub const AGENT_SESSIONS_ACTIVE: &str = "airgate_agent_sessions_active";
+pub const AGENT_SESSIONS: &str = "airgate_agent_sessions_total";
+pub const AGENT_TOOL_CALLS: &str = "airgate_agent_tool_calls_total";
+pub const AGENT_MODEL_CALLS: &str = "airgate_agent_model_calls_total";
+pub const AGENT_TURN_SECONDS: &str = "airgate_agent_turn_duration_seconds";
 
 /// Seconds: from a millisecond completion to a minute-long chat step.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -90,6 +95,15 @@ fn describe() {
         EMBEDDING_SECONDS,
         Unit::Seconds,
         "From a model's embeddings thread taking a request to its answer."
+    );
+    describe_gauge!(AGENT_SESSIONS_ACTIVE, "Agent Platform sessions running now, by flow.");
+    describe_counter!(AGENT_SESSIONS, "Agent Platform sessions ended, by flow and gRPC status.");
+    describe_counter!(AGENT_TOOL_CALLS, "Tool calls the agents made, by tool and outcome.");
+    describe_counter!(AGENT_MODEL_CALLS, "Model calls of the agents, by model and outcome.");
+    describe_histogram!(
+        AGENT_TURN_SECONDS,
+        Unit::Seconds,
+        "Duration of an agent turn (first model call to answer or approval request), by flow."
     );
 }
 

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::{LogFormat, ModelSpec};
+use super::{ChatScope, LogFormat, ModelSpec};
 
 /// Contents of the config file; `None` = not set there.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     pub(super) listen: Option<SocketAddr>,
+    pub(super) dws_listen: Option<SocketAddr>,
     pub(super) data_dir: Option<PathBuf>,
     pub(super) models: Option<Vec<FileModel>>,
     pub(super) threads: Option<u32>,
@@ -33,6 +34,18 @@ pub(super) struct FileConfig {
     pub(super) auth: Option<FileAuth>,
     pub(super) logging: Option<FileLogging>,
     pub(super) apply: Option<PathBuf>,
+    pub(super) agent: Option<FileAgent>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileAgent {
+    pub(super) max_sessions: Option<usize>,
+    pub(super) idle_timeout_secs: Option<u64>,
+    pub(super) max_iterations: Option<u32>,
+    pub(super) max_tokens: Option<u32>,
+    pub(super) chat_scope: Option<ChatScope>,
+    pub(super) first_tool_choice: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -378,3 +378,31 @@ fn secret_and_flag_basics() {
     assert!(Cli::try_parse_from(["airgate", "--log-format", "xml"]).is_err());
     assert!(Cli::try_parse_from(["airgate", "--listen", "nope"]).is_err());
 }
+
+#[test]
+fn agent_platform_settings() {
+    let c = run("", "", "").unwrap();
+    assert_eq!(c.dws_listen, "0.0.0.0:50052".parse().unwrap());
+    assert_eq!((c.agent.max_sessions, c.agent.idle_timeout_secs, c.agent.max_iterations), (32, 600, 25));
+    assert_eq!(
+        (c.agent.max_tokens, c.agent.chat_scope, c.agent.first_tool_choice.as_str()),
+        (2048, ChatScope::AgentPlatform, "auto")
+    );
+    let c = run(
+        "--agent-chat-scope duo_chat --dws-listen 127.0.0.1:7000",
+        "[agent]\nmax_iterations = 5\nmax_sessions = 9\n",
+        "AIRGATE_AGENT_MAX_SESSIONS=3;AIRGATE_AGENT_FIRST_TOOL_CHOICE=read_file;AIRGATE_DWS_LISTEN=127.0.0.1:1",
+    )
+    .unwrap();
+    assert_eq!(c.dws_listen, "127.0.0.1:7000".parse().unwrap(), "the flag wins");
+    assert_eq!((c.agent.max_sessions, c.agent.max_iterations), (3, 5), "env over file, file over default");
+    assert_eq!((c.agent.chat_scope, c.agent.first_tool_choice.as_str()), (ChatScope::DuoChat, "read_file"));
+    assert!(err("--agent-first-tool-choice rm;ls", "", "").contains("agent.first_tool_choice"));
+    assert!(err("", "[agent]\nmax_sessions = 0\n", "").contains("agent.max_sessions"));
+    assert!(err("", "", "AIRGATE_AGENT_CHAT_SCOPE=everyone").contains("AIRGATE_AGENT_CHAT_SCOPE"));
+    assert!(err("", "[agent]\nbogus = 1\n", "").contains("bogus"));
+    assert!(err("--listen 127.0.0.1:9 --dws-listen 127.0.0.1:9", "", "").contains("dws_listen"));
+    // `config show` round-trips the new keys.
+    let shown = c.to_redacted_toml();
+    assert!(shown.contains("dws_listen = \"127.0.0.1:7000\"") && shown.contains("[agent]"), "{shown}");
+}

@@ -1,5 +1,6 @@
 //! GitLab Duo features: which model serves a request (local or remote), how its prompt is built, how the answer is cleaned.
 
+pub mod agent;
 pub mod caps;
 pub mod chat;
 pub mod code;

@@ -183,6 +183,8 @@ pub struct Route {
 pub struct OwnAddress {
     pub port: u16,
     pub hosts: Arc<Vec<String>>,
+    /// The Agent Platform (gRPC) listener's port.
+    pub agent_port: u16,
 }
 
 /// What routing needs of the running server (an axum sub-state of the application state).

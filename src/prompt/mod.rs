@@ -8,6 +8,7 @@
 //! truncation), `completion` (FIM prompts), `generation` + `extras` (code-generation prompts),
 //! `clean` (completion post-processing), `generated` (generation post-processing and streaming).
 
+pub mod agent;
 mod budget;
 pub mod chat_template;
 mod clean;

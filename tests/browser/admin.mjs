@@ -181,7 +181,7 @@ try {
   check(true, "a GitLab URL without a scheme is refused next to its field");
 
   // The other pages render without errors, wide and narrow.
-  for (const p of ["dashboard", "models", "features", "gitlab", "endpoints", "api-keys", "logs", "settings", "users"]) {
+  for (const p of ["dashboard", "models", "features", "gitlab", "agent-platform", "endpoints", "api-keys", "logs", "settings", "users"]) {
     await page.click(`[data-nav=${p}]`);
     await page.waitForSelector(`[data-page=${p}] h1`);
     await page.waitForTimeout(300);
@@ -189,6 +189,11 @@ try {
     const text = await page.locator("main").innerText();
     check(!/\b(null|undefined|NaN)\b|\[object /.test(text), `the ${p} page shows no null, undefined or [object …]`);
   }
+  // The Agent Platform page shows GitLab's setting value and an empty session list.
+  await page.click("[data-nav=agent-platform]");
+  await page.waitForSelector("[data-role=agent-sessions]");
+  const setting = await page.locator("[data-page=agent-platform] [data-role=agent-platform-url]").innerText();
+  check(/:\d+$/.test(setting), `the Agent Platform page names host:port for GitLab (${setting})`);
   await page.setViewportSize({ width: 420, height: 900 });
   await page.click(".menu-toggle");
   await page.click("[data-nav=models]");

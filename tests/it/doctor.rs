@@ -75,8 +75,9 @@ fn doctor_passes_a_good_setup_and_names_each_broken_part() {
         .args(["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--gitlab-url", &gitlab])
         .start();
     let listen = server.base.trim_start_matches("https://").to_string();
+    let dws = server.dws_addr();
     let tls = ["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
-    let mut good: Vec<&str> = vec!["--data-dir", d, "--listen", &listen, "--gitlab-url", &gitlab];
+    let mut good: Vec<&str> = vec!["--data-dir", d, "--listen", &listen, "--dws-listen", &dws, "--gitlab-url", &gitlab];
     good.extend_from_slice(&tls);
 
     // 1. Everything works: exit 0, every feature answered over HTTPS with a locally minted token.
@@ -93,6 +94,7 @@ fn doctor_passes_a_good_setup_and_names_each_broken_part() {
         "tls",
         "gitlab",
         "port",
+        "agent platform",
     ] {
         assert_eq!(check(&report, name)["status"], "pass", "{name}: {report:#}");
     }

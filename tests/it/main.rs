@@ -5,6 +5,7 @@
 mod admin;
 mod admin_models;
 mod admin_settings;
+mod agent;
 mod browser;
 mod chat;
 mod chat_agent;

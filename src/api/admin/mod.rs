@@ -1,6 +1,7 @@
 //! The admin JSON API under `/api/admin/` (docs/admin-api.md): session and CSRF checks, the error shape, the route list.
 
 mod accounts;
+mod agent;
 mod fleet;
 mod keys;
 pub mod local;
@@ -29,6 +30,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(accounts::routes())
+        .merge(agent::routes())
         .merge(keys::routes())
         .merge(models::routes())
         .merge(routing::routes())

@@ -22,6 +22,50 @@ use keys::{Jwks, OwnKey, Timing};
 
 pub const AUDIENCE: &str = "gitlab-ai-gateway";
 pub const OWN_ISSUER: &str = "gitlab-ai-gateway";
+/// The Agent Platform service's audience, and the issuer of the tokens it mints (`GenerateToken`).
+pub const WORKFLOW_AUDIENCE: &str = "gitlab-duo-workflow-service";
+
+/// Which service a token is presented to: its `aud` must name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The AI Gateway HTTP API.
+    Gateway,
+    /// The Agent Platform (Duo Workflow) gRPC service.
+    Workflow,
+}
+
+impl Audience {
+    fn name(self) -> &'static str {
+        match self {
+            Audience::Gateway => AUDIENCE,
+            Audience::Workflow => WORKFLOW_AUDIENCE,
+        }
+    }
+}
+
+/// Unit primitives the Agent Platform service serves: a token it mints carries the caller's scopes among these.
+pub const WORKFLOW_SCOPES: &[&str] = &[
+    "duo_agent_platform",
+    "duo_workflow_execute_workflow",
+    "duo_chat",
+    "self_hosted_duo_agent_platform",
+    "self_hosted_models",
+    "documentation_search",
+    "include_file_context",
+    "include_snippet_context",
+    "include_repository_context",
+    "include_directory_context",
+    "include_issue_context",
+    "include_merge_request_context",
+    "include_dependency_context",
+    "include_local_git_context",
+    "include_terminal_context",
+    "include_os_information_context",
+    "include_user_rule_context",
+    "include_agent_user_environment_context",
+];
+/// Claims a minted workflow token copies from the caller's token when present.
+const PROPAGATED_CLAIMS: [&str; 3] = ["skip_usage_cutoff", "tool_access_policies", "gitlab_root_namespace_id"];
 
 /// Scopes a user access token can carry (§2.4).
 const USER_TOKEN_SCOPES: [&str; 2] = ["complete_code", "ai_gateway_model_provider_proxy"];
@@ -55,6 +99,8 @@ pub struct Principal {
     pub global_user_id: Option<String>,
     /// `auth.bypass`: every scope check passes.
     pub bypass: bool,
+    /// Claims a token minted for this caller carries over (`skip_usage_cutoff`, `tool_access_policies`, …).
+    pub propagated: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Principal {
@@ -92,6 +138,7 @@ pub struct GitlabAuth {
     jwks: Option<Arc<Jwks>>,
     bypass: bool,
     validation: Validation,
+    workflow_validation: Validation,
 }
 
 impl std::fmt::Debug for GitlabAuth {
@@ -120,6 +167,12 @@ struct Claims {
     gitlab_instance_id: Option<String>,
     #[serde(default)]
     gitlab_instance_uid: Option<String>,
+    #[serde(default)]
+    skip_usage_cutoff: Option<serde_json::Value>,
+    #[serde(default)]
+    tool_access_policies: Option<serde_json::Value>,
+    #[serde(default)]
+    gitlab_root_namespace_id: Option<serde_json::Value>,
 }
 
 /// Claims of a user access token (§2.4).
@@ -182,12 +235,16 @@ impl GitlabAuth {
                  and passes every scope check. Use it only for troubleshooting, never on a reachable network."
             );
         }
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true; // off by default in jsonwebtoken
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "aud"]); // `aud` is otherwise only checked when present
-        Ok(GitlabAuth { own, jwks, bypass, validation })
+        let validation_for = |audience: &str| {
+            let mut validation = Validation::new(Algorithm::RS256);
+            validation.leeway = LEEWAY_SECS;
+            validation.validate_nbf = true; // off by default in jsonwebtoken
+            validation.set_audience(&[audience]);
+            validation.set_required_spec_claims(&["exp", "aud"]); // `aud` is otherwise only checked when present
+            validation
+        };
+        let (validation, workflow_validation) = (validation_for(AUDIENCE), validation_for(WORKFLOW_AUDIENCE));
+        Ok(GitlabAuth { own, jwks, bypass, validation, workflow_validation })
     }
 
     /// Fetches `<gitlab_url>/.well-known/openid-configuration`, then its `jwks_uri`, and caches the keys.
@@ -202,6 +259,13 @@ impl GitlabAuth {
     /// Verifies a request's headers (Authorization: Bearer <jwt>, scheme case-insensitive; X-Gitlab-Authentication-Type: oidc;
     /// X-Gitlab-Realm / X-Gitlab-Instance-Id / X-Gitlab-Global-User-Id cross-checks).
     pub async fn verify(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        self.verify_for(headers, Audience::Gateway).await
+    }
+
+    /// `verify` for tokens presented to `audience`: the `aud` claim must name it, and a token of
+    /// airgate's own key whose issuer is that service counts as one it minted (its `sub` is then
+    /// checked against X-Gitlab-Global-User-Id).
+    pub async fn verify_for(&self, headers: &HeaderMap, audience: Audience) -> Result<Principal, AuthError> {
         if self.bypass {
             tracing::warn!("authentication bypass is on: request not authenticated");
             return Ok(bypass_principal(headers));
@@ -213,7 +277,7 @@ impl GitlabAuth {
         if let Some(jwks) = &self.jwks {
             jwks.spawn_refresh_if_stale();
         }
-        let (claims, own_key) = self.decode(token).await?;
+        let (claims, own_key) = self.decode(token, audience).await?;
 
         let (realm, instance_id, user_id) = (
             header_str(headers, REALM_HEADER),
@@ -226,13 +290,28 @@ impl GitlabAuth {
         if claims.gitlab_instance_id.as_deref().is_some_and(|claim| Some(claim) != instance_id) {
             return Err(mismatch(INSTANCE_ID_HEADER));
         }
-        let gateway_issued = own_key && claims.iss.as_deref() == Some(OWN_ISSUER);
+        let own_issuer = match audience {
+            Audience::Gateway => OWN_ISSUER,
+            Audience::Workflow => WORKFLOW_AUDIENCE,
+        };
+        let gateway_issued = own_key && claims.iss.as_deref() == Some(own_issuer);
         let (sub_header, sub_expected) =
             if gateway_issued { (GLOBAL_USER_ID_HEADER, user_id) } else { (INSTANCE_ID_HEADER, instance_id) };
         if claims.sub.is_none() || claims.sub.as_deref() != sub_expected {
             return Err(mismatch(sub_header));
         }
+        let mut propagated = serde_json::Map::new();
+        for (name, value) in PROPAGATED_CLAIMS.iter().zip([
+            claims.skip_usage_cutoff,
+            claims.tool_access_policies,
+            claims.gitlab_root_namespace_id,
+        ]) {
+            if let Some(v) = value.filter(|v| !v.is_null()) {
+                propagated.insert((*name).to_string(), v);
+            }
+        }
         Ok(Principal {
+            propagated,
             subject: claims.sub.unwrap_or_default(),
             issuer: claims.iss.unwrap_or_default(),
             scopes: claims.scopes.unwrap_or_default().into_iter().collect(),
@@ -246,7 +325,11 @@ impl GitlabAuth {
     }
 
     /// Checks alg, key and claims; returns the claims and whether airgate's own key signed the token.
-    async fn decode(&self, token: &str) -> Result<(Claims, bool), AuthError> {
+    async fn decode(&self, token: &str, audience: Audience) -> Result<(Claims, bool), AuthError> {
+        let validation = match audience {
+            Audience::Gateway => &self.validation,
+            Audience::Workflow => &self.workflow_validation,
+        };
         // `alg: none` and unknown algorithms fail here: jsonwebtoken's `Algorithm` has no such variant.
         let header = jsonwebtoken::decode_header(token).map_err(|e| rejected(reason(e.kind())))?;
         if header.alg != Algorithm::RS256 {
@@ -264,10 +347,13 @@ impl GitlabAuth {
             return Err(rejected("unknown signing key id"));
         }
         for (key, own_key) in candidates {
-            match jsonwebtoken::decode::<Claims>(token, &key, &self.validation) {
+            match jsonwebtoken::decode::<Claims>(token, &key, validation) {
                 Ok(data) => return Ok((data.claims, own_key)),
                 // Another key may fit (tokens without `kid`, or a key GitLab published malformed).
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_)) => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidAudience) => {
+                    return Err(rejected(&format!("audience is not {}", audience.name())));
+                }
                 Err(e) => return Err(rejected(reason(e.kind()))),
             }
         }
@@ -327,6 +413,48 @@ impl GitlabAuth {
         header.kid = Some(self.own.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.own.encoding)
             .map_err(|e| AuthError::Setup(format!("cannot sign a user access token: {}", reason(e.kind()))))?;
+        Ok((token, exp))
+    }
+
+    /// Mints the Agent Platform's token for the IDE's direct connection (`GenerateToken`): iss = aud =
+    /// "gitlab-duo-workflow-service", sub = the caller's global user id, one hour, the caller's
+    /// realm and instance id, scopes = the caller's scopes among [`WORKFLOW_SCOPES`], and the
+    /// caller's `gitlab_instance_uid` and propagated claims. Returns (token, expires_at epoch secs).
+    /// The caller's checks (scope, not a token this service minted) are the handler's.
+    pub fn mint_workflow_token(&self, caller: &Principal) -> Result<(String, u64), AuthError> {
+        let Some(sub) = caller.global_user_id.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(AuthError::Unauthorized(format!("Missing header '{GLOBAL_USER_ID_HEADER}'")));
+        };
+        let now = now_secs();
+        let exp = now + USER_TOKEN_TTL_SECS;
+        let scopes: Vec<&str> = WORKFLOW_SCOPES.iter().copied().filter(|s| caller.scopes.contains(*s)).collect();
+        let mut claims = serde_json::json!({
+            "iss": WORKFLOW_AUDIENCE,
+            "aud": WORKFLOW_AUDIENCE,
+            "sub": sub,
+            "iat": now,
+            "nbf": now,
+            "exp": exp,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "scopes": scopes,
+        });
+        let extra = [
+            ("gitlab_realm", caller.realm.as_deref()),
+            ("gitlab_instance_id", caller.instance_id.as_deref()),
+            ("gitlab_instance_uid", caller.instance_uid.as_deref()),
+        ];
+        for (name, value) in extra {
+            if let Some(v) = value {
+                claims[name] = serde_json::Value::String(v.to_string());
+            }
+        }
+        for (name, value) in &caller.propagated {
+            claims[name.as_str()] = value.clone();
+        }
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.own.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.own.encoding)
+            .map_err(|e| AuthError::Setup(format!("cannot sign a workflow token: {}", reason(e.kind()))))?;
         Ok((token, exp))
     }
 
@@ -422,7 +550,7 @@ fn reason(kind: &ErrorKind) -> &'static str {
     match kind {
         ErrorKind::ExpiredSignature => "expired (exp)",
         ErrorKind::ImmatureSignature => "not valid yet (nbf)",
-        ErrorKind::InvalidAudience => "audience is not gitlab-ai-gateway",
+        ErrorKind::InvalidAudience => "audience does not match",
         ErrorKind::MissingRequiredClaim(_) => "exp or aud claim missing",
         ErrorKind::InvalidClaimFormat(_) => "exp or nbf is not a number",
         ErrorKind::InvalidSignature => "signature does not match",
@@ -446,5 +574,6 @@ fn bypass_principal(headers: &HeaderMap) -> Principal {
         instance_uid: None,
         global_user_id,
         bypass: true,
+        propagated: serde_json::Map::new(),
     }
 }

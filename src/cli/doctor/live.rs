@@ -46,6 +46,7 @@ pub(super) async fn server(env: &Env, checks: &mut Vec<Check>) {
             ));
         }
     }
+    checks.push(agent_platform(env, tls).await);
     let scopes = scopes();
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let token = match crate::auth::gitlab::mint_local_token(
@@ -63,6 +64,33 @@ pub(super) async fn server(env: &Env, checks: &mut Vec<Check>) {
     };
     for feature in Feature::ALL {
         checks.push(feature_check(&client, &base, &token, feature).await);
+    }
+}
+
+/// The Agent Platform (gRPC) service answers `grpc.health.v1` with SERVING, as GitLab's
+/// troubleshooting script checks it.
+async fn agent_platform(env: &Env, tls: bool) -> Check {
+    let addr = loopback(env.config.dws_listen);
+    let cert = if tls {
+        let uploaded = crate::http::tls::uploaded_paths(&env.config.data_dir);
+        let path =
+            if uploaded.cert.is_file() { Some(uploaded.cert) } else { env.config.tls.as_ref().map(|t| t.cert.clone()) };
+        path.and_then(|p| std::fs::read(p).ok())
+    } else {
+        None
+    };
+    match crate::agent::probe_health(addr, cert).await {
+        Ok(status) => Check::pass("agent platform", format!("gRPC health at {addr}: {status}")),
+        Err(e) if tls => Check::warn(
+            "agent platform",
+            format!("no gRPC health answer over TLS from {addr}: {e}"),
+            "the doctor trusts the configured certificate for the name localhost; check that GitLab trusts it and that it names this host",
+        ),
+        Err(e) => Check::fail(
+            "agent platform",
+            format!("no gRPC health answer from {addr}: {e}"),
+            "check dws_listen in the config and `journalctl -u airgate`; GitLab's Agentic Chat needs this service",
+        ),
     }
 }
 

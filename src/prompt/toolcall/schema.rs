@@ -190,6 +190,59 @@ fn check_at(root: &Value, schema: &Value, path: &str) -> Result<(), SchemaError>
     Ok(())
 }
 
+/// The schema with what [`check`] refuses taken out (unknown keywords, bounds on non-integers,
+/// unsupported formats and patterns, bad counts, references that do not resolve), for tools whose
+/// schema a client wrote: the grammar then holds what it can. If the result still fails the check,
+/// any JSON object.
+pub fn loosen(schema: &Value) -> Value {
+    let loose = loosen_at(schema, schema);
+    if check(&loose).is_ok() { loose } else { serde_json::json!({"type": "object"}) }
+}
+
+fn loosen_at(root: &Value, schema: &Value) -> Value {
+    let Value::Object(map) = schema else {
+        return if schema.is_boolean() { Value::Bool(true) } else { Value::Object(Map::new()) };
+    };
+    let types = types_of(map, "").unwrap_or_default();
+    let non_null: Vec<&&str> = types.iter().filter(|t| **t != "null").collect();
+    let integers = !non_null.is_empty() && non_null.iter().all(|t| **t == "integer");
+    let mut out = Map::new();
+    for (key, value) in map {
+        let keep = match key.as_str() {
+            k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => true,
+            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => integers && value.is_number(),
+            "format" => value.as_str().is_some_and(|f| FORMATS.contains(&f)),
+            "pattern" => value.as_str().is_some_and(|p| check_pattern(p).is_ok()),
+            "minItems" | "maxItems" | "minLength" | "maxLength" => value.as_u64().is_some_and(|n| n <= 100_000),
+            "type" => types_of(map, "").is_ok(),
+            "$ref" => value.as_str().is_some_and(|r| r.starts_with('#') && resolve(root, r).is_some()),
+            "enum" => value.as_array().is_some_and(|v| !v.is_empty()),
+            "required" => value.as_array().is_some_and(|r| r.iter().all(Value::is_string)),
+            k => SUPPORTED.contains(&k),
+        };
+        if !keep {
+            continue;
+        }
+        let value = match (key.as_str(), value) {
+            ("properties" | "$defs" | "definitions", Value::Object(subs)) => {
+                Value::Object(subs.iter().map(|(k, v)| (k.clone(), loosen_at(root, v))).collect())
+            }
+            ("additionalProperties", sub @ Value::Object(_)) | ("items", sub @ Value::Object(_)) => {
+                loosen_at(root, sub)
+            }
+            ("items" | "prefixItems" | "anyOf" | "oneOf" | "allOf", Value::Array(list)) => {
+                if list.is_empty() {
+                    continue;
+                }
+                Value::Array(list.iter().map(|v| loosen_at(root, v)).collect())
+            }
+            (_, v) => v.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Object(out)
+}
+
 fn types_of<'a>(map: &'a Map<String, Value>, path: &str) -> Result<Vec<&'a str>, SchemaError> {
     let types: Vec<&str> = match map.get("type") {
         None => Vec::new(),
