@@ -40,24 +40,26 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The months' English names, January first.
+pub const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// "November 22, 2026": the date as GitLab's prompts state it (`current_date`).
 pub fn long_date(unix_secs: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
     let (y, m, d) = civil_from_days((unix_secs / 86_400) as i64);
-    format!("{} {d:02}, {y}", MONTHS[(m - 1) as usize])
+    format!("{} {d:02}, {y}", MONTH_NAMES[(m - 1) as usize])
 }
 
 /// `2026-03-02T10:00:00.100000+00:00`: UTC with microseconds, as Python's `isoformat()` writes it

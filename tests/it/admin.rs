@@ -421,7 +421,7 @@ async fn endpoints_keep_their_key_secret_and_features_route_to_them() {
     assert_eq!(admin.put("/api/admin/features/no_such", json!({"kind": "disabled"})).await.0, StatusCode::NOT_FOUND);
     let features = admin.get("/api/admin/features").await.1;
     let features = features.as_array().unwrap();
-    assert_eq!(features.len(), 18);
+    assert_eq!(features.len(), 19);
     let explain = features.iter().find(|f| f["feature"] == "duo_chat_explain_code").unwrap();
     assert_eq!(explain["route"]["kind"], "default");
     assert_eq!(explain["effective"], "remote endpoint vllm (as General Chat)");

@@ -1,23 +1,12 @@
 //! The GitLab Duo Agent Platform service (gRPC) against the real binary and the default model, driven by a Python `grpcio` client that plays Workhorse, GitLab and the IDE (`tests/python/dws_client.py`).
 
-use std::path::PathBuf;
-
 use serde_json::json;
 
 use crate::issuer;
 use crate::support::TestServer;
 
-pub fn python() -> PathBuf {
-    let python = std::env::var_os("AIRGATE_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/airgate/venv/bin/python")
-    });
-    assert!(python.is_file(), "python with grpcio missing at {}: run `make test`", python.display());
-    python
-}
-
 /// Tokens as GitLab Rails signs them for the Agent Platform (its audience among others), and broken ones.
-fn tokens(issuer: &str) -> serde_json::Value {
+pub fn tokens(issuer: &str) -> serde_json::Value {
     let with = |aud: serde_json::Value, scopes: &[&str]| {
         let mut claims = issuer::claims(issuer, scopes);
         claims["aud"] = aud;
@@ -44,11 +33,16 @@ fn server(gitlab: &str, args: &[&str]) -> TestServer {
 
 /// The client process for `only` (comma-separated scenarios); its token file lives in `dir`.
 fn client(server: &TestServer, gitlab: &str, dir: &std::path::Path, only: &str) -> std::process::Command {
+    client_for(&server.dws_addr(), gitlab, dir, only)
+}
+
+/// The client process against the service at `target` (host:port).
+pub fn client_for(target: &str, gitlab: &str, dir: &std::path::Path, only: &str) -> std::process::Command {
     let token_file = dir.join("tokens.json");
     std::fs::write(&token_file, tokens(gitlab).to_string()).unwrap();
-    let mut cmd = std::process::Command::new(python());
+    let mut cmd = std::process::Command::new(crate::python::python());
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/dws_client.py"))
-        .args(["--target", &server.dws_addr()])
+        .args(["--target", target])
         .args(["--proto", concat!(env!("CARGO_MANIFEST_DIR"), "/proto/duo_workflow.proto")])
         .arg("--tokens")
         .arg(&token_file)

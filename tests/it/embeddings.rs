@@ -2,8 +2,6 @@
 //! OpenAI's shape (and the official client), GitLab's code-embeddings endpoints with GitLab-shaped
 //! tokens, their 422 cases, routing to an upstream, and a model that does not embed.
 
-use std::path::PathBuf;
-
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -139,24 +137,11 @@ async fn a_generation_model_does_not_embed_unless_allowed() {
 /// `dimensions`, token ids, a too-long input.
 #[test]
 fn official_openai_client_embeds() {
-    let python = std::env::var_os("AIRGATE_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/airgate/venv/bin/python")
-    });
-    assert!(python.is_file(), "python with `openai` missing at {}: run `make test`", python.display());
     let server = embedding_server();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_embeddings.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .args(["--base-url", &server.url("/v1"), "--model", MODEL, "--dims", "640", "--max-tokens", "1024"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.logs()
+    crate::python::run_openai_script(
+        &server,
+        "openai_embeddings.py",
+        &["--model", MODEL, "--dims", "640", "--max-tokens", "1024"],
     );
 }
 

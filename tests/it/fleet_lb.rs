@@ -1,7 +1,9 @@
 //! A fleet on loopback (`make test-fleet`): three airgates applying one file behind Debian's
 //! HAProxy, llama.cpp's own `llama-server` as the remote upstream for chat. GitLab-shaped requests
 //! are answered whichever replica gets them, a killed replica is routed around with no failure
-//! beyond the request in flight on it, and a user token minted by one replica works on another.
+//! beyond the request in flight on it, a user token minted by one replica works on another, and an
+//! Agent Platform conversation started on one replica goes on on another (its state lives in the
+//! checkpoints GitLab stores).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -155,7 +157,12 @@ async fn three_replicas_behind_haproxy_serve_route_around_a_dead_one_and_share_t
     std::fs::copy(maker.data_dir().join("jwt_signing_key.pem"), &key).unwrap();
     drop(maker);
     let file = fleet_file(tmp.path(), &upstream, &key);
-    let replica = || TestServer::builder().args(["--apply", file.to_str().unwrap(), "--ctx-size", "2048"]).start();
+    let replica = || {
+        TestServer::builder()
+            .args(["--apply", file.to_str().unwrap(), "--ctx-size", "4096"])
+            .args(["--agent-first-tool-choice", "read_file", "--agent-max-tokens", "48"])
+            .start()
+    };
     let (a, b, c) = (replica(), replica(), replica());
     let (_lb, lb) = haproxy(tmp.path(), &[&a, &b, &c]).await;
     let token = issuer::token(issuer_url());
@@ -193,6 +200,22 @@ async fn three_replicas_behind_haproxy_serve_route_around_a_dead_one_and_share_t
     let user_token = minted["token"].as_str().unwrap();
     let r = call(&c, "/v2/code/completions", user_token, &completion_body("codegemma")).await;
     assert_eq!(r.status(), 200);
+
+    // Agentic Chat: the first turn (a file read through the IDE, then an answer) on replica A, the
+    // second on replica C, which resumes from the checkpoint the first one stored in GitLab.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = crate::agent::client_for(&a.dws_addr(), issuer_url(), dir.path(), "fleet_turns");
+    cmd.args(["--second-target", &c.dws_addr(), "--model", "gemma"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(" passed, 0 failed"),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(a.logs().contains("\"workflow_id\":\"1002\""), "turn one ran on replica A");
+    assert!(c.logs().contains("\"workflow_id\":\"1002\""), "turn two ran on replica C");
+    eprintln!("fleet: Agentic Chat turn one on replica A, turn two resumed on replica C");
 
     // Kill replica B in the middle of a run: the balancer routes around it.
     let mut b = b;

@@ -321,7 +321,7 @@ fn assert_openai_error(v: &Value) {
 async fn unknown_paths_and_wrong_methods_under_v1_answer_in_openai_shape() {
     let server = TestServer::builder().without_default_model().no_wait().start();
     for (method, path, status) in [
-        (reqwest::Method::POST, "/v1/embeddings", 404),
+        (reqwest::Method::GET, "/v1/embeddings", 405),
         (reqwest::Method::GET, "/v1/nope/deeper", 404),
         (reqwest::Method::GET, "/v1/completions", 405),
         (reqwest::Method::GET, "/v1/chat/completions", 405),

@@ -1,7 +1,5 @@
 //! Tool calling and structured output on `/v1/chat/completions` with the real default model: the grammar guarantee (20 sampled calls), OpenAI's streaming shape, response formats, bad input, and the official client's script.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, client, sse_payloads};
@@ -199,26 +197,6 @@ async fn tool_requests_with_bad_input_are_400s_naming_the_problem() {
 
 #[test]
 fn official_openai_client_drives_tools_and_structured_output() {
-    let python = std::env::var_os("AIRGATE_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/airgate/venv/bin/python")
-    });
-    assert!(python.is_file(), "python with `openai` missing at {}: run `make test`", python.display());
     let server = TestServer::start();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_tools.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg("--base-url")
-        .arg(server.url("/v1"))
-        .arg("--model")
-        .arg("gemma-3-270m-q4_k_m")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        server.logs()
-    );
+    crate::python::run_openai_script(&server, "openai_tools.py", &["--model", "gemma-3-270m-q4_k_m"]);
 }

@@ -321,7 +321,8 @@ def one_turn(pb, stub, tokens):
     check("one turn: only GitLab requests and UI updates went out", set(run.kinds()) <= {"runHTTPRequest", "newCheckpoint"}, run.kinds())
 
 
-def tool_turn_and_resume(pb, stub, tokens, model):
+def tool_turn_and_resume(pb, stub, tokens, model, second=None):
+    # `second`: another replica's stub for the second turn (a fleet: the state lives in GitLab's checkpoints).
     # The IDE with file access pre-approved; the model GitLab names is airgate's own.
     gitlab = Gitlab("1002", ["read_write_files", "read_only_gitlab"], ["read_write_files", "read_only_gitlab"])
     model_md = json.dumps({"provider": "openai", "name": "general", "endpoint": "http://airgate.invalid:5052/v1", "api_key": None, "identifier": f"custom_openai/{model}"})
@@ -344,7 +345,7 @@ def tool_turn_and_resume(pb, stub, tokens, model):
 
     # The next message: a new RPC; the service loads the stored checkpoint.
     turn_one = len(log)
-    run2 = Run(pb, stub, md, start_event(pb, "1002", goal="And what does it return?"), gitlab).run()
+    run2 = Run(pb, second or stub, md, start_event(pb, "1002", goal="And what does it return?"), gitlab).run()
     check("second turn: OK", run2.code == grpc.StatusCode.OK, f"{run2.code} {run2.details!r}")
     check("second turn: resumed", gitlab.events[-2:] == ["resume", "require_input"], gitlab.events)
     log2 = run2.last_log()
@@ -471,6 +472,7 @@ def main():
     parser.add_argument("--cap", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--upstream", default="", help="an OpenAI-compatible endpoint for the remote_model scenario")
+    parser.add_argument("--second-target", default="", help="host:port of another replica: fleet_turns runs the second turn there")
     args = parser.parse_args()
     pb, pb_grpc = build_stubs(os.path.abspath(args.proto))
     with open(args.tokens) as f:
@@ -488,8 +490,11 @@ def main():
         "admin_hold": lambda: admin_hold(pb, stub, tokens),
         "remote_model": lambda: remote_model(pb, stub, tokens, args.upstream),
         "keepalive": lambda: keepalive(pb, args.target, tokens),
+        "fleet_turns": lambda: tool_turn_and_resume(pb, stub, tokens, args.model, second_stub),
     }
     only = [s for s in args.only.split(",") if s]
+    second_channel = grpc.insecure_channel(args.second_target) if args.second_target else None
+    second_stub = pb_grpc.DuoWorkflowStub(second_channel) if second_channel else None
     with grpc.insecure_channel(args.target) as channel:
         stub = pb_grpc.DuoWorkflowStub(channel)
         for name, scenario in scenarios.items():

@@ -1,19 +1,7 @@
 //! `strftime_now(format)` for chat templates: the C/Python `strftime` directives templates use, on a UTC timestamp.
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use crate::MONTH_NAMES as MONTHS;
+
 const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 /// Formats `unix_secs` (UTC). Supports `%Y %y %m %d %e %b %B %h %a %A %H %I %M %S %p %j %F %T %D %%` and
