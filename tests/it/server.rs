@@ -212,20 +212,22 @@ async fn a_stream_cut_at_the_shutdown_deadline_ends_with_finish_reason_cancelled
     assert_eq!(r.status(), 200);
     let mut body = r.bytes_stream();
     let first = body.next().await.unwrap().unwrap();
+    let signalled = Instant::now();
     let reader = tokio::spawn(async move {
         let mut text = String::from_utf8_lossy(&first).into_owned();
         while let Some(chunk) = body.next().await {
             text.push_str(&String::from_utf8_lossy(&chunk.expect("the stream was cut instead of ended")));
         }
-        text
+        (text, signalled.elapsed())
     });
-    let signalled = Instant::now();
     let status = tokio::task::block_in_place(|| server.terminate());
-    let took = signalled.elapsed();
+    let exited = signalled.elapsed();
     assert!(status.success(), "{status:?}\n{}", server.logs());
-    // Cut 0.5 s before the deadline (a quarter of it), so the last frames go out in time.
-    assert!(took < Duration::from_millis(2500), "exit took {took:?}, the deadline is 2 s");
-    let text = reader.await.unwrap();
+    let (text, ended) = reader.await.unwrap();
+    // The stream is cut 0.5 s before the deadline (a quarter of it), so its last frames go out in
+    // time; the process then exits (models freed, logs flushed), which a loaded machine slows.
+    assert!(ended < Duration::from_millis(2500), "the stream ended {ended:?} after the signal; the deadline is 2 s");
+    assert!(exited < Duration::from_secs(5), "exit took {exited:?}");
     let payloads = sse_payloads(&text);
     assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"), "{text}");
     let last: Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
