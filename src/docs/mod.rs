@@ -313,7 +313,8 @@ fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
 /// is read through its resolved target, and only when that is a file inside `root`. Folders that
 /// cannot be read, links leading out of `root` and files whose names are not UTF-8 go to `skipped`.
 fn find_markdown(root: &Path, skipped: &mut Vec<(String, String)>) -> Result<Vec<(String, PathBuf)>, DocsError> {
-    let inside = fs::canonicalize(root).map_err(|e| DocsError::BadInput(format!("cannot read {}: {e}", root.display())))?;
+    let inside =
+        fs::canonicalize(root).map_err(|e| DocsError::BadInput(format!("cannot read {}: {e}", root.display())))?;
     let mut found = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {

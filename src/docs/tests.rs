@@ -336,7 +336,8 @@ fn directory_symlinks_are_not_followed() {
 #[cfg(unix)]
 #[test]
 fn links_out_of_the_imported_tree_are_not_read() {
-    let (docs, data, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (docs, data, outside) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     write(docs.path(), "page.md", "# Page\n\nquokka\n");
     write(outside.path(), "secret.md", "# Secret\n\nquokka wombat\n");
     std::os::unix::fs::symlink(outside.path().join("secret.md"), docs.path().join("leak.md")).unwrap();
