@@ -9,6 +9,8 @@ pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod metrics;
 pub mod models;
