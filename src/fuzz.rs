@@ -9,7 +9,8 @@ use crate::prompt::react::{ParsedEvent, ReactParser};
 use crate::prompt::{self, CompletionInput, Estimate, Family, GenerationInput, TokenCount};
 
 /// Every target: (name, entry point). The name is the directory under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("gguf", gguf), ("react_output", react_output), ("code_prompt", code_prompt)];
+pub const TARGETS: &[(&str, fn(&[u8]))] =
+    &[("gguf", gguf), ("react_output", react_output), ("code_prompt", code_prompt)];
 
 /// The GGUF header parser on a file's bytes: an error or metadata, never a panic; what it accepts
 /// answers every question `model inspect` asks.

@@ -221,22 +221,10 @@ async fn a_client_that_leaves_mid_step_frees_the_model() {
     assert_eq!(r.status(), 200);
     let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     drop(r);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let generated = loop {
-        let cancelled = server.logs().lines().find_map(|l| {
-            let v: Value = serde_json::from_str(l).ok()?;
-            (v["message"] == "client went away; generation cancelled").then(|| {
-                // Logged on the model thread, yet under the request's correlation id.
-                assert_eq!(v["span"]["correlation_id"], request_id.as_str(), "{l}");
-                v["generated"].as_u64().unwrap()
-            })
-        });
-        if let Some(n) = cancelled {
-            break n;
-        }
-        assert!(std::time::Instant::now() < deadline, "never cancelled:\n{}", server.logs());
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let cancelled = server.cancelled_after(std::time::Duration::from_secs(120));
+    let (generated, line) = cancelled.unwrap_or_else(|| panic!("never cancelled:\n{}", server.logs()));
+    // Logged on the model thread, yet under the request's correlation id.
+    assert_eq!(line["span"]["correlation_id"], request_id.as_str(), "{line}");
     // The step could have run on to ~1,200 tokens (2048 context, no cap); it stopped within a few.
     assert!(generated < 100, "cancelled only after {generated} tokens");
     // The one slot is free again.
