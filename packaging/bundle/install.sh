@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/bash
 # airgate offline installer (see README-OFFLINE.md).
 #
 #   sudo ./install.sh (--key PUBKEY | --fingerprint SHA256:HEX) [--method deb|rpm|binary] [--no-models] [BUNDLE]
@@ -91,6 +91,7 @@ if [[ -z "$STAGED" ]]; then
     src="$(cd "$src" && pwd)"
     if [[ -n "$KEY" ]]; then
         [[ -f "$KEY" ]] || die "public key $KEY not found"
+        KEY="$(cd "$(dirname "$KEY")" && pwd)/$(basename "$KEY")"
     fi
     stage="$(mktemp -d "${TMPDIR:-/var/tmp}/airgate-install.XXXXXX")"
     chmod 0700 "$stage"

@@ -74,7 +74,7 @@ if "$b/install.sh" --prefix "$WORK/p-bad" </dev/null >"$WORK/out.txt" 2>&1; then
     fail "a first install without the publisher key went ahead"
 fi
 contains "a first install needs the publisher's key" <"$WORK/out.txt"
-other_fp="$("$bin" bundle verify "$b" --key "$WORK/other.pem.pub" 2>&1 | sed -n 's/.*with key \(SHA256:[0-9a-f]*\).*/\1/p')"
+other_fp="$({ "$bin" bundle verify "$b" --key "$WORK/other.pem.pub" 2>&1 || true; } | sed -n 's/.*with key \(SHA256:[0-9a-f]*\).*/\1/p')"
 [[ -n "$other_fp" ]] || fail "no fingerprint for the other key"
 if "$b/install.sh" --prefix "$WORK/p-bad" --fingerprint "$other_fp" >"$WORK/out.txt" 2>&1; then
     fail "install.sh accepted a bundle whose key has another fingerprint"
