@@ -54,8 +54,8 @@ per=$((SECONDS_TOTAL / ${#targets[@]}))
 say "building ${#targets[@]} fuzz targets ($toolchain, sanitizer $sanitizer) into $CARGO_TARGET_DIR"
 cd "$REPO_ROOT"
 built=$SECONDS
-quietly "$fuzz_bin" "+$toolchain" build --release --debug-assertions --sanitizer "$sanitizer" \
-    --target "$TARGET_TRIPLE" --fuzz-dir fuzz "${targets[@]}"
+quietly env RUSTUP_TOOLCHAIN="$toolchain" "$fuzz_bin" build --release --debug-assertions --sanitizer "$sanitizer" \
+    --target "$TARGET_TRIPLE" --fuzz-dir fuzz
 say "built in $((SECONDS - built)) s; fuzzing each target for $per s"
 
 passed=0
