@@ -42,7 +42,7 @@ impl HashPool {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new().name(format!("airgate-hash-{i}")).spawn(move || {
                 loop {
-                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let job = crate::sync::lock(&rx).recv();
                     match job {
                         // A panicking job ends that job only: its caller sees an error.
                         Ok(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
@@ -67,7 +67,7 @@ impl HashPool {
             let _turn = turn; // the next caller's turn starts when this job ends
             let _ = tx.send(f());
         });
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).send(job).map_err(|_| busy)?;
+        crate::sync::lock(&self.jobs).send(job).map_err(|_| busy)?;
         // A panic in `f` drops the sender: report it as busy rather than hang or crash the caller.
         rx.await.map_err(|_| busy)
     }

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod gitlab;
+pub mod hashing;
+pub mod throttle;
 
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header;

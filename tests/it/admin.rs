@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TestServer, client};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// An admin API client that carries the session cookie and CSRF token by hand.
 pub struct Admin {

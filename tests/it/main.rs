@@ -12,6 +12,7 @@ mod doctor;
 mod engine;
 mod gitlab;
 mod gitlab_gen;
+mod hardening;
 mod issuer;
 mod openai;
 mod ops;

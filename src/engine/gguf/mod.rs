@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 mod reader;
@@ -482,7 +482,12 @@ fn read_scalar<R: Read + Seek>(s: &mut Src<R>, ty: u32, what: &str) -> Result<Me
 }
 
 /// Skips an array value, scanning `tokenizer.ggml.tokens` for FIM token texts.
-fn read_array<R: Read + Seek>(s: &mut Src<R>, key: &str, what: &str, fim: &mut FimScan) -> Result<MetaValue, GgufError> {
+fn read_array<R: Read + Seek>(
+    s: &mut Src<R>,
+    key: &str,
+    what: &str,
+    fim: &mut FimScan,
+) -> Result<MetaValue, GgufError> {
     let elem_type = s.u32(what)?;
     let len = s.u64(what)?;
     if len > MAX_ARRAY_LEN || len > s.left() {
@@ -512,7 +517,11 @@ fn read_array<R: Read + Seek>(s: &mut Src<R>, key: &str, what: &str, fim: &mut F
 }
 
 /// Reads a tensor's shape, type and offset; returns (elements, type name, bytes, offset).
-fn read_tensor<R: Read + Seek>(s: &mut Src<R>, name: &str, what: &str) -> Result<(u64, &'static str, u64, u64), GgufError> {
+fn read_tensor<R: Read + Seek>(
+    s: &mut Src<R>,
+    name: &str,
+    what: &str,
+) -> Result<(u64, &'static str, u64, u64), GgufError> {
     let n_dims = s.u32(what)?;
     if n_dims > MAX_DIMS {
         return Err(s.corrupt(format!("tensor {} has {n_dims} dimensions; at most {MAX_DIMS} are allowed", show(name))));

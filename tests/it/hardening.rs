@@ -1,0 +1,113 @@
+//! Issue 16's attacks against the real binary: concurrent sign-in guessing, `/v1` left open, slow clients, unknown paths growing memory, `auth.bypass` as an open proxy.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::admin::set_up;
+use crate::gitlab::{call_json, completion_body, issuer_url};
+use crate::issuer;
+use crate::support::{TestServer, client};
+
+async fn login(server: &TestServer, username: &str, password: &str) -> StatusCode {
+    let body = json!({ "username": username, "password": password });
+    client().post(server.url("/api/admin/login")).json(&body).send().await.unwrap().status()
+}
+
+/// The time one greedy GitLab code completion takes.
+async fn timed_completion(server: &TestServer) -> Duration {
+    let body = completion_body("codegemma");
+    let started = Instant::now();
+    let (status, v) = call_json(server, "/v2/code/completions", &issuer::token(issuer_url()), &body).await;
+    assert_eq!(status, 200, "{v}");
+    started.elapsed()
+}
+
+/// Weakness 1: 120 concurrent wrong sign-ins for one name were all checked (120 x 401). Each
+/// attempt is now reserved before its password is checked: at most 5 checks, the rest 429 with
+/// Retry-After, and a code completion meanwhile takes its usual time.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_wrong_sign_ins_are_throttled_before_any_password_check() {
+    let server = TestServer::builder().arg("--gitlab-url").arg(issuer_url()).start();
+    set_up(&server).await;
+    let mut usual = Duration::ZERO;
+    for _ in 0..3 {
+        usual = usual.max(timed_completion(&server).await);
+    }
+    let guesses: Vec<_> = (0..120)
+        .map(|i| {
+            let (url, body) = (
+                server.url("/api/admin/login"),
+                json!({ "username": "root", "password": format!("guess {i:03} !!!!") }),
+            );
+            tokio::spawn(async move {
+                let r = client().post(url).json(&body).send().await.unwrap();
+                (r.status(), r.headers().contains_key("retry-after"))
+            })
+        })
+        .collect();
+    let during = timed_completion(&server).await;
+    let mut answers = Vec::new();
+    for g in guesses {
+        answers.push(g.await.unwrap());
+    }
+    let checked = answers.iter().filter(|(s, _)| *s == StatusCode::UNAUTHORIZED).count();
+    let refused = answers.iter().filter(|(s, retry)| *s == StatusCode::TOO_MANY_REQUESTS && *retry).count();
+    assert!(checked <= 5, "{checked} passwords checked for one name");
+    assert_eq!(checked + refused, 120, "{answers:?}");
+    let logged = server.logs().matches("failed admin sign-in").count();
+    assert!(logged <= 5, "{logged} failed sign-ins checked and logged");
+    assert!(
+        during <= usual * 2 + Duration::from_secs(1),
+        "a code completion took {during:?} during the burst, {usual:?} before it"
+    );
+}
+
+/// The per-address rule: twenty failed sign-ins from one address, whatever the names, lock the
+/// address; a name longer than the name rule is refused before anything else (never counted).
+#[tokio::test]
+async fn twenty_failures_from_one_address_lock_it_and_overlong_names_cost_nothing() {
+    let server = TestServer::builder().without_default_model().no_wait().start();
+    set_up(&server).await;
+    let long = "x".repeat(100_000);
+    for _ in 0..30 {
+        assert_eq!(login(&server, &long, "a password of some length").await, StatusCode::UNAUTHORIZED);
+    }
+    for i in 0..20 {
+        assert_eq!(login(&server, &format!("user{i}"), "not the password at all").await, StatusCode::UNAUTHORIZED);
+    }
+    let r = client()
+        .post(server.url("/api/admin/login"))
+        .json(&json!({ "username": "root", "password": crate::admin::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the address is locked, even for the right password");
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((800..=900).contains(&wait), "{wait}");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("too many failed sign-ins"), "{v}");
+    assert_eq!(server.logs().matches("failed admin sign-in").count(), 20);
+}
+
+/// A session alone changes no password: the acting admin's own password is asked for too.
+#[tokio::test]
+async fn changing_a_password_needs_the_acting_admins_own() {
+    let server = TestServer::builder().without_default_model().no_wait().start();
+    let admin = set_up(&server).await;
+    let alice = json!({ "username": "alice", "password": "alice first password" });
+    assert_eq!(admin.post("/api/admin/users", alice).await.0, StatusCode::CREATED);
+    let path = "/api/admin/users/alice/password";
+    let (s, v) = admin.put(path, json!({ "password": "alice second password" })).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"]["fields"]["current_password"].is_string(), "{v}");
+    let (s, v) =
+        admin.put(path, json!({ "password": "alice second password", "current_password": "not my password" })).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["fields"]["current_password"], "is not your password");
+    assert_eq!(login(&server, "alice", "alice second password").await, StatusCode::UNAUTHORIZED, "unchanged");
+    let body = json!({ "password": "alice second password", "current_password": crate::admin::PASSWORD });
+    assert_eq!(admin.put(path, body).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(login(&server, "alice", "alice second password").await, StatusCode::OK);
+}
