@@ -83,7 +83,10 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         .await
         .expect("auth setup task")?
     };
-    let api_keys = Arc::new(ApiKeys::new(&config.api_keys));
+    let api_keys = Arc::new(ApiKeys::new(&config.api_keys, config.v1_open));
+    if config.v1_open {
+        tracing::warn!("/v1 IS OPEN ([auth] v1_open): it answers without an API key, whatever keys exist");
+    }
     let admin = {
         let (store, keys) = (store.clone(), api_keys.clone());
         tokio::task::spawn_blocking(move || prepare_admin(store, &keys)).await.expect("admin setup task")?
@@ -134,7 +137,9 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
 
 /// Admin accounts: announces the setup token while no admin exists; loads the admin-created API keys.
 fn prepare_admin(store: Store, keys: &ApiKeys) -> Result<AdminAuth, StoreError> {
-    keys.set_stored(&store.api_keys()?);
+    let stored = store.api_keys()?;
+    keys.set_stored(&stored);
+    keys.set_required(store.get_setting(crate::store::settings::V1_KEY_REQUIRED)?.unwrap_or(!stored.is_empty()));
     let _ = store.purge_sessions(crate::unix_now());
     let admin = AdminAuth::new(store);
     if let Some(token) = admin.setup_token()? {

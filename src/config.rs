@@ -86,6 +86,15 @@ pub struct ConfigArgs {
     /// Accept GitLab API requests without authentication (troubleshooting only)
     #[arg(long)]
     pub auth_bypass: bool,
+    /// Minutes until --auth-bypass turns itself off; 0 = never [default: 60]
+    #[arg(long, value_name = "MINUTES")]
+    pub auth_bypass_minutes: Option<u64>,
+    /// Serve /v1 without an API key whatever keys exist (a lab on a closed network)
+    #[arg(long)]
+    pub v1_open: bool,
+    /// Most client connections open at once [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Log request contents (prompts, code, model answers)
     #[arg(long)]
     pub logging_expanded: bool,
@@ -123,6 +132,12 @@ pub struct Config {
     pub log_level: String,
     /// `[auth] bypass`: GitLab API requests are not authenticated.
     pub auth_bypass: bool,
+    /// `[auth] bypass_minutes`: the bypass turns itself off after this long; 0 = pinned on.
+    pub auth_bypass_minutes: u64,
+    /// `[auth] v1_open`: `/v1` needs no API key, whatever keys exist.
+    pub v1_open: bool,
+    /// Client connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
     /// `[logging] expanded`: request contents are logged.
     pub logging_expanded: bool,
     /// `[logging] to_file`.
@@ -416,6 +431,11 @@ impl Config {
             Ok::<_, ConfigError>(l.pick(key, flag.then_some(Switch(true)), file.map(Switch))?.is_some_and(|v| v.0.0))
         };
         let auth_bypass = switch("auth.bypass", a.auth_bypass, fa.bypass)?;
+        let auth_bypass_minutes =
+            l.ranged("auth.bypass_minutes", a.auth_bypass_minutes, fa.bypass_minutes, 60, 0..=525_600)?;
+        let v1_open = switch("auth.v1_open", a.v1_open, fa.v1_open)?;
+        let max_connections =
+            l.ranged("max_connections", a.max_connections, f.max_connections, 4096, 16..=1_000_000)?;
         let logging_expanded = switch("logging.expanded", a.logging_expanded, fl.expanded)?;
         let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
         let no_reuse = a.no_prefix_reuse.then_some(Switch(false));
@@ -443,6 +463,9 @@ impl Config {
             log_format,
             log_level,
             auth_bypass,
+            auth_bypass_minutes,
+            v1_open,
+            max_connections,
             logging_expanded,
             log_file,
             config_file: file.map(|(p, _)| p.to_owned()),
@@ -511,7 +534,12 @@ impl Config {
             log_format: Some(self.log_format),
             log_level: Some(self.log_level.clone()),
             tls: self.tls.as_ref().map(|t| FileTls { cert: Some(t.cert.clone()), key: Some(t.key.clone()) }),
-            auth: Some(FileAuth { bypass: Some(self.auth_bypass) }),
+            max_connections: Some(self.max_connections),
+            auth: Some(FileAuth {
+                bypass: Some(self.auth_bypass),
+                bypass_minutes: Some(self.auth_bypass_minutes),
+                v1_open: Some(self.v1_open),
+            }),
             logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
         };
         let mut out = String::from("# Effective airgate configuration (API keys redacted).\n");

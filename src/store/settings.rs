@@ -53,6 +53,9 @@ pub const DEFAULT_MODEL: Setting<String> = Setting::new("default_model");
 pub const RECORDED_MODEL_PARAMS: Setting<BTreeMap<String, RecordedParams>> = Setting::new("recorded_model_params");
 /// Where the admin sent each GitLab feature.
 pub const FEATURE_ROUTES: Setting<FeatureRoutes> = Setting::new("feature_routes");
+/// `/v1` needs an API key: set when the first key is created, kept when the last one goes; only an
+/// admin clears it. Absent in databases from before it existed: then stored keys mean yes.
+pub const V1_KEY_REQUIRED: Setting<bool> = Setting::new("v1_key_required");
 /// The first-run setup token, while no admin exists.
 pub const ADMIN_SETUP_TOKEN: Setting<String> = Setting::new("admin_setup_token");
 

@@ -111,3 +111,63 @@ async fn changing_a_password_needs_the_acting_admins_own() {
     assert_eq!(admin.put(path, body).await.0, StatusCode::NO_CONTENT);
     assert_eq!(login(&server, "alice", "alice second password").await, StatusCode::OK);
 }
+
+async fn v1_status(server: &TestServer, key: Option<&str>) -> StatusCode {
+    let mut req = client().get(server.url("/v1/models"));
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    req.send().await.unwrap().status()
+}
+
+/// Weakness 2: revoking the last `/v1` key opened `/v1` to everyone (401 with a key, 200 after
+/// revoking it). The requirement is now an explicit setting: on with the first key, kept when the
+/// last goes, kept across a restart and a restore, turned off only by an admin (audited) or by the
+/// boot config's `v1_open` for a lab.
+#[tokio::test]
+async fn revoking_the_last_key_leaves_v1_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = TestServer::builder().without_default_model().no_wait().data_dir(&data).start();
+    let admin = set_up(&server).await;
+    assert_eq!(v1_status(&server, None).await, StatusCode::OK, "open until a key exists");
+    let (s, key) = admin.post("/api/admin/api-keys", json!({ "name": "ci" })).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(v1_status(&server, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(v1_status(&server, key["key"].as_str()).await, StatusCode::OK);
+    assert_eq!(
+        admin.delete(&format!("/api/admin/api-keys/{}", key["id"].as_str().unwrap())).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(v1_status(&server, None).await, StatusCode::UNAUTHORIZED, "the last key went; /v1 stays closed");
+    let (s, v) = admin.get("/api/admin/api-keys/access").await;
+    assert_eq!((s, &v), (StatusCode::OK, &json!({ "required": true, "open_by_config": false, "enforced": true })));
+    server.terminate();
+
+    // Across a restart too; the boot config may open it for a lab, and says so in the log.
+    let server = TestServer::builder().without_default_model().no_wait().data_dir(&data).start();
+    assert_eq!(v1_status(&server, None).await, StatusCode::UNAUTHORIZED);
+    drop(server);
+    let lab = TestServer::builder().without_default_model().no_wait().data_dir(&data).arg("--v1-open").start();
+    assert_eq!(v1_status(&lab, None).await, StatusCode::OK);
+    assert!(lab.logs().contains("/v1 IS OPEN"));
+    drop(lab);
+
+    // Only an admin's explicit choice opens it, and that is audited.
+    let server = TestServer::builder().without_default_model().no_wait().data_dir(&data).start();
+    let mut admin = crate::admin::Admin::new(&server);
+    assert_eq!(admin.login("root", crate::admin::PASSWORD).await.0, StatusCode::OK);
+    let (s, v) = admin.put("/api/admin/api-keys/access", json!({ "required": false })).await;
+    assert_eq!((s, v["enforced"].as_bool()), (StatusCode::OK, Some(false)), "{v}");
+    assert_eq!(v1_status(&server, None).await, StatusCode::OK);
+    // The audit entry is written beside the answer.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, audit) = admin.get("/api/admin/audit").await;
+        if audit.as_array().unwrap().iter().any(|e| e["action"] == "v1_access") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no v1_access audit entry: {audit}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -117,7 +117,7 @@ async fn gitlab_page(page: &GitlabPage, headers: &HeaderMap) -> AdminResult<Json
     let store = page.store.clone();
     let (records, endpoints) =
         blocking(move || Ok((store.models().map_err(store_err)?, store.endpoints().map_err(store_err)?))).await?;
-    let key_hint = if page.api_keys.is_empty() { "(leave empty)" } else { "an airgate API key (API keys page)" };
+    let key_hint = if page.api_keys.enforced() { "an airgate API key (API keys page)" } else { "(leave empty)" };
     let mut rows: Vec<Value> = page
         .models
         .list()
