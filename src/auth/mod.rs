@@ -131,7 +131,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Arc::<GitlabSlot>::from_ref(state).get();
         match auth.verify(&parts.headers).await {
-            Ok(principal) => Ok(GitlabCaller(principal)),
+            Ok(principal) => {
+                crate::activity::note_authenticated();
+                Ok(GitlabCaller(principal))
+            }
             Err(gitlab::AuthError::Unauthorized(message)) => {
                 tracing::info!(reason = %message, "GitLab authentication failed");
                 Err(ApiError::Unauthorized(message))
@@ -157,7 +160,10 @@ pub async fn require_api_key(State(keys): State<Arc<ApiKeys>>, req: Request, nex
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match presented {
-        Some(key) if keys.verify(key) => next.run(req).await,
+        Some(key) if keys.verify(key) => {
+            crate::activity::note_authenticated();
+            next.run(req).await
+        }
         Some(_) => {
             tracing::warn!("rejected a /v1 request with an unknown API key");
             OpenAiError(ApiError::Unauthorized("the API key is not valid".into())).into_response()
