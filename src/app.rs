@@ -127,10 +127,17 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
     let (tls, tls_handle) = (state.config.tls.clone(), state.tls.clone());
     let stopping = state.stopping.clone();
+    let state_limits = (state.config.max_connections, state.config.header_timeout_secs);
     let router = router(state);
-    crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), drain, move || stopping.stop())
-        .await
-        .map_err(AppError::Serve)?;
+    let conn = crate::http::ConnectionLimits {
+        max_connections: state_limits.0,
+        header_timeout: Duration::from_secs(state_limits.1),
+    };
+    crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), drain, conn, move || {
+        stopping.stop()
+    })
+    .await
+    .map_err(AppError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }

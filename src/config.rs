@@ -95,6 +95,9 @@ pub struct ConfigArgs {
     /// Most client connections open at once [default: 4096]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers, or sit idle between requests [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub header_timeout_secs: Option<u64>,
     /// Log request contents (prompts, code, model answers)
     #[arg(long)]
     pub logging_expanded: bool,
@@ -136,8 +139,10 @@ pub struct Config {
     pub auth_bypass_minutes: u64,
     /// `[auth] v1_open`: `/v1` needs no API key, whatever keys exist.
     pub v1_open: bool,
-    /// Client connections served at once; more wait in the listen queue.
+    /// Client connections open at once; a connection past them is closed at once.
     pub max_connections: usize,
+    /// A client sends a request's headers within this, and idles between requests no longer.
+    pub header_timeout_secs: u64,
     /// `[logging] expanded`: request contents are logged.
     pub logging_expanded: bool,
     /// `[logging] to_file`.
@@ -436,6 +441,8 @@ impl Config {
         let v1_open = switch("auth.v1_open", a.v1_open, fa.v1_open)?;
         let max_connections =
             l.ranged("max_connections", a.max_connections, f.max_connections, 4096, 16..=1_000_000)?;
+        let header_timeout_secs =
+            l.ranged("header_timeout_secs", a.header_timeout_secs, f.header_timeout_secs, 30, 1..=3600)?;
         let logging_expanded = switch("logging.expanded", a.logging_expanded, fl.expanded)?;
         let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
         let no_reuse = a.no_prefix_reuse.then_some(Switch(false));
@@ -466,6 +473,7 @@ impl Config {
             auth_bypass_minutes,
             v1_open,
             max_connections,
+            header_timeout_secs,
             logging_expanded,
             log_file,
             config_file: file.map(|(p, _)| p.to_owned()),
@@ -535,6 +543,7 @@ impl Config {
             log_level: Some(self.log_level.clone()),
             tls: self.tls.as_ref().map(|t| FileTls { cert: Some(t.cert.clone()), key: Some(t.key.clone()) }),
             max_connections: Some(self.max_connections),
+            header_timeout_secs: Some(self.header_timeout_secs),
             auth: Some(FileAuth {
                 bypass: Some(self.auth_bypass),
                 bypass_minutes: Some(self.auth_bypass_minutes),

@@ -27,6 +27,7 @@ pub(super) struct FileConfig {
     pub(super) api_keys: Option<Vec<String>>,
     pub(super) max_body_bytes: Option<usize>,
     pub(super) max_connections: Option<usize>,
+    pub(super) header_timeout_secs: Option<u64>,
     pub(super) shutdown_timeout_secs: Option<u64>,
     pub(super) log_format: Option<LogFormat>,
     pub(super) log_level: Option<String>,

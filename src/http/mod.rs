@@ -4,6 +4,7 @@
 
 mod error;
 mod json;
+pub mod limits;
 mod request_id;
 pub mod stream;
 pub mod tls;
@@ -24,6 +25,7 @@ pub use request_id::{RequestId, record_caller};
 use std::sync::Arc;
 
 use crate::activity::Activity;
+use limits::Capped;
 
 /// Puts `routes` behind the edge: 404/405 answers in the caller's protocol's shape, the body limit
 /// (a declared oversize body refused before it is read), and the request id + access log around
@@ -140,6 +142,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     drain: Duration,
+    conn: ConnectionLimits,
     at_deadline: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -158,10 +161,24 @@ pub async fn serve(
         Some(paths) => {
             let config = tls::load(paths).await?;
             tls_handle.set(config.clone());
-            axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(service).await
+            let mut server = axum_server::from_tcp_rustls(listener, config)?;
+            limits::apply_timeouts(server.http_builder(), conn.header_timeout);
+            server.map(|tls| Capped::new(tls, conn.max_connections)).handle(handle).serve(service).await
         }
-        None => axum_server::from_tcp(listener)?.handle(handle).serve(service).await,
+        None => {
+            let mut server = axum_server::from_tcp(listener)?;
+            limits::apply_timeouts(server.http_builder(), conn.header_timeout);
+            let capped = Capped::new(axum_server::accept::DefaultAcceptor, conn.max_connections);
+            server.acceptor(capped).handle(handle).serve(service).await
+        }
     }
+}
+
+/// What one client connection may hold: see [`limits`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
 }
 
 #[cfg(test)]
