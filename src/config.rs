@@ -583,6 +583,8 @@ fn check_url(url: &str) -> Result<String, String> {
 }
 
 mod file;
+mod warnings;
+pub use warnings::plain_http_warning;
 
 pub use file::parse_model_spec;
 use file::{FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail};

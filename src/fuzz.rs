@@ -8,9 +8,11 @@
 use crate::prompt::react::{ParsedEvent, ReactParser};
 use crate::prompt::{self, CompletionInput, Estimate, Family, GenerationInput, TokenCount};
 
+/// A fuzz entry point: arbitrary bytes in, a panic only on a defect.
+pub type Target = fn(&[u8]);
+
 /// Every target: (name, entry point). The name is the directory under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] =
-    &[("gguf", gguf), ("react_output", react_output), ("code_prompt", code_prompt)];
+pub const TARGETS: &[(&str, Target)] = &[("gguf", gguf), ("react_output", react_output), ("code_prompt", code_prompt)];
 
 /// The GGUF header parser on a file's bytes: an error or metadata, never a panic; what it accepts
 /// answers every question `model inspect` asks.

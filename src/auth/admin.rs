@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::hashing::{self, Busy, HashPool};
 use super::throttle::Throttle;
-use crate::store::settings::ADMIN_SETUP_TOKEN as SETUP_TOKEN;
+use crate::store::settings::{ADMIN_SETUP_TOKEN as SETUP_TOKEN, ADMIN_SETUP_TOKEN_MADE as SETUP_TOKEN_MADE};
 use crate::store::{AuditRecord, SessionRecord, Store, StoreError, UserRecord};
 
 pub const SESSION_COOKIE: &str = "airgate_session";
@@ -27,6 +27,8 @@ const MAX_PASSWORD: usize = 1024;
 pub const SESSION_IDLE: u64 = 12 * 3600;
 /// …and this long after sign-in at the latest.
 pub const SESSION_MAX: u64 = 7 * 24 * 3600;
+/// A setup token is good for this long; the next start while no admin exists makes a new one.
+pub const SETUP_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Argon2id with 64 MiB, 3 passes, 1 lane (RFC 9106's memory-constrained choice): ~0.2 s here.
 fn argon2() -> Argon2<'static> {
@@ -160,17 +162,34 @@ impl AdminAuth {
         checked.await?.map_err(AccountError::Failed)
     }
 
-    /// While no admin exists: the setup token, made (and logged) on first call.
-    pub fn setup_token(&self) -> Result<Option<String>, StoreError> {
+    /// While no admin exists: the setup token, and whether it was made just now. One older than
+    /// [`SETUP_TOKEN_TTL`] is replaced by a new one.
+    pub fn setup_token(&self) -> Result<Option<(String, bool)>, StoreError> {
         if self.store.has_users()? {
             return Ok(None);
         }
-        if let Some(token) = self.store.get_setting(SETUP_TOKEN)? {
-            return Ok(Some(token));
+        if let Some(token) = self.store.get_setting(SETUP_TOKEN)?
+            && !self.setup_token_expired()?
+        {
+            return Ok(Some((token, false)));
         }
         let token = random_token();
+        self.store.set_setting(SETUP_TOKEN_MADE, &crate::unix_now())?;
         self.store.set_setting(SETUP_TOKEN, &token)?;
-        Ok(Some(token))
+        Ok(Some((token, true)))
+    }
+
+    /// The stored setup token is older than [`SETUP_TOKEN_TTL`] (one from before tokens had an age
+    /// counts as made now).
+    fn setup_token_expired(&self) -> Result<bool, StoreError> {
+        let made = match self.store.get_setting(SETUP_TOKEN_MADE)? {
+            Some(at) => at,
+            None => {
+                self.store.set_setting(SETUP_TOKEN_MADE, &crate::unix_now())?;
+                crate::unix_now()
+            }
+        };
+        Ok(crate::unix_now().saturating_sub(made) >= SETUP_TOKEN_TTL.as_secs())
     }
 
     /// Creates the first admin when `token` is the setup token. `Ok(None)`: wrong token (audited)
@@ -189,10 +208,16 @@ impl AdminAuth {
                 use subtle::ConstantTimeEq;
                 bool::from(digest_hex(t).as_bytes().ct_eq(digest_hex(&given).as_bytes()))
             });
-            if !matches && expected.is_some() {
-                me.audit(&name, Some(&from), "setup_failed", &name, "a wrong setup token");
+            let expired = matches && me.setup_token_expired().map_err(|e| e.to_string())?;
+            if expected.is_some() && (!matches || expired) {
+                let why = if expired {
+                    "an expired setup token (a new one is made at the next start)"
+                } else {
+                    "a wrong setup token"
+                };
+                me.audit(&name, Some(&from), "setup_failed", &name, why);
             }
-            Ok(matches)
+            Ok(matches && !expired)
         });
         if !matches.await? {
             return Ok(None);
@@ -396,6 +421,23 @@ mod tests {
         assert!(check_password("short").unwrap_err().contains("12"));
         assert!(check_password("twelve chars").is_ok());
         assert!(check_password(&"x".repeat(1025)).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_expired_setup_token_is_refused_audited_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let auth = Arc::new(AdminAuth::new(store.clone()));
+        let (first, fresh) = auth.setup_token().unwrap().unwrap();
+        assert!(fresh, "made now: logged");
+        assert_eq!(auth.setup_token().unwrap().unwrap(), (first.clone(), false), "the same one, not logged again");
+        store.set_setting(SETUP_TOKEN_MADE, &(crate::unix_now() - 25 * 3600)).unwrap();
+        assert!(auth.setup(&first, "root", "a long enough password", "10.0.0.1").await.unwrap().is_none());
+        let audit = store.audit(10).unwrap();
+        assert!(audit.iter().any(|a| a.action == "setup_failed" && a.detail.contains("expired")), "{audit:?}");
+        let (second, fresh) = auth.setup_token().unwrap().unwrap();
+        assert!(fresh && second != first);
+        assert!(auth.setup(&second, "root", "a long enough password", "10.0.0.1").await.unwrap().is_some());
     }
 
     #[test]

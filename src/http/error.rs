@@ -178,6 +178,7 @@ impl From<crate::features::FeatureError> for ApiError {
                 ApiError::Unavailable { message: e.to_string(), retry_after: Duration::from_secs(5) }
             }
             FeatureError::Disabled(_) => ApiError::Forbidden(e.to_string()),
+            FeatureError::Refused(m) => ApiError::Forbidden(m),
             FeatureError::Engine(e) => e.into(),
         }
     }

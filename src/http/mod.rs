@@ -132,7 +132,7 @@ fn flush_window(drain: Duration) -> Duration {
 }
 
 /// Serves `router` on an already bound listener until `shutdown` resolves, then drains in-flight
-/// requests (streams included) for at most `drain`. Shortly before the drain ends (see
+/// requests (streams included) for at most `conn.drain`. Shortly before the drain ends (see
 /// [`flush_window`]) `at_deadline` runs: it cuts the generations still running, so their streams
 /// end well-formed (finish reason `cancelled`) before the remaining connections are closed.
 pub async fn serve(
@@ -141,11 +141,11 @@ pub async fn serve(
     tls_handle: std::sync::Arc<tls::TlsHandle>,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    drain: Duration,
     conn: ConnectionLimits,
     at_deadline: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let drain = conn.drain;
     let handle = axum_server::Handle::new();
     let on_signal = handle.clone();
     tokio::spawn(async move {
@@ -174,11 +174,12 @@ pub async fn serve(
     }
 }
 
-/// What one client connection may hold: see [`limits`].
+/// What client connections may hold (see [`limits`]), and how long they may finish at shutdown.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub max_connections: usize,
     pub header_timeout: Duration,
+    pub drain: Duration,
 }
 
 #[cfg(test)]

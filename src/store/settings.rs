@@ -58,6 +58,8 @@ pub const FEATURE_ROUTES: Setting<FeatureRoutes> = Setting::new("feature_routes"
 pub const V1_KEY_REQUIRED: Setting<bool> = Setting::new("v1_key_required");
 /// The first-run setup token, while no admin exists.
 pub const ADMIN_SETUP_TOKEN: Setting<String> = Setting::new("admin_setup_token");
+/// When the setup token was made (Unix seconds): it expires after a day.
+pub const ADMIN_SETUP_TOKEN_MADE: Setting<u64> = Setting::new("admin_setup_token_made");
 
 /// The GitLab Duo features an admin maps to models: the rows of GitLab's "AI-powered features" tab.
 /// Titles, groups and fallbacks are the routing's business (`features::routing`).

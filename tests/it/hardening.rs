@@ -200,3 +200,53 @@ async fn unknown_paths_do_not_grow_memory() {
     let grown = rss_bytes(server.pid()).saturating_sub(before);
     assert!(grown < 10 << 20, "RSS grew by {} MiB over 3,000 requests", grown >> 20);
 }
+
+/// Weakness 7: under `auth.bypass` an anonymous caller could make airgate call any URL through
+/// `model_endpoint`, and the upstream's error body came back in the 421 (a port scanner). Now only
+/// an endpoint the admin registered may be named, its failures reach the caller without the
+/// upstream's words, and the dashboard warns that the bypass is on and when it ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn bypass_callers_reach_only_registered_endpoints_and_never_read_upstream_bodies() {
+    use crate::upstream::{Reply, Upstream};
+    const BANNER: &str = "internal-admin-panel at 10.9.8.7";
+    let server =
+        TestServer::builder().without_default_model().no_wait().env("AIGW_AUTH__BYPASS_EXTERNAL", "true").start();
+    let upstream = Upstream::start(vec![Reply::Raw(
+        "404 Not Found",
+        "",
+        r#"{"error":{"message":"internal-admin-panel at 10.9.8.7"}}"#,
+    )])
+    .await;
+    let mut body = completion_body("mistral");
+    body["model_endpoint"] = json!(upstream.url);
+    body["model_identifier"] = json!("custom_openai/Mistral-7B");
+    let anonymous = |body: Value| {
+        let url = server.url("/v2/code/completions");
+        async move {
+            let r = client().post(url).json(&body).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (status, text) = anonymous(body.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    assert!(text.contains("registered"), "{text}");
+    assert!(upstream.heads().is_empty(), "airgate called an unregistered URL for an anonymous caller");
+
+    let admin = set_up(&server).await;
+    let endpoint = json!({ "name": "vllm", "url": upstream.url, "model": "Mistral-7B" });
+    let (s, v) = admin.post("/api/admin/endpoints", endpoint).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (status, text) = anonymous(body).await;
+    assert_eq!(upstream.heads().len(), 1, "the registered endpoint was called");
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{text}");
+    assert!(text.contains("404") && !text.contains(BANNER) && !text.contains("10.9.8.7"), "{text}");
+
+    let (s, dash) = admin.get("/api/admin/dashboard").await;
+    assert_eq!(s, StatusCode::OK);
+    let warnings = dash["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().contains("bypass") && w.as_str().unwrap().contains("60 minutes")),
+        "{warnings:?}"
+    );
+    assert!(server.logs().contains("AUTHENTICATION BYPASS IS ON"));
+}

@@ -46,6 +46,7 @@ struct Credentials {
 async fn setup_token(State(accounts): State<Arc<AdminAuth>>) -> AdminResult<Json<Value>> {
     let admin = accounts.clone();
     let token = blocking(move || admin.setup_token().map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    let token = token.map(|(token, _)| token);
     Ok(Json(json!({ "setup_token": token })))
 }
 

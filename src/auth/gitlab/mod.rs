@@ -86,11 +86,55 @@ pub struct KeyStatus {
     pub last_error: Option<String>,
 }
 
+/// `auth.bypass`: off, on until a moment (it turns itself off then), or pinned on by the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bypass {
+    Off,
+    Until(std::time::Instant),
+    Pinned,
+}
+
+impl Bypass {
+    /// From the boot config: `minutes` = 0 pins it on.
+    pub fn from_config(on: bool, minutes: u64) -> Bypass {
+        match (on, minutes) {
+            (false, _) => Bypass::Off,
+            (true, 0) => Bypass::Pinned,
+            (true, m) => Bypass::Until(std::time::Instant::now() + std::time::Duration::from_secs(m * 60)),
+        }
+    }
+
+    pub fn active(self) -> bool {
+        match self {
+            Bypass::Off => false,
+            Bypass::Pinned => true,
+            Bypass::Until(t) => std::time::Instant::now() < t,
+        }
+    }
+
+    /// Seconds until it turns itself off (None: off, or pinned).
+    pub fn expires_in(self) -> Option<u64> {
+        match self {
+            Bypass::Until(t) => Some(t.saturating_duration_since(std::time::Instant::now()).as_secs()),
+            _ => None,
+        }
+    }
+}
+
+/// `true` = pinned on (tests and the CLI), `false` = off.
+impl From<bool> for Bypass {
+    fn from(on: bool) -> Self {
+        if on { Bypass::Pinned } else { Bypass::Off }
+    }
+}
+
 /// Verifies GitLab and airgate tokens; mints airgate's user access tokens. Share as `Arc<GitlabAuth>`.
 pub struct GitlabAuth {
     own: OwnKey,
     jwks: Option<Arc<Jwks>>,
-    bypass: bool,
+    bypass: Bypass,
+    /// The bypass ran out and that was logged.
+    bypass_ended: std::sync::atomic::AtomicBool,
     validation: Validation,
 }
 
@@ -146,25 +190,33 @@ impl GitlabAuth {
     /// Loads (or on first start generates, RSA 2048, file mode 0600, written atomically) airgate's signing key at `<data_dir>/jwt_signing_key.pem`;
     /// `gitlab_url` is the instance whose OIDC keys are trusted (None: only airgate's own key). Does no network I/O.
     /// Generating the key is CPU-bound (well under a second in release builds): call it off the async threads.
-    pub fn new(data_dir: &Path, gitlab_url: Option<String>, bypass: bool) -> Result<GitlabAuth, AuthError> {
+    pub fn new(
+        data_dir: &Path,
+        gitlab_url: Option<String>,
+        bypass: impl Into<Bypass>,
+    ) -> Result<GitlabAuth, AuthError> {
         Self::with_timing(data_dir, gitlab_url, bypass, keys::TIMING)
     }
 
     fn with_timing(
         data_dir: &Path,
         gitlab_url: Option<String>,
-        bypass: bool,
+        bypass: impl Into<Bypass>,
         timing: Timing,
     ) -> Result<Self, AuthError> {
+        let bypass = bypass.into();
         let own = OwnKey::load_or_create(data_dir)?;
         let jwks = match gitlab_url {
             Some(url) => Some(Arc::new(Jwks::new(url.trim_end_matches('/').to_owned(), timing)?)),
             None => None,
         };
-        if bypass {
+        if bypass.active() {
             tracing::warn!(
+                expires_in_s = bypass.expires_in(),
                 "AUTHENTICATION BYPASS IS ON (auth.bypass): every GitLab API request is accepted without a token \
-                 and passes every scope check. Use it only for troubleshooting, never on a reachable network."
+                 and passes every scope check (a request may name only registered model endpoints). Use it only \
+                 for troubleshooting, never on a reachable network; it turns itself off after auth.bypass_minutes \
+                 unless that is 0."
             );
         }
         let mut validation = Validation::new(Algorithm::RS256);
@@ -172,7 +224,7 @@ impl GitlabAuth {
         validation.validate_nbf = true; // off by default in jsonwebtoken
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud"]); // `aud` is otherwise only checked when present
-        Ok(GitlabAuth { own, jwks, bypass, validation })
+        Ok(GitlabAuth { own, jwks, bypass, bypass_ended: Default::default(), validation })
     }
 
     /// Fetches `<gitlab_url>/.well-known/openid-configuration`, then its `jwks_uri`, and caches the keys.
@@ -184,12 +236,20 @@ impl GitlabAuth {
         }
     }
 
+    /// The bypass as configured (active or run out).
+    pub fn bypass(&self) -> Bypass {
+        self.bypass
+    }
+
     /// Verifies a request's headers (Authorization: Bearer <jwt>, scheme case-insensitive; X-Gitlab-Authentication-Type: oidc;
     /// X-Gitlab-Realm / X-Gitlab-Instance-Id / X-Gitlab-Global-User-Id cross-checks).
     pub async fn verify(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
-        if self.bypass {
+        if self.bypass.active() {
             tracing::warn!("authentication bypass is on: request not authenticated");
             return Ok(bypass_principal(headers));
+        }
+        if self.bypass != Bypass::Off && !self.bypass_ended.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!("auth.bypass ran out (auth.bypass_minutes): GitLab tokens are checked again");
         }
         let token = bearer_token(headers)?;
         if !header_str(headers, AUTH_TYPE_HEADER).is_some_and(|t| t.trim().eq_ignore_ascii_case("oidc")) {
