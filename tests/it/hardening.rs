@@ -201,6 +201,75 @@ async fn unknown_paths_do_not_grow_memory() {
     assert!(grown < 10 << 20, "RSS grew by {} MiB over 3,000 requests", grown >> 20);
 }
 
+/// Reads until the server closes the connection (or `limit` passes); the bytes it sent first.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Weakness 3: a connection that sent half its headers was still open after 45 s (hyper ran
+/// without a timer). Now the header-read timeout closes it, closes a kept-alive connection that
+/// sits idle, and connections past `max_connections` are closed at once. Raw sockets throughout.
+#[tokio::test]
+async fn slow_idle_and_surplus_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let server = TestServer::builder()
+        .without_default_model()
+        .no_wait()
+        .args(["--header-timeout-secs", "2", "--max-connections", "16"])
+        .start();
+    let addr = server.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let request = b"GET /monitoring/healthz HTTP/1.1\r\nHost: airgate\r\n\r\n";
+
+    let mut half = TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"GET /monitoring/healthz HTTP/1.1\r\nHost: air").await.unwrap();
+    let started = Instant::now();
+    assert!(
+        read_until_closed(&mut half, Duration::from_secs(10)).await.is_some(),
+        "half a request held the connection"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1500), "closed after {:?}", started.elapsed());
+
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(request).await.unwrap();
+    let mut first = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut idle, &mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert!(read_until_closed(&mut idle, Duration::from_secs(10)).await.is_some(), "an idle connection stayed open");
+
+    // Sixteen connections in use (one answered request each, kept alive); the seventeenth is closed
+    // unanswered; once one of the sixteen goes, a new one is served.
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        c.write_all(request).await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut c, &mut head).await.unwrap();
+        held.push(c);
+    }
+    let mut surplus = TcpStream::connect(&addr).await.unwrap();
+    let _ = surplus.write_all(request).await;
+    let answer = read_until_closed(&mut surplus, Duration::from_secs(1)).await;
+    assert_eq!(answer.as_deref(), Some(&b""[..]), "the 17th connection was served");
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut next = TcpStream::connect(&addr).await.unwrap();
+    next.write_all(request).await.unwrap();
+    let mut head = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut next, &mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+}
+
 /// Weakness 7: under `auth.bypass` an anonymous caller could make airgate call any URL through
 /// `model_endpoint`, and the upstream's error body came back in the 421 (a port scanner). Now only
 /// an endpoint the admin registered may be named, its failures reach the caller without the
