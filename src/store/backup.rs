@@ -25,6 +25,18 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// A scratch directory inside the data dir owned by this process's user (root for a package's
+    /// `airgate restore`), mode 0700 from its creation: the service account can neither enter it
+    /// nor plant links in it.
+    pub fn private(data_dir: &Path, tag: &str) -> std::io::Result<Scratch> {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = data_dir.join(format!(".{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Scratch(path))
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
