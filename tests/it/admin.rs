@@ -403,8 +403,21 @@ async fn endpoints_keep_their_key_secret_and_features_route_to_them() {
     let (s, v) =
         admin.put("/api/admin/endpoints/vllm", json!({"url": "http://127.0.0.1:9/v1/", "model": "mistral-7b"})).await;
     assert_eq!((s, v["has_api_key"].as_bool()), (StatusCode::OK, Some(true)), "{v}");
+    // Another host (or port, or scheme) needs the key again: the stored one never follows unasked.
+    let moved = json!({"url": "http://127.0.0.2:9/v1", "model": "mistral-7b"});
+    let (s, v) = admin.put("/api/admin/endpoints/vllm", moved).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["fields"]["api_key"].as_str().unwrap().contains("another host"), "{v}");
+    // A password in the URL is masked in answers and the audit log, and kept when sent back masked.
+    let with_password = json!({"url": "http://svc:pw-in-url-77@127.0.0.1:9/v1", "model": "mistral-7b"});
+    let (s, v) = admin.put("/api/admin/endpoints/vllm", with_password).await;
+    assert_eq!((s, v["url"].as_str()), (StatusCode::OK, Some("http://svc:***@127.0.0.1:9/v1")), "{v}");
+    let (s, v) = admin.put("/api/admin/endpoints/vllm", json!({"url": v["url"], "model": "mistral-7b"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = admin.post("/api/admin/endpoints/vllm/test", json!({})).await;
     assert_eq!((s, v["ok"].as_bool()), (StatusCode::OK, Some(false)), "nothing listens on port 9: {v}");
+    let audit = admin.get("/api/admin/audit").await.1.to_string();
+    assert!(!audit.contains("pw-in-url-77") && audit.contains("svc:***@"), "{audit}");
 
     let (s, v) = admin.put("/api/admin/features/duo_chat", json!({"kind": "remote", "endpoint": "vllm"})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -430,6 +443,7 @@ async fn endpoints_keep_their_key_secret_and_features_route_to_them() {
         admin.get("/api/admin/audit").await.1
     );
     assert!(!everything.contains(secret) && !server.logs().contains(secret), "the upstream key leaked");
+    assert!(!everything.contains("pw-in-url-77"), "the URL's password leaked");
     assert_eq!(admin.put("/api/admin/features/duo_chat", json!({"kind": "default"})).await.0, StatusCode::OK);
     assert_eq!(admin.delete("/api/admin/endpoints/vllm").await, StatusCode::NO_CONTENT);
 }

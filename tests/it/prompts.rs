@@ -181,8 +181,8 @@ async fn prompt_errors_are_4xx_with_gitlab_details() {
     assert_eq!(v["detail"], "Unauthorized to access 'generate_commit_message'");
     let (status, v) =
         call_json(&server, "/v1/prompts/generate_commit_message", &token, &json!({ "inputs": "diff" })).await;
-    assert_eq!(status, 400, "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("inputs"), "{v}");
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["detail"][0]["loc"], json!(["body", "inputs"]), "{v}");
     let (status, v) = call_json(
         &server,
         "/v1/prompts/generate_commit_message",
@@ -303,7 +303,8 @@ async fn docs_search_is_empty_until_docs_are_imported() {
     let (status, v) =
         call_json(&server, "/v1/search/gitlab-docs", &token, &json!({ "payload": { "query": "x", "page_size": 50 } }))
             .await;
-    assert_eq!(status, 400, "{v}");
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["detail"][0]["loc"], json!(["body", "payload", "page_size"]), "{v}");
     let (status, _) = call_json(&server, "/v1/search/gitlab-docs", &token_with(&["duo_chat"]), &search("runner")).await;
     assert_eq!(status, 403);
 }

@@ -1,6 +1,7 @@
 //! The admin JSON API under `/api/admin/` (docs/admin-api.md): session and CSRF checks, the error shape, the route list.
 
 mod accounts;
+mod endpoint_url;
 mod keys;
 pub mod local;
 mod models;

@@ -73,7 +73,8 @@ pub(super) async fn agent(
         unavailable_resources: &unavailable,
         date: &today,
     })
-    .map_err(|e| ApiError::bad_param("messages", e.to_string()))?;
+    // The gateway's own 400s (a system message, a scratchpad on a user turn), not validation.
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
 
     let model = model_for(&caller, lenient_metadata(req.model_metadata.as_ref()).unwrap_or_default());
     let route = route(&gateway, &model, Feature::DuoChat).await?;
