@@ -113,9 +113,11 @@ pub async fn load(life: &Lifecycle, m: &ModelRecord) -> Result<(), String> {
 /// rerun); another file under a taken name is refused. Blocking. Returns the record and whether it is new.
 pub fn register(store: &Store, path: &Path, name: &str) -> Result<(ModelRecord, bool), String> {
     let path = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let info = crate::engine::gguf::read(&path).map_err(|e| format!("not a usable GGUF file: {e}"))?;
-    let sha256 = sha256_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let shown = path.display().to_string();
+    // Opened once: the bytes checked are the bytes hashed.
+    let mut file = std::fs::File::open(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let info = crate::engine::gguf::read_open(&file, &shown).map_err(|e| format!("not a usable GGUF file: {e}"))?;
+    let sha256 = sha256_of(&mut file).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if let Some(existing) = store.model(name).map_err(|e| e.to_string())? {
         if existing.path == shown && existing.sha256.as_deref() == Some(sha256.as_str()) {
             return Ok((existing, false));
@@ -165,7 +167,13 @@ pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
 
 /// The SHA-256 of a file, lower-case hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_of(&mut std::fs::File::open(path)?)
+}
+
+/// The SHA-256 of an open file from its start, lower-case hex.
+fn sha256_of(file: &mut std::fs::File) -> std::io::Result<String> {
+    use std::io::Seek;
+    file.rewind()?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -373,11 +381,14 @@ pub struct ImportRequest {
 /// Starts an import in the background; the job reports progress. The source is checked as a GGUF
 /// before a byte is copied.
 pub fn start_import(life: &Lifecycle, req: ImportRequest) -> Result<Arc<Job>, String> {
-    let meta = std::fs::metadata(&req.source).map_err(|e| format!("cannot read {}: {e}", req.source.display()))?;
+    let shown = req.source.display().to_string();
+    // Opened once: the handle checked as a GGUF is the one copied and hashed.
+    let source = std::fs::File::open(&req.source).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let meta = source.metadata().map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
-        return Err(format!("{} is not a file", req.source.display()));
+        return Err(format!("{shown} is not a file"));
     }
-    crate::engine::gguf::read(&req.source).map_err(|e| format!("not a usable GGUF file: {e}"))?;
+    crate::engine::gguf::read_open(&source, &shown).map_err(|e| format!("not a usable GGUF file: {e}"))?;
     let job = Arc::new(Job {
         id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
         state: Mutex::new((JobState::Running, "copying and hashing".into())),
@@ -389,8 +400,9 @@ pub fn start_import(life: &Lifecycle, req: ImportRequest) -> Result<Arc<Job>, St
     let (life, running) = (life.clone(), job.clone());
     tokio::spawn(async move {
         let dir = life.models_dir();
-        let (j, source, expected) = (running.clone(), req.source.clone(), req.expected_sha256.clone());
-        let copied = tokio::task::spawn_blocking(move || copy_verified(&source, &dir, expected.as_deref(), &j)).await;
+        let (j, path, expected) = (running.clone(), req.source.clone(), req.expected_sha256.clone());
+        let copied =
+            tokio::task::spawn_blocking(move || copy_verified((&path, source), &dir, expected.as_deref(), &j)).await;
         let (path, sha256) = match copied {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => return running.finish(JobState::Failed, e),
@@ -428,8 +440,14 @@ pub fn start_import(life: &Lifecycle, req: ImportRequest) -> Result<Arc<Job>, St
     Ok(job)
 }
 
-/// Copies `source` into `dir` (or hashes it in place when it is already there), checking the SHA-256.
-fn copy_verified(source: &Path, dir: &Path, expected: Option<&str>, job: &Job) -> Result<(PathBuf, String), String> {
+/// Copies `source` (its path, and the file already open and checked) into `dir` (or hashes it in
+/// place when it is already there), checking the SHA-256. Reads only the open handle.
+fn copy_verified(
+    (source, mut input): (&Path, std::fs::File),
+    dir: &Path,
+    expected: Option<&str>,
+    job: &Job,
+) -> Result<(PathBuf, String), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let file_name = source.file_name().ok_or("the path names no file")?;
     let target = dir.join(file_name);
@@ -437,7 +455,7 @@ fn copy_verified(source: &Path, dir: &Path, expected: Option<&str>, job: &Job) -
     if !in_place && target.exists() {
         return Err(format!("{} exists already; import it from there or rename the source", target.display()));
     }
-    let mut input = std::fs::File::open(source).map_err(|e| format!("cannot open {}: {e}", source.display()))?;
+    std::io::Seek::rewind(&mut input).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
     let part = dir.join(format!(".{}.part", file_name.to_string_lossy()));
     let mut output = if in_place {
         None
@@ -521,5 +539,28 @@ mod tests {
         remember(&store, "m", &path, 11, used).unwrap().expect("changed file: hashed").join().unwrap();
         let sha = sha256_file(&file).unwrap();
         assert_eq!(store.model("m").unwrap().unwrap().sha256.as_deref(), Some(sha.as_str()));
+    }
+
+    /// The import copies the handle it checked: a file swapped in at the path after the check is
+    /// not what lands in the models dir.
+    #[test]
+    fn an_import_copies_the_file_it_checked_not_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, models) = (dir.path().join("checked.gguf"), dir.path().join("models"));
+        std::fs::write(&source, b"GGUF the bytes that were checked").unwrap();
+        let handle = std::fs::File::open(&source).unwrap();
+        let swapped = dir.path().join("swapped");
+        std::fs::write(&swapped, b"other bytes, never checked").unwrap();
+        std::fs::rename(&swapped, &source).unwrap();
+        let job = Job {
+            id: "t".into(),
+            state: Mutex::new((JobState::Running, String::new())),
+            bytes_done: AtomicU64::new(0),
+            bytes_total: 0,
+            model: "m".into(),
+        };
+        let (target, sha) = copy_verified((&source, handle), &models, None, &job).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"GGUF the bytes that were checked");
+        assert_eq!(sha, sha256_file(&target).unwrap());
     }
 }
