@@ -1,5 +1,6 @@
 //! The admin API: first-run setup, sessions, CSRF, lockout, the admin CLI beside a running server, API keys, endpoints, routes, durability.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -219,57 +220,81 @@ async fn first_run_setup_needs_the_token_and_runs_once() {
     assert!(!server.logs().contains(PASSWORD) && !server.logs().contains(cookie_value));
 }
 
+/// `(method, path)` of every route the admin router serves, read from its source (`.route("…", get(…).post(…))`
+/// in `src/api/admin/`), paths as written (`{name}`).
+fn routed_admin_endpoints() -> BTreeSet<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/admin");
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix(".route(\"/api/admin") else { continue };
+            let (tail, handlers) = rest.split_once('"').unwrap();
+            for method in ["get", "post", "put", "delete"] {
+                let called = handlers
+                    .match_indices(&format!("{method}("))
+                    .any(|(i, _)| handlers[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_')));
+                if called {
+                    out.insert((method.to_uppercase(), format!("/api/admin{tail}")));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `(method, path, needs a session)` of every endpoint docs/admin-api.md lists
+/// (`GET /a · PUT` and `POST /a/x · /y` expanded).
+fn documented_admin_endpoints() -> Vec<(String, String, bool)> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/admin-api.md"));
+    let mut out = Vec::new();
+    for line in doc.unwrap().lines() {
+        let Some(rest) = line.strip_prefix("| `") else { continue };
+        let cell = rest.split(" |").next().unwrap();
+        let session = !cell.contains("(no session");
+        let mut parts = cell.split(" · ").map(|p| p.split('`').find(|s| !s.is_empty()).unwrap().trim());
+        let (method, path) = parts.next().unwrap().split_once(' ').unwrap();
+        let path = path.split('?').next().unwrap().to_string();
+        out.push((method.to_string(), path.clone(), session));
+        for more in parts {
+            if more.starts_with('/') {
+                let parent = &path[..path.rfind('/').unwrap()];
+                out.push((method.to_string(), format!("{parent}{more}"), session));
+            } else {
+                out.push((more.to_string(), path.clone(), session));
+            }
+        }
+    }
+    out
+}
+
 /// Every admin endpoint: 401 without a session; the state-changing ones 403 without the CSRF token.
+/// The list is the router's (read from its source) and must match docs/admin-api.md, so a new
+/// handler that forgets the `Admin` extractor (or its documentation) fails here.
 #[tokio::test]
 async fn every_endpoint_needs_a_session_and_changes_need_csrf() {
     let (_server, admin) = signed_in().await;
-    let endpoints: &[(Method, &str)] = &[
-        (Method::GET, "/api/admin/session"),
-        (Method::POST, "/api/admin/logout"),
-        (Method::GET, "/api/admin/users"),
-        (Method::POST, "/api/admin/users"),
-        (Method::PUT, "/api/admin/users/root/password"),
-        (Method::DELETE, "/api/admin/users/root"),
-        (Method::GET, "/api/admin/audit"),
-        (Method::GET, "/api/admin/api-keys"),
-        (Method::POST, "/api/admin/api-keys"),
-        (Method::DELETE, "/api/admin/api-keys/x"),
-        (Method::GET, "/api/admin/endpoints"),
-        (Method::POST, "/api/admin/endpoints"),
-        (Method::PUT, "/api/admin/endpoints/x"),
-        (Method::DELETE, "/api/admin/endpoints/x"),
-        (Method::POST, "/api/admin/endpoints/x/test"),
-        (Method::GET, "/api/admin/features"),
-        (Method::PUT, "/api/admin/features/duo_chat"),
-        (Method::GET, "/api/admin/models"),
-        (Method::GET, "/api/admin/families"),
-        (Method::POST, "/api/admin/models/import"),
-        (Method::GET, "/api/admin/jobs/x"),
-        (Method::PUT, "/api/admin/models/x"),
-        (Method::DELETE, "/api/admin/models/x"),
-        (Method::POST, "/api/admin/models/x/load"),
-        (Method::POST, "/api/admin/models/x/reload"),
-        (Method::POST, "/api/admin/models/x/unload"),
-        (Method::POST, "/api/admin/models/x/default"),
-        (Method::POST, "/api/admin/models/x/try"),
-        (Method::GET, "/api/admin/dashboard"),
-        (Method::GET, "/api/admin/gitlab"),
-        (Method::PUT, "/api/admin/gitlab"),
-        (Method::GET, "/api/admin/logs"),
-        (Method::GET, "/api/admin/logs/stream"),
-        (Method::GET, "/api/admin/logging"),
-        (Method::PUT, "/api/admin/logging"),
-        (Method::POST, "/api/admin/diagnostics"),
-        (Method::GET, "/api/admin/settings"),
-        (Method::PUT, "/api/admin/settings/tls"),
-        (Method::GET, "/api/admin/backup"),
-        (Method::POST, "/api/admin/restore"),
-    ];
+    let documented = documented_admin_endpoints();
+    let routed = routed_admin_endpoints();
+    let listed: BTreeSet<_> = documented.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
+    assert_eq!(routed, listed, "the admin router and docs/admin-api.md disagree");
+    let public: Vec<_> = documented.iter().filter(|e| !e.2).map(|(m, p, _)| format!("{m} {p}")).collect();
+    assert_eq!(public, ["GET /api/admin/status", "POST /api/admin/setup", "POST /api/admin/login"]);
+    assert!(routed.len() >= 40, "{routed:?}");
+    let endpoints: Vec<(Method, String)> = documented
+        .iter()
+        .filter(|e| e.2)
+        .map(|(m, p, _)| {
+            let path = p.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
+            (Method::from_bytes(m.as_bytes()).unwrap(), path)
+        })
+        .collect();
     let anonymous = Admin { cookie: None, csrf: None, ..Admin::new(&_server) };
     let no_csrf = Admin { cookie: admin.cookie.clone(), csrf: None, ..Admin::new(&_server) };
     let wrong_csrf = Admin { cookie: admin.cookie.clone(), csrf: Some("x".repeat(43)), ..Admin::new(&_server) };
     let forged = Admin { cookie: Some("airgate_session=forged".into()), ..Admin::new(&_server) };
-    for (method, path) in endpoints {
+    for (method, path) in &endpoints {
+        let path = path.as_str();
         let body = (*method != Method::GET).then(|| json!({}));
         let (s, v, _) = anonymous.send(method.clone(), path, body.clone()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path} without a session: {v}");
