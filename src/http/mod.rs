@@ -19,7 +19,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware;
 
 pub use error::{ApiError, OpenAiError};
-pub use json::JsonBody;
+pub use json::{JsonBody, parse as parse_json};
 pub use request_id::{RequestId, record_caller};
 
 use std::sync::Arc;

@@ -271,7 +271,7 @@ pub struct LegacyParams {
 const MAX_CONTENT_CHARS: usize = 400_000;
 
 impl LegacyChatRequest {
-    fn validate(&self) -> Result<&LegacyComponent, ApiError> {
+    pub(super) fn validate(&self) -> Result<&LegacyComponent, ApiError> {
         let bad = |m: String| ApiError::bad_param("prompt_components", m);
         let [component] = self.prompt_components.as_slice() else {
             return Err(bad(format!(

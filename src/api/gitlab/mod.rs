@@ -3,6 +3,7 @@
 mod chat;
 mod code;
 mod docs;
+pub mod fuzz;
 mod prompts;
 mod types;
 

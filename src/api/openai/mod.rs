@@ -1,5 +1,6 @@
 //! OpenAI-compatible API under `/v1`: models, chat completions and text completions (with fill-in-the-middle), streaming or not.
 
+pub mod fuzz;
 pub mod types;
 
 use std::sync::Arc;
