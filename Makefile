@@ -90,6 +90,12 @@ test: setup ## fmt check, clippy -D warnings, cargo test (all --release; install
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/package.sh "$(BIN)" "$(DIST)" >/dev/null
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" tests/package/run.sh "$(DIST)"
 
+.PHONY: test-fleet
+test-fleet: build ## three airgates behind HAProxy with llama-server upstream (not part of test; installs haproxy, builds llama-server)
+	@server="$$(AIRGATE_CACHE="$(AIRGATE_CACHE)" PYTHON="$(PYTHON)" scripts/setup-fleet.sh)" && \
+		AIRGATE_LLAMA_SERVER="$$server" AIRGATE_TEST_MODEL="$(AIRGATE_TEST_MODEL)" AIRGATE_CACHE="$(AIRGATE_CACHE)" \
+		$(STATIC) $(CARGO) test $(CARGO_FLAGS) --test it -- --ignored fleet_lb:: $(CARGO_TEST_ARGS)
+
 lint: ## cargo fmt --check + clippy -D warnings (installs Debian deps only)
 	@scripts/setup.sh --deps-only
 	@$(CARGO) fmt --all --check
@@ -111,9 +117,11 @@ bench: build ## airgate vs llama.cpp's llama-server (not part of test); results 
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" PYTHON="$(PYTHON)" bench/build-llama-server.sh >/dev/null
 	@mkdir -p "$(AIRGATE_CACHE)/bench"
 	@gcc -O3 -fopenmp -o "$(AIRGATE_CACHE)/bench/membw" bench/membw.c
+	@AIRGATE_CACHE="$(AIRGATE_CACHE)" PYTHON="$(PYTHON)" bench/fetch-instruct-model.sh >/dev/null
 	@$(PYTHON) bench/run.py --airgate "$(BIN)" --model "$(MODEL)" \
 		--llama-server "$(AIRGATE_CACHE)/llama-server/bin/llama-server" \
-		--membw "$(AIRGATE_CACHE)/bench/membw"
+		--membw "$(AIRGATE_CACHE)/bench/membw" \
+		--instruct-model "$(AIRGATE_CACHE)/models/smollm2-135m-instruct-q4_1.gguf"
 
 .PHONY: fuzz soak
 fuzz: ## fuzz every target in fuzz/ (libFuzzer; FUZZ_SECONDS=1200 in all); not part of test

@@ -14,6 +14,9 @@ the report gives medians over all rounds and the ratio airgate / llama-server.
   B4  8 concurrent streams (8 slots): aggregate generated tok/s, time to first token p50/p99.
   B5  RSS (VmRSS) idle after load + warm-up and after the runs; airgate's overhead beyond model + KV.
   B6  memory-bandwidth roofline: measured read bandwidth / bytes read per token vs decode tok/s.
+  B7–B9  tool calling and constrained decoding (bench/tools.py): grammar decoding speed, template and
+      parser overhead, malformed tool calls with and without the grammar.
+  B10 embeddings/s: POST /v1/embeddings vs llama-server --embedding (bench/embeddings.py).
 
 Run via `make bench`; see bench/README.md for the knobs (BENCH_* environment variables).
 """
@@ -39,6 +42,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import embeddings  # B10, in its own file (also runnable alone)
 
 HERE = Path(__file__).resolve().parent
 MiB = 1024 * 1024
@@ -762,6 +767,8 @@ class Bench:
                 srv.stop()
             log(f"    {kind:8s} B4 ({a.b4_streams} streams) done in {time.time() - t0:5.1f} s")
 
+        embeddings.run_round(self, rnd, sys.modules[__name__])
+
 
     # -- B6 -------------------------------------------------------------------------------------
     def bandwidth(self) -> float | None:
@@ -977,6 +984,7 @@ def report(b: Bench, args) -> str:
         f"{fmt(l_gen)} ({fmt(None if not roof or l_gen is None else 100 * l_gen / roof, 0)} %) | "
         f"{fmt_ratio(ratio(a_gen, l_gen))} | – | – |"
     )
+    rows += embeddings.rows(b, args, sys.modules[__name__])
 
     today = dt.date.today().isoformat()
     tok_a, tok_l = g(A, "b2_prompt_tokens"), g(L, "b2_prompt_tokens")
@@ -1068,6 +1076,9 @@ def report(b: Bench, args) -> str:
         + (f"; extra llama-server args: `{' '.join(args.llama_extra)}`" if args.llama_extra else "")
         + ".",
     ]
+    lines.append(
+        embeddings.HOW.format(clients=args.b7_clients, requests=args.b7_requests, batch=args.b7_batch, chars=args.b7_chars)
+    )
     for n in b.notes:
         lines.append(f"- Note: {n}")
     return "\n".join(lines) + "\n"
@@ -1100,6 +1111,13 @@ def main() -> int:
     p.add_argument("--quiet-wait", type=int, default=env_int("BENCH_QUIET_WAIT", 0),
                    help="seconds to wait for other processes to go quiet before each server run (0: don't)")
     p.add_argument("--membw-mib", type=int, default=env_int("BENCH_MEMBW_MIB", 1024))
+    p.add_argument("--tools", default=os.environ.get("BENCH_TOOLS", "1"), help="0: skip B7–B9 (bench/tools.py)")
+    p.add_argument(
+        "--instruct-model",
+        default=os.environ.get("BENCH_INSTRUCT_MODEL", ""),
+        help="an instruct GGUF with a chat template for B9 (optional)",
+    )
+    embeddings.add_arguments(p, env_int)
     p.add_argument(
         "--llama-extra",
         default=os.environ.get("BENCH_LLAMA_SERVER_ARGS", ""),
@@ -1119,14 +1137,23 @@ def main() -> int:
     signal.signal(signal.SIGHUP, on_signal)
 
     b = Bench(args)
+    tool_results = None
     try:
         b.run()
+        if args.tools != "0":
+            import tools  # bench/tools.py: B7–B9
+
+            tool_results = tools.run_all(b, args)
     except KeyboardInterrupt:
         log("bench: interrupted; servers stopped")
         return 130
     finally:
         Server.stop_all()
     text = report(b, args)
+    if tool_results:
+        import tools
+
+        text += "\n".join(tools.report(tool_results)) + "\n"
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{dt.date.today().isoformat()}.md"

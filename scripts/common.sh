@@ -42,12 +42,14 @@ apt_install() {
         sudo=(sudo)
     fi
     say "installing Debian packages: $*"
+    # Another install (a package test, unattended-upgrades) may hold dpkg's lock: wait for it.
+    local wait=(-o DPkg::Lock::Timeout=600)
     if [[ $APT_UPDATED -eq 0 ]]; then
-        quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" update -q
         APT_UPDATED=1
     fi
     quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "$@"
+        apt-get "${wait[@]}" install -y -q --no-install-recommends "$@"
 }
 
 # Install each named Debian package that is not installed yet.

@@ -132,7 +132,7 @@ fi
 # ---------------------------------------------------------------------------
 # Python test dependencies
 # ---------------------------------------------------------------------------
-if ! "$VPY" -c 'import openai, prometheus_client' >/dev/null 2>&1; then
+if ! "$VPY" -c 'import openai, prometheus_client, jinja2, grpc, grpc_tools, grpc_health' >/dev/null 2>&1; then
     say "installing Python test dependencies (tests/python/requirements.txt)"
     pip_install -r "$REPO_ROOT/tests/python/requirements.txt"
 fi

@@ -12,7 +12,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::engine::{ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo};
+use crate::engine::{
+    ChatMessage, EmbedInfo, EmbedRequest, Embedded, Engine, EngineError, Event, EventStream, FimTokens,
+    GenerateRequest, ModelInfo, TemplateSource,
+};
 
 /// Entries older than this leave the log.
 const KEEP: Duration = Duration::from_secs(3600);
@@ -156,6 +159,29 @@ impl Engine for Tapped {
 
     fn queue_depth(&self) -> usize {
         self.0.queue_depth()
+    }
+
+    fn template(&self) -> Option<&TemplateSource> {
+        self.0.template()
+    }
+
+    fn is_remote(&self) -> bool {
+        self.0.is_remote()
+    }
+
+    fn embeddings(&self) -> Option<EmbedInfo> {
+        self.0.embeddings()
+    }
+
+    async fn embed(&self, req: EmbedRequest) -> Result<Embedded, EngineError> {
+        let embedded = self.0.embed(req).await?;
+        if let Some(call) = current() {
+            call.with(|c| {
+                c.model = Some(self.0.info().name.clone());
+                c.tokens_in += u64::from(embedded.prompt_tokens);
+            });
+        }
+        Ok(embedded)
     }
 }
 

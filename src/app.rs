@@ -17,7 +17,7 @@ use crate::engine::remote::RemoteClient;
 use crate::features::routing::OwnAddress;
 use crate::models::Lifecycle;
 use crate::state::{AppState, ExpandedLogging, Started};
-use crate::store::settings::{DEFAULT_MODEL, EXPANDED_LOGGING, GITLAB_URL, RECORDED_MODEL_PARAMS};
+use crate::store::settings::{DEFAULT_MODEL, EXPANDED_LOGGING, GITLAB_URL, JWT_SIGNING_KEY, RECORDED_MODEL_PARAMS};
 use crate::store::{Store, StoreError};
 use crate::telemetry::LogFile;
 
@@ -44,6 +44,8 @@ pub enum AppError {
     Auth(#[from] crate::auth::gitlab::AuthError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    #[error("cannot apply {path}: {message}")]
+    Apply { path: String, message: String },
 }
 
 /// Runs the server until SIGTERM/SIGINT.
@@ -60,6 +62,10 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     if config.data_dir_fallback {
         tracing::warn!(data_dir = %config.data_dir.display(), "the default data dir is not writable; using this one instead");
     }
+    if let Some(path) = config.apply.clone() {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || apply_at_boot(&store, &path)).await.expect("apply task")?;
+    }
     // A certificate uploaded in the admin UI is the admin's latest word: it wins over the boot config.
     let uploaded = crate::http::tls::uploaded_paths(&config.data_dir);
     if uploaded.cert.is_file() && uploaded.key.is_file() {
@@ -69,17 +75,22 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| AppError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| AppError::Bind { addr: config.listen, source })?;
+    let dws_listener = std::net::TcpListener::bind(config.dws_listen)
+        .map_err(|source| AppError::Bind { addr: config.dws_listen, source })?;
+    let agent_port =
+        dws_listener.local_addr().map_err(|source| AppError::Bind { addr: config.dws_listen, source })?.port();
     let gitlab = {
         let bypass = crate::auth::gitlab::Bypass::from_config(config.auth_bypass, config.auth_bypass_minutes);
         let (dir, store) = (config.data_dir.clone(), store.clone());
         let configured = config.gitlab_url.clone();
         tokio::task::spawn_blocking(move || {
-            // The URL an admin set in the UI is the latest word; the boot config's otherwise.
+            // The URL an admin set in the UI (or an applied file) is the latest word; the boot config's otherwise.
             let url = match store.get_setting(GITLAB_URL) {
                 Ok(Some(url)) => Some(url).filter(|u| !u.is_empty()),
                 _ => configured,
             };
-            GitlabAuth::new(&dir, url, bypass)
+            let shared = store.get_setting(JWT_SIGNING_KEY)?;
+            Ok::<_, AppError>(GitlabAuth::with_key(&dir, shared.as_deref().map(std::path::Path::new), url, bypass)?)
         })
         .await
         .expect("auth setup task")?
@@ -113,8 +124,9 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         expanded_logging: ExpandedLogging::new(expanded),
         started: Started(std::time::Instant::now()),
         tls: Arc::default(),
-        own: OwnAddress { port: addr.port(), hosts: Arc::new(own_hosts()) },
+        own: OwnAddress { port: addr.port(), hosts: Arc::new(own_hosts()), agent_port },
         stopping: Default::default(),
+        agent_sessions: Arc::default(),
     };
     if state.gitlab.get().status().gitlab_url.is_some() {
         let gitlab = state.gitlab.get();
@@ -129,6 +141,25 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     tokio::spawn(load_models(state.clone()));
     tracing::info!(addr = %addr, tls = state.config.tls.is_some(), data_dir = %state.config.data_dir.display(), "listening");
     let drain = Duration::from_secs(state.config.shutdown_timeout_secs);
+    // One signal stops both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let agent = tokio::spawn(crate::agent::serve(
+        dws_listener,
+        agent_state(&state),
+        state.config.tls.clone(),
+        stopped(),
+        drain,
+    ));
     let (tls, tls_handle) = (state.config.tls.clone(), state.tls.clone());
     let stopping = state.stopping.clone();
     let state_limits = (state.config.max_connections, state.config.header_timeout_secs);
@@ -138,11 +169,45 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         header_timeout: Duration::from_secs(state_limits.1),
         drain,
     };
-    crate::http::serve(listener, tls.as_ref(), tls_handle, router, shutdown_signal(), conn, move || stopping.stop())
+    crate::http::serve(listener, tls.as_ref(), tls_handle, router, stopped(), conn, move || stopping.stop())
         .await
         .map_err(AppError::Serve)?;
+    match agent.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "the Agent Platform service failed"),
+        Err(e) => tracing::error!(error = %e, "the Agent Platform service task failed"),
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `apply = FILE` of the boot config: the file is applied before anything reads the store, so the
+/// models, keys and routes of this start are the file's. A file that cannot be applied stops the
+/// start: serving a configuration the operator did not ask for would be worse.
+fn apply_at_boot(store: &Store, path: &std::path::Path) -> Result<(), AppError> {
+    let fail = |message: String| AppError::Apply { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let doc = crate::fleet::Document::parse(&text).map_err(|e| fail(e.0))?;
+    let current = store.config_set()?;
+    let source = path.display().to_string();
+    let plan = crate::fleet::plan(&current, &doc, &text, &source, &crate::fleet::ProcessEnv).map_err(|e| fail(e.0))?;
+    store.replace_config_set(&plan.set)?;
+    for change in &plan.changes {
+        tracing::info!(%change, "applied at start");
+    }
+    tracing::info!(path = %source, changes = plan.changes.len(), "configuration file applied");
+    Ok(())
+}
+
+/// What the Agent Platform (gRPC) service reaches of the application state.
+fn agent_state(state: &AppState) -> crate::agent::AgentState {
+    crate::agent::AgentState {
+        config: state.config.clone(),
+        gitlab: state.gitlab.clone(),
+        routing: crate::features::routing::Routing::from_ref(state),
+        sessions: state.agent_sessions.clone(),
+        expanded_logging: state.expanded_logging.clone(),
+    }
 }
 
 /// Admin accounts: announces the setup token while no admin exists; loads the admin-created API keys.

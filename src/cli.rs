@@ -1,9 +1,11 @@
-//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect|add|list`, `docs import|status`, `admin …`, `doctor`, `backup`/`restore`, `bundle keygen|sign|verify`, `man`.
+//! The command line: `serve` (the default), `config check|show`, `version`, `model inspect|add|list`, `docs import|status`, `admin …`, `doctor`, `backup`/`restore`, `apply`/`export`, `bundle keygen|sign|verify`, `man`.
 
 mod admin;
 mod backup;
+mod bench;
 mod bundle;
 pub mod doctor;
+mod fleet;
 pub mod local;
 mod model;
 
@@ -71,12 +73,33 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Make this node's configuration (models, endpoints, feature routes, API keys, the GitLab URL,
+    /// shared settings) what FILE says, in one transaction, after printing what changes. Works while
+    /// the server runs (it loads, reloads and unloads models at once).
+    Apply {
+        file: PathBuf,
+        /// Print the changes and stop; nothing is written.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Write this node's configuration as a document `airgate apply` takes (secrets as references),
+    /// to FILE or stdout.
+    Export {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Sign and verify the offline USB bundle (SHA256SUMS with an Ed25519 signature).
     #[command(subcommand)]
     Bundle(BundleCommand),
     /// Write the man pages (airgate.1 and one per subcommand) into DIR.
     #[command(hide = true)]
     Man { dir: PathBuf },
+    /// Time chat-template rendering and tool-call parsing per request (`make bench`, JSON out).
+    #[command(hide = true, name = "bench-tools")]
+    BenchTools,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,10 +268,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Doctor { json, config }) => doctor::run(&config, json),
         Some(Command::Backup { file, config }) => backup::backup(&config, &file),
         Some(Command::Restore { file, config }) => backup::restore(&config, &file),
+        Some(Command::Apply { file, dry_run, config }) => fleet::apply(&config, &file, dry_run),
+        Some(Command::Export { file, config }) => fleet::export(&config, file.as_deref()),
         Some(Command::Bundle(BundleCommand::Keygen { file })) => bundle::keygen(&file),
         Some(Command::Bundle(BundleCommand::Sign { dir })) => bundle::sign(&dir),
         Some(Command::Bundle(BundleCommand::Verify { dir, key })) => bundle::verify(&dir, key.as_deref()),
         Some(Command::Man { dir }) => man(&dir),
+        Some(Command::BenchTools) => {
+            println!("{}", bench::tool_overhead());
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Docs(DocsCommand::Import { dir, config })) => docs_import(&config, &dir),
         Some(Command::Docs(DocsCommand::Status { config })) => docs_status(&config),
         Some(Command::Admin(AdminCommand::SetupToken { config })) => admin::setup_token(&config),

@@ -6,7 +6,7 @@
 //! never an API key.
 
 use serde::{Deserialize, Serialize};
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,9 @@ pub struct ConfigArgs {
     /// Listen address [default: 0.0.0.0:5052]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+    /// Listen address of the GitLab Duo Agent Platform service (gRPC) [default: 0.0.0.0:50052]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dws_listen: Option<SocketAddr>,
     /// State directory [default: /var/lib/airgate]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -104,11 +107,18 @@ pub struct ConfigArgs {
     /// Also write the log to this file
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Apply this configuration file (`airgate apply`) at every start, before the models load
+    #[arg(long, value_name = "FILE")]
+    pub apply: Option<PathBuf>,
+    #[command(flatten)]
+    pub agent: AgentArgs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The Agent Platform (gRPC) listener.
+    pub dws_listen: SocketAddr,
     pub data_dir: PathBuf,
     /// True when the default data dir was not writable and `resolve_data_dir` fell back to the user's data dir.
     pub data_dir_fallback: bool,
@@ -147,6 +157,10 @@ pub struct Config {
     pub logging_expanded: bool,
     /// `[logging] to_file`.
     pub log_file: Option<PathBuf>,
+    /// A configuration file (`airgate apply`) applied at every start.
+    pub apply: Option<PathBuf>,
+    /// `[agent]`: the Agent Platform service's limits and policies.
+    pub agent: AgentConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -155,7 +169,15 @@ pub struct Config {
 pub struct ModelSpec {
     pub path: PathBuf,
     pub name: String,
+    /// Let this generation model serve embeddings too (`embeddings = true` in its table); an
+    /// embeddings model always does.
+    pub embeddings: bool,
+    /// Pooling for its embeddings (`mean`, `cls` or `last`) instead of the model's own (or mean).
+    pub pooling: Option<String>,
 }
+
+/// The pooling names a model's `pooling` may take.
+pub const POOLING_NAMES: [&str; 3] = ["mean", "cls", "last"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TlsPaths {
@@ -176,34 +198,6 @@ impl FromStr for LogFormat {
     type Err = &'static str;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         <Self as clap::ValueEnum>::from_str(s, true).map_err(|_| "expected auto, json or text")
-    }
-}
-
-/// A secret string: Debug, Display and Serialize print `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-impl Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
     }
 }
 
@@ -237,26 +231,6 @@ const AIGW_ALIASES: [(&str, &str); 4] = [
     ("logging.expanded", "AIGW_LOGGING__ENABLE_REQUEST_LOGGING"),
     ("logging.to_file", "AIGW_LOGGING__TO_FILE"),
 ];
-
-/// Physical cores (from /proc/cpuinfo), capped by the CPUs this process may use; at least 1.
-fn default_threads() -> u32 {
-    let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let physical = std::fs::read_to_string("/proc/cpuinfo").ok().map(|info| {
-        let mut cores = std::collections::HashSet::new();
-        for block in info.split("\n\n") {
-            let field = |k: &str| block.lines().find(|l| l.starts_with(k)).and_then(|l| l.split(':').nth(1));
-            if let (Some(p), Some(c)) = (field("physical id"), field("core id")) {
-                cores.insert((p.trim().to_owned(), c.trim().to_owned()));
-            }
-        }
-        cores.len()
-    });
-    let n = match physical {
-        Some(p) if p > 0 => p.min(avail),
-        _ => avail,
-    };
-    u32::try_from(n.max(1)).unwrap_or(u32::MAX)
-}
 
 /// The layers above the defaults: flags, environment, file.
 struct Layers<'a> {
@@ -368,6 +342,11 @@ impl Config {
 
         let default_listen = SocketAddr::from(([0, 0, 0, 0], 5052));
         let listen = l.pick("listen", a.listen, f.listen)?.map_or(default_listen, |v| v.0);
+        let default_dws = SocketAddr::from(([0, 0, 0, 0], 50052));
+        let dws_listen = l.pick("dws_listen", a.dws_listen, f.dws_listen)?.map_or(default_dws, |v| v.0);
+        if dws_listen == listen && listen.port() != 0 {
+            return Err(invalid("dws_listen", "its setting", format!("{dws_listen} is the HTTP listen address too")));
+        }
         let data_dir =
             l.pick("data_dir", a.data_dir.clone(), f.data_dir)?.map_or(PathBuf::from(DEFAULT_DATA_DIR), |v| v.0);
 
@@ -376,7 +355,12 @@ impl Config {
         for entry in entries {
             let m = match entry {
                 FileModel::Spec(s) => parse_model_spec(&s),
-                FileModel::Table(t) => model_spec(&t.path.to_string_lossy(), t.name.as_deref()),
+                FileModel::Table(t) => model_spec(&t.path.to_string_lossy(), t.name.as_deref()).and_then(|m| {
+                    if let Some(p) = t.pooling.as_deref().filter(|p| !POOLING_NAMES.contains(p)) {
+                        return Err(format!("pooling {p:?} of model {:?} must be one of mean, cls, last", m.name));
+                    }
+                    Ok(ModelSpec { embeddings: t.embeddings.unwrap_or(false), pooling: t.pooling.clone(), ..m })
+                }),
             }
             .map_err(|e| invalid("models", &origin, e))?;
             if models.iter().any(|o| o.name == m.name) {
@@ -445,12 +429,21 @@ impl Config {
             l.ranged("header_timeout_secs", a.header_timeout_secs, f.header_timeout_secs, 30, 1..=3600)?;
         let logging_expanded = switch("logging.expanded", a.logging_expanded, fl.expanded)?;
         let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
+        let apply = match l.pick("apply", a.apply.clone(), f.apply)? {
+            Some((path, origin)) if !path.is_absolute() => {
+                return Err(invalid("apply", &origin, "must be an absolute path"));
+            }
+            other => other.map(|v| v.0),
+        };
         let no_reuse = a.no_prefix_reuse.then_some(Switch(false));
         let prefix_reuse = l.pick("prefix_reuse", no_reuse, f.prefix_reuse.map(Switch))?.is_none_or(|v| v.0.0);
         let mlock = switch("mlock", a.mlock, f.mlock)?;
 
+        let agent = agent::resolve(&l, &a.agent, f.agent.unwrap_or_default())?;
+
         Ok(Config {
             listen,
+            dws_listen,
             data_dir,
             data_dir_fallback: false,
             models,
@@ -464,7 +457,7 @@ impl Config {
             mlock,
             tls,
             gitlab_url,
-            api_keys: keys.into_iter().map(Secret).collect(),
+            api_keys: keys.into_iter().map(Secret::new).collect(),
             max_body_bytes,
             shutdown_timeout_secs,
             log_format,
@@ -476,6 +469,8 @@ impl Config {
             header_timeout_secs,
             logging_expanded,
             log_file,
+            apply,
+            agent,
             config_file: file.map(|(p, _)| p.to_owned()),
         })
     }
@@ -519,12 +514,17 @@ impl Config {
 
     /// TOML text of the effective config with secrets redacted ("***"), for `airgate config show`.
     pub fn to_redacted_toml(&self) -> String {
-        let models = self
-            .models
-            .iter()
-            .map(|m| FileModel::Table(ModelTable { path: m.path.clone(), name: Some(m.name.clone()) }));
+        let models = self.models.iter().map(|m| {
+            FileModel::Table(ModelTable {
+                path: m.path.clone(),
+                name: Some(m.name.clone()),
+                embeddings: m.embeddings.then_some(true),
+                pooling: m.pooling.clone(),
+            })
+        });
         let f = FileConfig {
             listen: Some(self.listen),
+            dws_listen: Some(self.dws_listen),
             data_dir: Some(self.data_dir.clone()),
             models: Some(models.collect()),
             threads: Some(self.threads),
@@ -544,12 +544,14 @@ impl Config {
             tls: self.tls.as_ref().map(|t| FileTls { cert: Some(t.cert.clone()), key: Some(t.key.clone()) }),
             max_connections: Some(self.max_connections),
             header_timeout_secs: Some(self.header_timeout_secs),
+            apply: self.apply.clone(),
             auth: Some(FileAuth {
                 bypass: Some(self.auth_bypass),
                 bypass_minutes: Some(self.auth_bypass_minutes),
                 v1_open: Some(self.v1_open),
             }),
             logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
+            agent: Some(self.agent.to_file()),
         };
         let mut out = String::from("# Effective airgate configuration (API keys redacted).\n");
         match &self.config_file {
@@ -563,31 +565,19 @@ impl Config {
     }
 }
 
-fn ensure_writable(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create directory: {e}"))?;
-    let probe = dir.join(format!(".airgate-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| format!("directory is not writable: {e}"))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
-/// Accepts `http(s)://HOST[...]` without whitespace; strips trailing slashes.
-fn check_url(url: &str) -> Result<String, String> {
-    let lower = url.to_ascii_lowercase();
-    let rest = ["https://", "http://"].iter().find_map(|s| lower.starts_with(s).then(|| &url[s.len()..]));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    match host {
-        Some(h) if !h.is_empty() && !url.chars().any(char::is_whitespace) => Ok(url.trim_end_matches('/').to_owned()),
-        _ => Err(format!("{url:?} is not an http:// or https:// URL with a host")),
-    }
-}
-
+mod agent;
+mod checks;
 mod file;
-mod warnings;
-pub use warnings::plain_http_warning;
+mod secret;
+pub use checks::plain_http_warning;
+use checks::{check_url, default_threads, ensure_writable};
 
+pub use agent::{AgentArgs, AgentConfig, ChatScope};
+/// A toml error as "line N, key `k`: message" (the key recovered from the source line).
+pub(crate) use file::parse_detail as toml_error;
 pub use file::parse_model_spec;
 use file::{FileAuth, FileConfig, FileLogging, FileModel, FileTls, ModelTable, Switch, model_spec, parse_detail};
+pub use secret::Secret;
 
 #[cfg(test)]
 mod tests;

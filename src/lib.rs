@@ -1,6 +1,7 @@
 //! airgate: GitLab AI Gateway and llama.cpp model server in one binary, for air-gapped hosts.
 
 pub mod activity;
+pub mod agent;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod docs;
 pub mod engine;
 pub mod features;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
@@ -60,8 +62,19 @@ pub fn long_date(unix_secs: u64) -> String {
     format!("{} {d:02}, {y}", MONTHS[(m - 1) as usize])
 }
 
+/// `2026-03-02T10:00:00.100000+00:00`: UTC with microseconds, as Python's `isoformat()` writes it
+/// (the timestamps GitLab's Agent Platform clients parse).
+pub fn iso_utc(time: std::time::SystemTime) -> String {
+    let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let (h, min, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{:06}+00:00", since.subsec_micros())
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -83,6 +96,13 @@ mod tests {
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
         assert_eq!(civil_from_days(20_414), (2025, 11, 22));
+    }
+
+    #[test]
+    fn iso_timestamps() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_772_445_600_100_000);
+        assert_eq!(iso_utc(t), "2026-03-02T10:00:00.100000+00:00");
+        assert_eq!(iso_utc(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000000+00:00");
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub const SLOTS: &str = "airgate_slots";
 pub const SLOTS_BUSY: &str = "airgate_slots_busy";
 pub const KV_CACHE_TOKENS: &str = "airgate_kv_cache_tokens";
 pub const KV_CACHE_CAPACITY: &str = "airgate_kv_cache_capacity_tokens";
+pub const TOOL_CALLS: &str = "airgate_tool_calls_total";
+pub const REPETITION_STOPS: &str = "airgate_repetition_stops_total";
+pub const EMBEDDING_INPUTS: &str = "airgate_embedding_inputs_total";
+pub const EMBEDDING_TOKENS: &str = "airgate_embedding_tokens_total";
+pub const EMBEDDING_SECONDS: &str = "airgate_embedding_request_duration_seconds";
+pub const AGENT_SESSIONS_ACTIVE: &str = "airgate_agent_sessions_active";
+pub const AGENT_SESSIONS: &str = "airgate_agent_sessions_total";
+pub const AGENT_TOOL_CALLS: &str = "airgate_agent_tool_calls_total";
+pub const AGENT_MODEL_CALLS: &str = "airgate_agent_model_calls_total";
+pub const AGENT_TURN_SECONDS: &str = "airgate_agent_turn_duration_seconds";
 
 /// Seconds: from a millisecond completion to a minute-long chat step.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -76,11 +86,41 @@ fn describe() {
     describe_gauge!(SLOTS_BUSY, "Slots running a request.");
     describe_gauge!(KV_CACHE_TOKENS, "Tokens held in the model's KV cache over all slots.");
     describe_gauge!(KV_CACHE_CAPACITY, "Tokens the model's KV cache can hold over all slots.");
+    describe_counter!(
+        TOOL_CALLS,
+        "Tool calls a model wrote, by result: valid, malformed (returned as text), cut (the output ended inside it), repaired (an upstream's, asked for again)."
+    );
+    describe_counter!(REPETITION_STOPS, "Generations the repetition guard stopped because they repeated themselves.");
+    describe_counter!(EMBEDDING_INPUTS, "Inputs embedded, by model and feature.");
+    describe_counter!(EMBEDDING_TOKENS, "Tokens of embedded inputs, by model and feature.");
+    describe_histogram!(
+        EMBEDDING_SECONDS,
+        Unit::Seconds,
+        "From a model's embeddings thread taking a request to its answer."
+    );
+    describe_gauge!(AGENT_SESSIONS_ACTIVE, "Agent Platform sessions running now, by flow.");
+    describe_counter!(AGENT_SESSIONS, "Agent Platform sessions ended, by flow and gRPC status.");
+    describe_counter!(AGENT_TOOL_CALLS, "Tool calls the agents made, by tool and outcome.");
+    describe_counter!(AGENT_MODEL_CALLS, "Model calls of the agents, by model and outcome.");
+    describe_histogram!(
+        AGENT_TURN_SECONDS,
+        Unit::Seconds,
+        "Duration of an agent turn (first model call to answer or approval request), by flow."
+    );
+}
+
+/// Counts one tool call by its result (`valid`, `malformed`, `cut`, `repaired`).
+pub fn tool_call(result: &'static str) {
+    metrics::counter!(TOOL_CALLS, "result" => result).increment(1);
 }
 
 /// The label for requests no GitLab feature claimed: the API surface their path belongs to.
 pub fn surface(path: &str) -> &'static str {
-    if path.starts_with("/v1/chat/completions") || path.starts_with("/v1/completions") || path.contains("/models") {
+    if path.starts_with("/v1/chat/completions")
+        || path.starts_with("/v1/completions")
+        || path == "/v1/embeddings"
+        || path.contains("/models")
+    {
         "openai"
     } else if path.starts_with("/monitoring") || path == "/metrics" {
         "monitoring"
@@ -99,6 +139,7 @@ mod tests {
     fn surfaces() {
         assert_eq!(surface("/v1/chat/completions"), "openai");
         assert_eq!(surface("/v1/v1/models"), "openai");
+        assert_eq!(surface("/v1/embeddings"), "openai");
         assert_eq!(surface("/monitoring/healthz"), "monitoring");
         assert_eq!(surface("/admin/"), "admin");
         assert_eq!(surface("/nope"), "other");

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::activity::Tapped;
 use crate::config::Config;
-use crate::engine::llama::{LlamaEngine, LoadParams, Stopping};
+use crate::engine::embed::Pooling;
+use crate::engine::llama::{EmbedOptions, LlamaEngine, LoadParams, Stopping};
 use crate::engine::{Engine, ModelRegistry, ModelStatus};
 use crate::store::settings::RECORDED_MODEL_PARAMS;
 use crate::store::{ModelRecord, RecordedParams, Store};
@@ -56,7 +57,15 @@ pub fn load_params_from(c: &crate::config::Config, m: &ModelRecord) -> LoadParam
         mlock: c.mlock,
         gpu_layers: m.gpu_layers.unwrap_or(0),
         stopping: Default::default(),
+        embeddings: embed_options(c, m),
     }
+}
+
+/// Embeddings on the model: the admin's choice in its record, else its boot-config table's.
+pub fn embed_options(c: &crate::config::Config, m: &ModelRecord) -> EmbedOptions {
+    let spec = c.models.iter().find(|s| s.name == m.name);
+    let pooling = m.pooling.as_deref().or(spec.and_then(|s| s.pooling.as_deref())).and_then(Pooling::parse);
+    EmbedOptions { allow: m.embeddings.unwrap_or(spec.is_some_and(|s| s.embeddings)), pooling }
 }
 
 /// A record for a model of the boot config that the store does not know yet.
@@ -73,6 +82,8 @@ pub fn new_record(name: &str, path: &str, size: u64) -> ModelRecord {
         gpu_layers: None,
         added_at: crate::unix_now(),
         autoload: None,
+        embeddings: None,
+        pooling: None,
     }
 }
 
@@ -108,6 +119,43 @@ pub async fn load(life: &Lifecycle, m: &ModelRecord) -> Result<(), String> {
     }
 }
 
+/// Brings the running models in line with a newly applied configuration `set` (`before`: the
+/// records it replaced): models it loads at start are loaded (or reloaded, when their file or
+/// parameters changed), models it dropped or no longer loads are unloaded (unless the boot config
+/// names them), and its default model becomes the default. Loads run in the background; returns
+/// the models being loaded.
+pub async fn reconcile(life: &Lifecycle, before: &[ModelRecord], set: &crate::store::ConfigSet) -> Vec<String> {
+    let boot = |name: &str| life.config.models.iter().any(|m| m.name == name);
+    for summary in life.registry.list() {
+        let kept = set.models.iter().find(|r| r.name == summary.name);
+        if kept.is_none_or(|r| r.autoload == Some(false)) && !boot(&summary.name) {
+            life.registry.remove(&summary.name);
+            tracing::info!(model = %summary.name, "unloaded: the applied configuration does not load it");
+        }
+    }
+    let mut loading = Vec::new();
+    for r in set.models.iter().filter(|r| r.autoload != Some(false)) {
+        let changed = before.iter().find(|b| b.name == r.name).is_none_or(|b| {
+            (&b.path, b.size, b.ctx_size, b.parallel, b.threads, b.gpu_layers)
+                != (&r.path, r.size, r.ctx_size, r.parallel, r.threads, r.gpu_layers)
+        });
+        let absent = life.registry.status(&r.name).is_none();
+        if absent || changed {
+            if absent {
+                // Announced at once; a model already loaded keeps serving until its reload is ready.
+                life.registry.add_loading(&r.name, &r.path);
+            }
+            loading.push(r.name.clone());
+            let (life, r) = (life.clone(), r.clone());
+            tokio::spawn(async move { load(&life, &r).await });
+        }
+    }
+    if let Some(name) = &set.default_model {
+        life.registry.set_default(name);
+    }
+    loading
+}
+
 /// Registers the GGUF at `path` under `name` to load at every start, without copying it: checks the
 /// file, hashes it. Registering the same file under the same name again changes nothing (installers
 /// rerun); another file under a taken name is refused. Blocking. Returns the record and whether it is new.
@@ -140,16 +188,17 @@ pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
     use crate::engine::{ChatMessage, GenerateRequest, Prompt, SamplingParams, collect};
     use std::time::Duration;
     let req = GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage {
-            role: "user".into(),
-            content: "Reply with the single word OK.".into(),
-        }]),
+        prompt: Prompt::Chat(vec![ChatMessage::new("user", "Reply with the single word OK.")]),
         max_tokens: Some(8),
         sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
         stop: Vec::new(),
+        repetition_guard: false,
         ignore_eos: false,
         deadline: Some(Instant::now() + Duration::from_secs(30)),
         feature: "diagnostics",
+        constraint: None,
+        special_text: Vec::new(),
+        upstream_tools: None,
     };
     let run = async {
         let events = engine.generate(req).await?;
@@ -162,6 +211,25 @@ pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
         Ok(Ok(g)) => {
             Ok(format!("{} tokens: {:?}", g.usage.completion_tokens, g.text.chars().take(60).collect::<String>()))
         }
+    }
+}
+
+/// One embedding of a short text: the vector's width when the model answered within a minute,
+/// else why not. The admin diagnostics' check of the embeddings feature.
+pub async fn probe_embeddings(engine: &dyn Engine) -> Result<String, String> {
+    use crate::engine::{EmbedInput, EmbedRequest};
+    use std::time::Duration;
+    let req = EmbedRequest {
+        inputs: vec![EmbedInput::Text("fn add(a: i32, b: i32) -> i32 { a + b }".into())],
+        feature: "diagnostics",
+    };
+    match tokio::time::timeout(Duration::from_secs(60), engine.embed(req)).await {
+        Err(_) => Err("no answer within 60 s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(e)) => match e.vectors.first() {
+            Some(v) if !v.is_empty() => Ok(format!("a {}-dimensional vector ({} tokens)", v.len(), e.prompt_tokens)),
+            _ => Err("the model returned no vector".into()),
+        },
     }
 }
 
@@ -498,69 +566,4 @@ fn copy_verified(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remember_records_the_parameters_used_and_hashes_in_the_background() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let file = dir.path().join("m.gguf");
-        std::fs::write(&file, b"not really weights, but hashable").unwrap();
-        let path = file.display().to_string();
-        let used = UsedParams { ctx_size: 1024, parallel: 2, threads: 1 };
-        let hashing = remember(&store, "m", &path, 32, used).unwrap().expect("no sha256 yet: hashed");
-        let r = store.model("m").unwrap().unwrap();
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (Some(1024), Some(2), Some(1)));
-        hashing.join().unwrap();
-        let sha = sha256_file(&file).unwrap();
-        assert_eq!(store.model("m").unwrap().unwrap().sha256.as_deref(), Some(sha.as_str()));
-        // Known file: nothing to hash again.
-        assert!(remember(&store, "m", &path, 32, used).unwrap().is_none());
-
-        // The next start follows its boot config for what was recorded from the last one...
-        let recorded = store.get_setting(RECORDED_MODEL_PARAMS).unwrap().unwrap();
-        let mut r = store.model("m").unwrap().unwrap();
-        recorded["m"].forget_in(&mut r);
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (None, None, None));
-        // ...but keeps what an admin chose since.
-        let mut r = store.model("m").unwrap().unwrap();
-        r.parallel = Some(4);
-        store.upsert_model(&r).unwrap();
-        remember(&store, "m", &path, 32, UsedParams { ctx_size: 2048, parallel: 4, threads: 1 }).unwrap();
-        let mut r = store.model("m").unwrap().unwrap();
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (Some(2048), Some(4), Some(1)));
-        let recorded = store.get_setting(RECORDED_MODEL_PARAMS).unwrap().unwrap();
-        recorded["m"].forget_in(&mut r);
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (None, Some(4), None));
-
-        // Another file under the name: hashed anew.
-        std::fs::write(&file, b"other bytes").unwrap();
-        remember(&store, "m", &path, 11, used).unwrap().expect("changed file: hashed").join().unwrap();
-        let sha = sha256_file(&file).unwrap();
-        assert_eq!(store.model("m").unwrap().unwrap().sha256.as_deref(), Some(sha.as_str()));
-    }
-
-    /// The import copies the handle it checked: a file swapped in at the path after the check is
-    /// not what lands in the models dir.
-    #[test]
-    fn an_import_copies_the_file_it_checked_not_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let (source, models) = (dir.path().join("checked.gguf"), dir.path().join("models"));
-        std::fs::write(&source, b"GGUF the bytes that were checked").unwrap();
-        let handle = std::fs::File::open(&source).unwrap();
-        let swapped = dir.path().join("swapped");
-        std::fs::write(&swapped, b"other bytes, never checked").unwrap();
-        std::fs::rename(&swapped, &source).unwrap();
-        let job = Job {
-            id: "t".into(),
-            state: Mutex::new((JobState::Running, String::new())),
-            bytes_done: AtomicU64::new(0),
-            bytes_total: 0,
-            model: "m".into(),
-        };
-        let (target, sha) = copy_verified((&source, handle), &models, None, &job).unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"GGUF the bytes that were checked");
-        assert_eq!(sha, sha256_file(&target).unwrap());
-    }
-}
+mod tests;

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::engine::ModelRegistry;
 use crate::engine::llama::Stopping;
 use crate::engine::remote::RemoteClient;
+use crate::features::agent::sessions::Sessions;
 use crate::features::routing::{OwnAddress, Routing};
 use crate::http::tls::TlsHandle;
 use crate::models::{Jobs, Lifecycle};
@@ -49,6 +50,8 @@ pub struct AppState {
     pub own: OwnAddress,
     /// Set at the shutdown deadline: the model threads cut what still runs (finish reason `cancelled`).
     pub stopping: Stopping,
+    /// Live Agent Platform sessions (the gRPC service runs them; the admin API lists and stops them).
+    pub agent_sessions: Arc<Sessions>,
 }
 
 /// The "expanded logging" switch: prompts and model output in the log.

@@ -287,6 +287,9 @@ scheme=http
 grep -qE '^[[:space:]]*\[tls\]' "$CONF" 2>/dev/null && scheme=https
 port="$(sed -n 's/^[[:space:]]*listen[[:space:]]*=[[:space:]]*"[^"]*:\([0-9]*\)".*/\1/p' "$CONF" 2>/dev/null | head -1)"
 base="$scheme://$host:${port:-5052}"
+dws_port="$(sed -n 's/^[[:space:]]*dws_listen[[:space:]]*=[[:space:]]*"[^"]*:\([0-9]*\)".*/\1/p' "$CONF" 2>/dev/null | head -1)"
+secure=false
+[[ $scheme == https ]] && secure=true
 model="${names[0]:-<model name>}"
 cat <<EOF
 
@@ -296,7 +299,9 @@ airgate is installed. Next steps:
   $INSTALLER BUNDLE   upgrade later from a newer bundle (checked with the pinned key)
 
 In GitLab (Linux package: /etc/gitlab/gitlab.rb, then gitlab-ctl reconfigure):
-  gitlab_rails['env'] = { 'AI_GATEWAY_URL' => '$base' }
+  gitlab_rails['env'] = { 'AI_GATEWAY_URL' => '$base', 'DUO_AGENT_PLATFORM_SERVICE_SECURE' => '$secure' }
+Admin -> GitLab Duo -> Change configuration (Agentic Chat, agent mode):
+  Local URL for the GitLab Duo Agent Platform service    $host:${dws_port:-50052}
 Admin -> GitLab Duo -> Self-hosted models -> Add self-hosted model:
   Platform            API (OpenAI-compatible)
   Endpoint            $base/v1

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::{LogFormat, ModelSpec};
+use super::{ChatScope, LogFormat, ModelSpec};
 
 /// Contents of the config file; `None` = not set there.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     pub(super) listen: Option<SocketAddr>,
+    pub(super) dws_listen: Option<SocketAddr>,
     pub(super) data_dir: Option<PathBuf>,
     pub(super) models: Option<Vec<FileModel>>,
     pub(super) threads: Option<u32>,
@@ -34,6 +35,19 @@ pub(super) struct FileConfig {
     pub(super) tls: Option<FileTls>,
     pub(super) auth: Option<FileAuth>,
     pub(super) logging: Option<FileLogging>,
+    pub(super) apply: Option<PathBuf>,
+    pub(super) agent: Option<FileAgent>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileAgent {
+    pub(super) max_sessions: Option<usize>,
+    pub(super) idle_timeout_secs: Option<u64>,
+    pub(super) max_iterations: Option<u32>,
+    pub(super) max_tokens: Option<u32>,
+    pub(super) chat_scope: Option<ChatScope>,
+    pub(super) first_tool_choice: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -86,6 +100,10 @@ pub(super) enum FileModel {
 pub(super) struct ModelTable {
     pub(super) path: PathBuf,
     pub(super) name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) embeddings: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) pooling: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for FileModel {
@@ -146,11 +164,11 @@ pub(super) fn model_spec(path: &str, name: Option<&str>) -> Result<ModelSpec, St
         let p = path.display();
         return Err(format!("model name {name:?} (for {p}) must match [A-Za-z0-9._-]{{1,64}}"));
     }
-    Ok(ModelSpec { path, name })
+    Ok(ModelSpec { path, name, embeddings: false, pooling: None })
 }
 
 /// Turns a toml error into "line N, key `k`: message" (the key is recovered from the source line).
-pub(super) fn parse_detail(text: &str, err: &toml::de::Error) -> String {
+pub(crate) fn parse_detail(text: &str, err: &toml::de::Error) -> String {
     let Some(start) = err.span().map(|s| s.start.min(text.len())) else {
         return err.message().to_owned();
     };

@@ -91,6 +91,16 @@ fn list_and_table_layers() {
     assert_eq!(c.api_keys, [Secret::new(KEY_A), Secret::new(KEY_B)]);
     assert_eq!(c.tls.map(|t| (t.cert, t.key)), Some(("/c.pem".into(), "/ek".into())));
 
+    // Embeddings on a generation model, and the pooling, come from the model's table.
+    let c = run("", "models = [{ path = \"/m/g.gguf\", embeddings = true, pooling = \"last\" }, \"/m/h.gguf\"]", "")
+        .unwrap();
+    let m = &c.models;
+    assert_eq!(
+        (m[0].embeddings, m[0].pooling.as_deref(), m[1].embeddings, m[1].pooling.as_deref()),
+        (true, Some("last"), false, None)
+    );
+    assert_eq!(run("", &c.to_redacted_toml(), "").unwrap().models, c.models, "config show keeps them");
+
     let flags = format!("--model /f/1.gguf --model /f/2.gguf:two --tls-cert /fc --api-key {KEY_B}");
     let c = run(&flags, &file, &env).unwrap();
     assert_eq!(names(&c), ["1=/f/1.gguf", "two=/f/2.gguf"]);
@@ -183,6 +193,8 @@ fn bad_values_name_key_line_and_origin() {
         ("--shutdown-timeout-secs 86401", "", "", "shutdown_timeout_secs"),
         ("", "log_level = \"\"", "", "log_level|config file"),
         ("--model /m/x.gguf:bad*name", "", "", "models|flag --model|bad*name"),
+        ("", "models = [{ path = \"/m/e.gguf\", pooling = \"max\" }]", "", "models|pooling \"max\"|mean, cls, last"),
+        ("", "models = [{ path = \"/m/e.gguf\", embeddings = \"on\" }]", "", "line 1|invalid type"),
         ("", "[auth]\nbypass = \"yes\"", "", "line 2|key `auth.bypass`|invalid type"),
         ("", "[auth]\nbypas = true", "", "line 2|key `auth.bypas`|unknown field"),
         ("", "[logging]\nexpanded = 1", "", "key `logging.expanded`|invalid type"),
@@ -305,8 +317,8 @@ fn sample_config_is_valid() {
         .map(|l| l.to_owned() + "\n")
         .collect();
     let c = run("", &uncommented, "").unwrap();
-    assert!(c.tls.is_some() && c.gitlab_url.is_some() && c.log_file.is_some(), "{uncommented}");
-    assert_eq!(Config { config_file: None, tls: None, gitlab_url: None, log_file: None, ..c }, defaults);
+    assert!(c.tls.is_some() && c.gitlab_url.is_some() && c.log_file.is_some() && c.apply.is_some(), "{uncommented}");
+    assert_eq!(Config { config_file: None, tls: None, gitlab_url: None, log_file: None, apply: None, ..c }, defaults);
     // Every key of the file format is documented in the sample.
     let all: FileConfig = toml::from_str(&uncommented).unwrap();
     for line in toml::to_string(&all).unwrap().lines().filter(|l| l.contains(" = ")) {
@@ -378,4 +390,32 @@ fn plain_http_gitlab_bypass_and_open_v1_are_warned_about() {
     assert!(w[0].contains("http://gitlab.example.com") && w[0].contains("signing keys travel unprotected"));
     assert!(w[1].contains("for 60 minutes"));
     assert!(w[2].contains("v1_open"));
+}
+
+#[test]
+fn agent_platform_settings() {
+    let c = run("", "", "").unwrap();
+    assert_eq!(c.dws_listen, "0.0.0.0:50052".parse().unwrap());
+    assert_eq!((c.agent.max_sessions, c.agent.idle_timeout_secs, c.agent.max_iterations), (32, 600, 25));
+    assert_eq!(
+        (c.agent.max_tokens, c.agent.chat_scope, c.agent.first_tool_choice.as_str()),
+        (2048, ChatScope::AgentPlatform, "auto")
+    );
+    let c = run(
+        "--agent-chat-scope duo_chat --dws-listen 127.0.0.1:7000",
+        "[agent]\nmax_iterations = 5\nmax_sessions = 9\n",
+        "AIRGATE_AGENT_MAX_SESSIONS=3;AIRGATE_AGENT_FIRST_TOOL_CHOICE=read_file;AIRGATE_DWS_LISTEN=127.0.0.1:1",
+    )
+    .unwrap();
+    assert_eq!(c.dws_listen, "127.0.0.1:7000".parse().unwrap(), "the flag wins");
+    assert_eq!((c.agent.max_sessions, c.agent.max_iterations), (3, 5), "env over file, file over default");
+    assert_eq!((c.agent.chat_scope, c.agent.first_tool_choice.as_str()), (ChatScope::DuoChat, "read_file"));
+    assert!(err("--agent-first-tool-choice rm;ls", "", "").contains("agent.first_tool_choice"));
+    assert!(err("", "[agent]\nmax_sessions = 0\n", "").contains("agent.max_sessions"));
+    assert!(err("", "", "AIRGATE_AGENT_CHAT_SCOPE=everyone").contains("AIRGATE_AGENT_CHAT_SCOPE"));
+    assert!(err("", "[agent]\nbogus = 1\n", "").contains("bogus"));
+    assert!(err("--listen 127.0.0.1:9 --dws-listen 127.0.0.1:9", "", "").contains("dws_listen"));
+    // `config show` round-trips the new keys.
+    let shown = c.to_redacted_toml();
+    assert!(shown.contains("dws_listen = \"127.0.0.1:7000\"") && shown.contains("[agent]"), "{shown}");
 }

@@ -1,11 +1,13 @@
 //! Inference engines: the `Engine` trait every model backend implements, request/event types, and the registry of loaded models.
 
+pub mod embed;
 #[cfg(test)]
 pub mod fake;
 pub mod gguf;
 pub mod llama;
 pub mod registry;
 pub mod remote;
+pub mod repeat;
 pub mod stop;
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use embed::{EmbedInfo, EmbedInput, EmbedRequest, Embedded};
 pub use registry::{ModelRegistry, ModelStatus};
 
 /// What the model continues: raw text, or chat messages the engine renders with the model's template
@@ -34,12 +37,67 @@ pub struct GenerateRequest {
     pub sampling: SamplingParams,
     /// Strings that end generation; they are never part of the output.
     pub stop: Vec<String>,
+    /// Stop (finish reason `repetition`) when the output starts repeating one span of tokens over and
+    /// over ([`repeat`]).
+    pub repetition_guard: bool,
     /// Keep generating past end-of-generation tokens (benchmarks use it to force a token count).
     pub ignore_eos: bool,
     /// When the answer stops being useful: a request still queued then is dropped without running.
     pub deadline: Option<std::time::Instant>,
     /// The GitLab feature (or API surface) asking: a metrics label.
     pub feature: &'static str,
+    /// Local engines: the output held to a grammar.
+    pub constraint: Option<Constraint>,
+    /// Local engines: special tokens whose text the output shows (a control token renders as nothing
+    /// otherwise): the markers a tool-call or reasoning parser reads.
+    pub special_text: Vec<String>,
+    /// Remote engines: tools, tool choice and answer format, passed through to an upstream that
+    /// does tool calling itself.
+    pub upstream_tools: Option<UpstreamTools>,
+}
+
+impl GenerateRequest {
+    /// A request for `prompt` with default sampling and nothing else set.
+    pub fn new(prompt: Prompt, feature: &'static str) -> GenerateRequest {
+        GenerateRequest {
+            prompt,
+            max_tokens: None,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            repetition_guard: false,
+            ignore_eos: false,
+            deadline: None,
+            feature,
+            constraint: None,
+            special_text: Vec::new(),
+            upstream_tools: None,
+        }
+    }
+}
+
+/// Decoding held to a GBNF grammar (llama.cpp's grammar sampler).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraint {
+    pub grammar: String,
+    /// The grammar's entry rule.
+    pub root: String,
+    /// Empty: the grammar holds from the first token. Otherwise the output is free until one of
+    /// these regular expressions matches it (one written `^…$` must match all of the output so far),
+    /// and the grammar holds from the match's first group on.
+    pub triggers: Vec<String>,
+}
+
+/// OpenAI tool calling for an upstream server (wire shapes, passed through).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UpstreamTools {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +139,8 @@ pub enum FinishReason {
     Length,
     /// The client went away, or the stream was cut at the shutdown deadline.
     Cancelled,
+    /// The repetition guard stopped a generation that was repeating itself ([`repeat`]).
+    Repetition,
 }
 
 impl FinishReason {
@@ -89,6 +149,7 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::Cancelled => "cancelled",
+            FinishReason::Repetition => "repetition",
         }
     }
 }
@@ -103,10 +164,21 @@ pub struct Usage {
     pub cached_tokens: u32,
 }
 
-/// What a running generation sends back, in order: any number of `Text`, then exactly one `Done` or `Failed`.
+/// What a running generation sends back, in order: any number of `Text` (and, from an upstream that
+/// calls tools itself, `Reasoning` and `ToolCall`), then exactly one `Done` or `Failed`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Text(String),
+    /// Reasoning an upstream returned apart from the text (`reasoning_content`).
+    Reasoning(String),
+    /// A piece of a tool call an upstream made: the first piece of a call carries its id and name,
+    /// later ones more of its arguments.
+    ToolCall {
+        index: usize,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
     Done {
         finish: FinishReason,
         usage: Usage,
@@ -145,6 +217,7 @@ pub async fn collect(mut events: EventStream) -> Result<Generated, EngineError> 
     while let Some(event) = events.recv().await {
         match event {
             Event::Text(t) => text.push_str(&t),
+            Event::Reasoning(_) | Event::ToolCall { .. } => {}
             Event::Done { finish, usage, .. } => return Ok(Generated { text, finish, usage }),
             Event::Failed(detail) => return Err(EngineError::Internal(detail)),
             Event::Expired { waited } => return Err(EngineError::Expired { waited }),
@@ -201,6 +274,26 @@ pub struct FimTokens {
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
+    /// Assistant messages to an upstream: the calls they made (OpenAI shape).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<serde_json::Value>,
+    /// Tool messages to an upstream: the call they answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> ChatMessage {
+        ChatMessage { role: role.into(), content: content.into(), tool_calls: Vec::new(), tool_call_id: None }
+    }
+}
+
+/// A local model's own chat template (the GGUF's Jinja text) and the texts of its BOS and EOS tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSource {
+    pub text: String,
+    pub bos: String,
+    pub eos: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +337,22 @@ pub trait Engine: Send + Sync {
     /// Requests waiting for a slot.
     fn queue_depth(&self) -> usize {
         0
+    }
+    /// The model's own chat template, when it has one (llama.cpp's built-in layouts serve the others).
+    fn template(&self) -> Option<&TemplateSource> {
+        None
+    }
+    /// Served by an upstream server, which renders chats and calls tools itself.
+    fn is_remote(&self) -> bool {
+        false
+    }
+    /// What the model's embeddings look like, when it serves them.
+    fn embeddings(&self) -> Option<EmbedInfo> {
+        None
+    }
+    /// Embeds the inputs (unit vectors, in input order).
+    async fn embed(&self, _req: EmbedRequest) -> Result<Embedded, EngineError> {
+        Err(EngineError::InvalidRequest(format!("model `{}` does not serve embeddings", self.info().name)))
     }
 }
 

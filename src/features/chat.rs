@@ -1,11 +1,15 @@
-//! Chat-shaped model calls shared by Duo Chat and the feature prompts: fit the messages into the routed model's context, run them, optionally continuing an assistant prefill.
+//! Chat-shaped model calls shared by Duo Chat and the feature prompts: fit the messages into the routed model's context, run them, optionally continuing an assistant prefill; families that want it get one system message and answers without reasoning.
 
 use std::time::{Duration, Instant};
 
 use super::FeatureError;
 use super::routing::Route;
-use crate::engine::{ChatMessage, EngineError, EventStream, GenerateRequest, Prompt, SamplingParams};
+use tokio::sync::mpsc;
+
+use crate::engine::{ChatMessage, EngineError, Event, EventStream, GenerateRequest, Prompt, SamplingParams};
 use crate::prompt::Message;
+use crate::prompt::toolcall::{Parser, Piece, Syntax, THINK};
+use crate::store::RunawayPolicy;
 
 /// A chat prompt and how to run it.
 #[derive(Debug, Clone)]
@@ -47,12 +51,23 @@ pub struct Started {
 
 /// Runs `plan` on `route`. A local model gets the messages rendered with its chat template, the
 /// prefill appended, and `max_tokens` capped to what is left of its context; an upstream gets the
-/// messages (plus the prefill as a final assistant message, as GitLab's gateway sends it).
-pub async fn run(route: &Route, plan: ChatPlan, verbose: bool) -> Result<(EventStream, Started), FeatureError> {
+/// messages (plus the prefill as a final assistant message, as GitLab's gateway sends it). Either
+/// way the feature's output cap applies and the repetition guard watches, as `policy` says.
+pub async fn run(
+    route: &Route,
+    mut plan: ChatPlan,
+    policy: &RunawayPolicy,
+    verbose: bool,
+) -> Result<(EventStream, Started), FeatureError> {
+    if route.family.requires_single_system_message() {
+        plan.messages = single_system(plan.messages);
+    }
+    plan.max_tokens = policy.capped(plan.feature, plan.max_tokens);
+    let guard = policy.guard();
     let (request, started) = if route.local {
-        local_request(route, plan).await?
+        local_request(route, plan, guard).await?
     } else {
-        remote_request(plan, route.engine.info().context_per_slot)
+        remote_request(plan, route.engine.info().context_per_slot, guard)
     };
     if verbose {
         let prompt = match &request.prompt {
@@ -62,18 +77,62 @@ pub async fn run(route: &Route, plan: ChatPlan, verbose: bool) -> Result<(EventS
         tracing::info!(target: "airgate::expanded", %prompt, stop = ?request.stop, "model request");
     }
     let events = route.engine.generate(request).await?;
+    let events = if route.family.strip_reasoning() { without_reasoning(events) } else { events };
     Ok((events, started))
+}
+
+/// Every system message joined into one, first (the family accepts only one).
+fn single_system(messages: Vec<Message>) -> Vec<Message> {
+    let (system, rest): (Vec<Message>, Vec<Message>) = messages.into_iter().partition(|m| m.role == "system");
+    if system.len() <= 1 {
+        return system.into_iter().chain(rest).collect();
+    }
+    let joined = system.iter().map(|m| m.content.as_str()).filter(|c| !c.is_empty()).collect::<Vec<_>>().join("\n\n");
+    std::iter::once(Message::system(joined)).chain(rest).collect()
+}
+
+/// The stream with the model's `<think>…</think>` reasoning (or what precedes a leaked `</think>`)
+/// taken out of its text. Dropping the returned stream drops the model's, which cancels it.
+fn without_reasoning(mut events: EventStream) -> EventStream {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut parser = Parser::new(Syntax::Json, false, Some(THINK), false).keep_whitespace();
+        let text = |pieces: Vec<Piece>| -> String {
+            pieces.into_iter().filter_map(|p| if let Piece::Content(t) = p { Some(t) } else { None }).collect()
+        };
+        loop {
+            let event = tokio::select! {
+                () = tx.closed() => return,
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => return,
+                },
+            };
+            let (before, event) = match event {
+                Event::Text(t) => (text(parser.push(&t)), None),
+                end => (text(parser.finish()), Some(end)),
+            };
+            if !before.is_empty() && tx.send(Event::Text(before)).await.is_err() {
+                return;
+            }
+            if let Some(end) = event {
+                let _ = tx.send(end).await;
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn sampling(plan: &ChatPlan) -> SamplingParams {
     SamplingParams { temperature: plan.temperature, seed: plan.seed, ..SamplingParams::default() }
 }
 
-fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
+fn remote_request(plan: ChatPlan, context: u32, guard: bool) -> (GenerateRequest, Started) {
     let mut messages: Vec<ChatMessage> =
-        plan.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
+        plan.messages.iter().map(|m| ChatMessage::new(m.role.clone(), m.content.clone())).collect();
     if let Some(prefill) = &plan.prefill {
-        messages.push(ChatMessage { role: "assistant".into(), content: prefill.clone() });
+        messages.push(ChatMessage::new("assistant", prefill.clone()));
     }
     let chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
     let prompt_tokens = chars.div_ceil(4) as u32;
@@ -86,17 +145,21 @@ fn remote_request(plan: ChatPlan, context: u32) -> (GenerateRequest, Started) {
     let started = Started { prompt_tokens, max_tokens, dropped_turns: 0 };
     let request = GenerateRequest {
         sampling: sampling(&plan),
-        prompt: Prompt::Chat(messages),
         max_tokens: Some(max_tokens),
         stop: plan.stop,
+        repetition_guard: guard,
         ignore_eos: false,
         deadline: Some(Instant::now() + GITLAB_DEADLINE),
-        feature: plan.feature.as_str(),
+        ..GenerateRequest::new(Prompt::Chat(messages), plan.feature.as_str())
     };
     (request, started)
 }
 
-async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateRequest, Started), FeatureError> {
+async fn local_request(
+    route: &Route,
+    mut plan: ChatPlan,
+    guard: bool,
+) -> Result<(GenerateRequest, Started), FeatureError> {
     let engine = route.engine.clone();
     let context = engine.info().context_per_slot;
     let model = engine.info().name.clone();
@@ -133,21 +196,19 @@ async fn local_request(route: &Route, mut plan: ChatPlan) -> Result<(GenerateReq
     }
     let request = GenerateRequest {
         sampling: sampling(&plan),
-        prompt: Prompt::Text(text),
         max_tokens: Some(max_tokens),
         stop: plan.stop,
+        repetition_guard: guard,
         ignore_eos: false,
         deadline: Some(Instant::now() + GITLAB_DEADLINE),
-        feature: plan.feature.as_str(),
+        ..GenerateRequest::new(Prompt::Text(text), plan.feature.as_str())
     };
     Ok((request, Started { prompt_tokens, max_tokens, dropped_turns }))
 }
 
-/// The local prompt text and its exact token count.
+/// The local prompt text (the model's own template, else llama.cpp's layout) and its exact token count.
 fn render(engine: &dyn crate::engine::Engine, plan: &ChatPlan) -> Result<(String, usize), FeatureError> {
-    let messages: Vec<ChatMessage> =
-        plan.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
-    let mut text = engine.render_chat(&messages)?;
+    let mut text = super::toolchat::template::render_messages(engine, &plan.messages)?;
     if let Some(prefill) = &plan.prefill {
         text.push_str(prefill);
     }

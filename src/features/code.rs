@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::FeatureError;
-use super::routing::Route;
+use super::routing::{Feature, Route};
 use crate::engine::{ChatMessage, Engine, EventStream, GenerateRequest, Generated, Prompt, SamplingParams, collect};
 use crate::prompt::{self, Built, CompletionInput, Estimate, GenerationInput, PromptPlan, TokenCount};
+use crate::store::RunawayPolicy;
 
 /// A code-suggestion request, owned so it can move onto a blocking thread for prompt building.
 #[derive(Debug, Clone, Default)]
@@ -79,7 +80,11 @@ async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan,
         match kind {
             Kind::Completion => match (local, engine.fim_tokens()) {
                 (true, Some(fim)) => {
-                    prompt::fim_raw(&fim.prefix, &fim.suffix, &fim.middle, &as_completion, budget, &tokens)
+                    let mut plan =
+                        prompt::fim_raw(&fim.prefix, &fim.suffix, &fim.middle, &as_completion, budget, &tokens);
+                    // The gateway's stop set of a named completion model (codestral-2501, qwen2p5-coder-7b…).
+                    plan.stop.extend(prompt::fim_stops(family).iter().map(|s| s.to_string()));
+                    plan
                 }
                 _ => prompt::completion(family, &as_completion, budget, &tokens),
             },
@@ -104,38 +109,40 @@ async fn plan(route: &Route, input: CodeInput, kind: Kind) -> Result<PromptPlan,
 /// then); a generation is waited for like any GitLab request.
 const COMPLETION_DEADLINE: Duration = Duration::from_secs(10);
 
-fn to_request(plan: &PromptPlan, kind: Kind) -> GenerateRequest {
+fn to_request(plan: &PromptPlan, kind: Kind, policy: &RunawayPolicy) -> GenerateRequest {
+    let feature = match kind {
+        Kind::Completion => Feature::CodeCompletions,
+        Kind::Generation => Feature::CodeGenerations,
+    };
     let deadline = match kind {
         Kind::Completion => COMPLETION_DEADLINE,
         Kind::Generation => super::chat::GITLAB_DEADLINE,
     };
     let prompt = match &plan.prompt {
         Built::Raw(text) => Prompt::Text(text.clone()),
-        Built::Chat(messages) => Prompt::Chat(
-            messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect(),
-        ),
+        Built::Chat(messages) => {
+            Prompt::Chat(messages.iter().map(|m| ChatMessage::new(m.role.clone(), m.content.clone())).collect())
+        }
     };
     GenerateRequest {
-        prompt,
-        max_tokens: Some(plan.max_tokens),
+        max_tokens: Some(policy.capped(feature, plan.max_tokens)),
         sampling: SamplingParams { temperature: plan.temperature, ..SamplingParams::default() },
         stop: plan.stop.clone(),
-        ignore_eos: false,
+        repetition_guard: policy.guard(),
         deadline: Some(Instant::now() + deadline),
-        feature: match kind {
-            Kind::Completion => super::routing::Feature::CodeCompletions.as_str(),
-            Kind::Generation => super::routing::Feature::CodeGenerations.as_str(),
-        },
+        ..GenerateRequest::new(prompt, feature.as_str())
     }
 }
 
 /// Runs a code completion or generation. Whole answers are cleaned (GitLab's own gateway returns raw
-/// self-hosted output; airgate trims echoes, duplicated block ends and fences); streams are raw.
+/// self-hosted output; airgate trims echoes, duplicated block ends and fences); streams are raw. The
+/// feature's output cap applies and the repetition guard watches, as `policy` says.
 pub async fn suggest(
     route: &Route,
     input: CodeInput,
     kind: Kind,
     stream: bool,
+    policy: &RunawayPolicy,
     verbose: bool,
 ) -> Result<(Answer, PlanInfo), FeatureError> {
     let (prefix, suffix) = (input.prefix.clone(), input.suffix.clone());
@@ -143,11 +150,15 @@ pub async fn suggest(
     if verbose {
         tracing::info!(target: "airgate::expanded", prompt = ?plan.prompt, stop = ?plan.stop, "model request");
     }
-    let mut request = to_request(&plan, kind);
+    let mut request = to_request(&plan, kind, policy);
     if route.local {
         // Family plans ask for up to 4096 tokens (sized for large remote models); a local slot keeps
         // OUTPUT_RESERVE free for the answer.
         request.max_tokens = request.max_tokens.map(|m| m.min(OUTPUT_RESERVE));
+        // A chat layout goes through the model's own template when it has one.
+        if let (Built::Chat(messages), Some(_)) = (&plan.prompt, route.engine.template()) {
+            request.prompt = Prompt::Text(super::toolchat::template::render_messages(route.engine.as_ref(), messages)?);
+        }
     }
     let info = PlanInfo {
         max_output_tokens: request.max_tokens.unwrap_or(plan.max_tokens),

@@ -1,8 +1,12 @@
 //! GitLab Duo features: which model serves a request (local or remote), how its prompt is built, how the answer is cleaned.
 
+pub mod agent;
+pub mod caps;
 pub mod chat;
 pub mod code;
+pub mod embeddings;
 pub mod routing;
+pub mod toolchat;
 
 use crate::engine::EngineError;
 use crate::prompt::PromptError;

@@ -11,7 +11,8 @@ use crate::activity::Tapped;
 use crate::engine::remote::{RemoteClient, RemoteConfig};
 use crate::engine::{Engine, ModelRegistry, ModelStatus};
 use crate::prompt::Family;
-use crate::store::settings::FEATURE_ROUTES;
+use crate::store::RunawayPolicy;
+use crate::store::settings::{FEATURE_ROUTES, RUNAWAY_ANSWERS};
 use crate::store::{EndpointRecord, Store};
 
 /// The model a GitLab request asks for, whichever encoding it came in.
@@ -89,6 +90,7 @@ impl Feature {
             Feature::ReviewMergeRequest => "Code Review",
             Feature::DuoAgentPlatform => "All agents except Agentic Chat",
             Feature::DuoAgentPlatformAgenticChat => "Agentic Chat",
+            Feature::EmbeddingsCode => "Code Embeddings",
         }
     }
 
@@ -97,6 +99,7 @@ impl Feature {
         match self {
             Feature::CodeCompletions | Feature::CodeGenerations => "Code Suggestions",
             Feature::DuoAgentPlatform | Feature::DuoAgentPlatformAgenticChat => "GitLab Duo Agent Platform",
+            Feature::EmbeddingsCode => "Semantic code search",
             f if f == Feature::DuoChat || f.fallback() == Some(Feature::DuoChat) => "GitLab Duo Chat",
             _ => "Other GitLab Duo features",
         }
@@ -122,6 +125,7 @@ impl Feature {
             "glab_ask_git_command" => Feature::GlabAskGitCommand,
             "review_merge_request" => Feature::ReviewMergeRequest,
             "duo_agent_platform" | "duo_workflow_execute_workflow" => Feature::DuoAgentPlatform,
+            "generate_embeddings_codebase" => Feature::EmbeddingsCode,
             _ => Feature::DuoChat,
         }
     }
@@ -184,6 +188,8 @@ pub struct Route {
 pub struct OwnAddress {
     pub port: u16,
     pub hosts: Arc<Vec<String>>,
+    /// The Agent Platform (gRPC) listener's port.
+    pub agent_port: u16,
 }
 
 /// What routing needs of the running server (an axum sub-state of the application state).
@@ -221,6 +227,20 @@ impl Routing {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the feature routes; using the default model");
                 (FeatureRoutes::default(), Vec::new())
+            }
+        }
+    }
+
+    /// The admin's output caps and repetition guard switch (GitLab's caps, guard on, when the
+    /// store cannot be read).
+    pub async fn runaway(&self) -> RunawayPolicy {
+        let store = self.store.clone();
+        let read = tokio::task::spawn_blocking(move || store.get_setting(RUNAWAY_ANSWERS)).await;
+        match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+            Ok(policy) => policy.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the output caps; using GitLab's");
+                RunawayPolicy::default()
             }
         }
     }

@@ -12,6 +12,41 @@ pub const FIM_RAW_MAX_TOKENS: u32 = 128;
 const MISTRAL_STOPS: &[&str] = &["[INST]", "[/INST]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]"];
 const CODEGEMMA_STOPS: &[&str] = &["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"];
 const CODELLAMA_STOPS: &[&str] = &["<PRE>", "<SUF>", "<MID>", "<EOT>"];
+/// Qwen2.5-Coder's FIM, repository and chat markers.
+const QWEN_STOPS: &[&str] = &[
+    "<|fim_prefix|>",
+    "<|fim_suffix|>",
+    "<|fim_middle|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    "<|im_start|>",
+    "<|im_end|>",
+];
+/// The gateway's stop set for `qwen2p5-coder-7b`: the markers, and a blank line.
+const QWEN25_CODER_7B_STOPS: &[&str] = &[
+    "<|fim_prefix|>",
+    "<|fim_suffix|>",
+    "<|fim_middle|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "\n\n",
+];
+/// The gateway's stop set for `codestral-2501` and `codestral-2508`.
+const CODESTRAL_25_STOPS: &[&str] = &["\n\n", "\n+++++", "[PREFIX]", "</s>[SUFFIX]", "[MIDDLE]"];
+
+/// Stop strings a named completion model adds to a raw FIM prompt on a local model (GitLab's
+/// gateway stops these models on them); none for the families.
+pub fn fim_stops(family: Family) -> &'static [&'static str] {
+    match family {
+        Family::Codestral2501 | Family::Codestral2508 => CODESTRAL_25_STOPS,
+        Family::Qwen25Coder7b => QWEN25_CODER_7B_STOPS,
+        _ => &[],
+    }
+}
 
 /// The raw FIM text for a LOCAL model whose GGUF has FIM tokens (given as their text):
 /// prefix-suffix-middle order, no chat template. The tokens of the three markers are subtracted
@@ -79,13 +114,17 @@ fn params(family: Family) -> (&'static [&'static str], f32, u32) {
         // GitLab sets nothing and the provider default applies; OpenAI-compatible servers use 1.0.
         Family::Gpt => (&[], 1.0, 64),
         Family::Claude3 | Family::General => (&[], 0.0, 128),
+        Family::Gemini => (&[], 1.0, 128),
+        Family::Qwen => (QWEN_STOPS, 0.0, 48),
+        Family::Qwen25Coder7b => (QWEN25_CODER_7B_STOPS, 0.95, 48),
+        Family::Codestral2501 | Family::Codestral2508 => (CODESTRAL_25_STOPS, 0.7, 48),
     }
 }
 
 fn render(family: Family, input: &CompletionInput, prefix: &str, suffix: &str) -> Vec<Message> {
     let (lang, file) = (input.language, input.file_name);
     let mistral_fim = format!("<s>[SUFFIX]{suffix}[PREFIX]{prefix}");
-    match family {
+    match family.base() {
         Family::Codestral => vec![
             Message::system(format!(
                 "You are a fill-in-the-middle assistant for {lang} code. The user message gives the code after \
@@ -131,7 +170,16 @@ fn render(family: Family, input: &CompletionInput, prefix: &str, suffix: &str) -
             ),
             Message::user(format!("------\nLanguage: {lang}\n\n<|prefix|>{prefix}<|suffix|>{suffix}")),
         ],
-        Family::Claude3 | Family::General => vec![
+        Family::Qwen => vec![
+            Message::system(format!(
+                "You complete {lang} code in the middle of a file. The user message holds the code before the \
+                 cursor after <|fim_prefix|> and the code after it after <|fim_suffix|>; the cursor is at \
+                 <|fim_middle|>. Reply with only the code that goes there, without markdown or explanations. \
+                 If nothing fits, reply with nothing."
+            )),
+            Message::user(format!("<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>")),
+        ],
+        Family::Claude3 | Family::General | Family::Gemini => vec![
             Message::system(
                 "You are a precise code completion assistant. You insert code at the cursor and answer with \
                  nothing but that code.",
@@ -148,6 +196,7 @@ fn render(family: Family, input: &CompletionInput, prefix: &str, suffix: &str) -
                  missing, answer with an empty response."
             )),
         ],
+        Family::Codestral2501 | Family::Codestral2508 | Family::Qwen25Coder7b => unreachable!("base() maps it"),
     }
 }
 

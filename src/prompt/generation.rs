@@ -21,29 +21,32 @@ enum Style {
     Mistral,
     Generic,
     Deepseek,
+    Qwen,
     Base,
 }
 
 impl Style {
     fn of(family: Family) -> Style {
-        match family {
+        match family.base() {
             Family::Codestral => Style::Codestral,
             Family::Mistral | Family::Mixtral => Style::Mistral,
             Family::Codegemma | Family::Codellama | Family::Llama3 | Family::Gpt => Style::Generic,
             Family::Deepseekcoder => Style::Deepseek,
-            Family::Claude3 | Family::General => Style::Base,
+            Family::Qwen => Style::Qwen,
+            Family::Claude3 | Family::General | Family::Gemini => Style::Base,
+            Family::Codestral2501 | Family::Codestral2508 | Family::Qwen25Coder7b => unreachable!("base() maps it"),
         }
     }
 
     /// Whether the layout has sections for libraries, examples and related code (§3.4).
     fn uses_extras(self) -> bool {
-        matches!(self, Style::Codestral | Style::Mistral | Style::Base)
+        matches!(self, Style::Codestral | Style::Mistral | Style::Qwen | Style::Base)
     }
 }
 
 /// Temperature, max_tokens and stop sequences per family (§3.4).
 fn params(family: Family) -> (f32, u32, &'static [&'static str]) {
-    match family {
+    match family.base() {
         Family::Codestral => (0.3, 256, &[]),
         Family::Mistral => (0.95, 256, &[]),
         Family::Mixtral => (0.0, 4096, &[]),
@@ -52,7 +55,8 @@ fn params(family: Family) -> (f32, u32, &'static [&'static str]) {
         Family::Llama3 => (0.0, 256, &[]),
         Family::Gpt => (1.0, 512, &[]),
         Family::Deepseekcoder => (0.95, 512, &[]),
-        Family::Claude3 | Family::General => (0.2, 2048, &[UNABLE]),
+        Family::Claude3 | Family::General | Family::Gemini | Family::Qwen => (0.2, 2048, &[UNABLE]),
+        Family::Codestral2501 | Family::Codestral2508 | Family::Qwen25Coder7b => unreachable!("base() maps it"),
     }
 }
 
@@ -151,6 +155,18 @@ fn render(
                 "You are DeepSeek Coder, a programming assistant who answers with working code.\n\n{generic_system}"
             )),
             Message::user(format!("{self_hosted_user}\n### Response:\n")),
+        ],
+        Style::Qwen => vec![
+            Message::system(format!(
+                "You write {lang} code for the file `{file}`, to be inserted where {CURSOR} stands in the code the \
+                 user shows you.\n\n\
+                 {extras}Answer with the code to insert and nothing else: no markdown fences, no explanation, no \
+                 reasoning. Match the surrounding indentation and naming, and do not repeat code that is already \
+                 before or after {CURSOR}. If the request cannot be done, answer exactly {UNABLE}."
+            )),
+            Message::user(format!(
+                "{instruction}\n\nThe file so far, with {CURSOR} where your code goes:\n{prefix}{CURSOR}{suffix}"
+            )),
         ],
         Style::Base => vec![
             Message::system(format!(

@@ -8,7 +8,9 @@
 //! truncation), `completion` (FIM prompts), `generation` + `extras` (code-generation prompts),
 //! `clean` (completion post-processing), `generated` (generation post-processing and streaming).
 
+pub mod agent;
 mod budget;
+pub mod chat_template;
 mod clean;
 mod completion;
 mod extras;
@@ -18,10 +20,11 @@ mod generation;
 mod language;
 pub mod react;
 pub mod registry;
+pub mod toolcall;
 
 pub use budget::{keep_end, keep_start};
 pub use clean::{blank_if_whitespace, cut_at_suffix, strip_markers, trim_prefix_echo, unescape_mixtral};
-pub use completion::{FIM_RAW_MAX_TOKENS, FIM_RAW_TEMPERATURE, completion, fim_raw};
+pub use completion::{FIM_RAW_MAX_TOKENS, FIM_RAW_TEMPERATURE, completion, fim_raw, fim_stops};
 pub use family::Family;
 pub use generated::{LineCutter, drop_echoed_lines, strip_fences};
 pub use generation::{DEFAULT_INSTRUCTION, generation};
@@ -31,7 +34,7 @@ pub use language::language;
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
     #[error(
-        "unknown model family `{0}`; expected one of codestral, mistral, mixtral, codegemma, codellama, deepseekcoder, llama3, gpt, claude_3, general"
+        "unknown model family `{0}`; expected one of codestral, mistral, mixtral, codegemma, codellama, deepseekcoder, llama3, gpt, claude_3, general, qwen, gemini (or the completion models codestral-2501, codestral-2508, qwen2p5-coder-7b)"
     )]
     UnknownFamily(String),
 }

@@ -75,7 +75,19 @@ pub struct EndpointRecord {
     pub family: Option<String>,
     #[serde(default)]
     pub api_key: Option<String>,
+    /// Where an applied configuration file said the key comes from (`airgate export` writes this,
+    /// never the key).
+    #[serde(default)]
+    pub api_key_ref: Option<SecretRef>,
     pub created_at: u64,
+}
+
+/// A reference to a secret outside the configuration: an environment variable or a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRef {
+    Env(String),
+    File(String),
 }
 
 /// Never prints the API key.
@@ -87,6 +99,7 @@ impl std::fmt::Debug for EndpointRecord {
             .field("model", &self.model)
             .field("family", &self.family)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("api_key_ref", &self.api_key_ref)
             .finish()
     }
 }
@@ -387,6 +400,7 @@ mod tests {
             model: "m".into(),
             family: None,
             api_key: Some("sk-very-secret".into()),
+            api_key_ref: None,
             created_at: 1,
         };
         assert!(!format!("{e:?}").contains("sk-very-secret"));

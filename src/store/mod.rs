@@ -14,10 +14,12 @@ use serde::{Serialize, de::DeserializeOwned};
 
 mod admin;
 mod backup;
+mod config_set;
 pub mod settings;
-pub use admin::{ApiKeyRecord, AuditRecord, EndpointRecord, RemoveUser, SessionRecord, UserRecord};
+pub use admin::{ApiKeyRecord, AuditRecord, EndpointRecord, RemoveUser, SecretRef, SessionRecord, UserRecord};
 pub use backup::{BACKUP_FILE, Scratch};
-pub use settings::{Feature, FeatureRoutes, RecordedParams, RouteTarget, Setting};
+pub use config_set::{AppliedRecord, ConfigSet};
+pub use settings::{Feature, FeatureRoutes, RecordedParams, RouteTarget, RunawayPolicy, Setting};
 
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -107,6 +109,14 @@ pub struct ModelRecord {
     /// undecided (a model of the boot config loads, others do not).
     #[serde(default)]
     pub autoload: Option<bool>,
+    /// Serve embeddings with this generation model: `Some` = the admin's choice, `None` = the boot
+    /// config's (`embeddings` in its model table; off by default). An embeddings model always does.
+    #[serde(default)]
+    pub embeddings: Option<bool>,
+    /// Embeddings pooling (`mean`, `cls`, `last`) instead of the GGUF's or mean; `None` = the boot
+    /// config's, else automatic.
+    #[serde(default)]
+    pub pooling: Option<String>,
 }
 
 /// Handle on the open database. Cheap to clone; `Send + Sync`. The file stays open (and

@@ -60,6 +60,12 @@ pub const V1_KEY_REQUIRED: Setting<bool> = Setting::new("v1_key_required");
 pub const ADMIN_SETUP_TOKEN: Setting<String> = Setting::new("admin_setup_token");
 /// When the setup token was made (Unix seconds): it expires after a day.
 pub const ADMIN_SETUP_TOKEN_MADE: Setting<u64> = Setting::new("admin_setup_token_made");
+/// A signing key file for user access tokens that a fleet shares (else `<data_dir>/jwt_signing_key.pem`).
+pub const JWT_SIGNING_KEY: Setting<String> = Setting::new("jwt_signing_key");
+/// The document `airgate apply` wrote last, to show when the node drifts from it.
+pub const APPLIED: Setting<super::AppliedRecord> = Setting::new("applied_config");
+/// The admin's output caps per feature and the repetition guard switch (see [`RunawayPolicy`]).
+pub const RUNAWAY_ANSWERS: Setting<RunawayPolicy> = Setting::new("runaway_answers");
 
 /// The GitLab Duo features an admin maps to models: the rows of GitLab's "AI-powered features" tab.
 /// Titles, groups and fallbacks are the routing's business (`features::routing`).
@@ -84,11 +90,13 @@ pub enum Feature {
     ReviewMergeRequest,
     DuoAgentPlatform,
     DuoAgentPlatformAgenticChat,
+    /// Code embeddings for GitLab's semantic code search (GitLab's feature setting `embeddings_code`).
+    EmbeddingsCode,
 }
 
 impl Feature {
     /// Every feature, in the order of GitLab's admin tab.
-    pub const ALL: [Feature; 18] = [
+    pub const ALL: [Feature; 19] = [
         Feature::CodeCompletions,
         Feature::CodeGenerations,
         Feature::DuoChat,
@@ -107,6 +115,7 @@ impl Feature {
         Feature::ReviewMergeRequest,
         Feature::DuoAgentPlatform,
         Feature::DuoAgentPlatformAgenticChat,
+        Feature::EmbeddingsCode,
     ];
 
     /// GitLab's feature key (`Ai::FeatureSetting#feature`), also the stored key.
@@ -130,6 +139,7 @@ impl Feature {
             Feature::ReviewMergeRequest => "review_merge_request",
             Feature::DuoAgentPlatform => "duo_agent_platform",
             Feature::DuoAgentPlatformAgenticChat => "duo_agent_platform_agentic_chat",
+            Feature::EmbeddingsCode => "embeddings_code",
         }
     }
 
@@ -148,6 +158,17 @@ pub enum RouteTarget {
 }
 
 pub type FeatureRoutes = BTreeMap<Feature, RouteTarget>;
+
+/// What the admin set against runaway answers (`features::caps` gives the defaults and applies it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunawayPolicy {
+    /// Output caps per feature, in tokens; a feature not listed has GitLab's.
+    #[serde(default)]
+    pub caps: BTreeMap<Feature, u32>,
+    /// The repetition guard on GitLab features; `None` = on (the default).
+    #[serde(default)]
+    pub repetition_guard: Option<bool>,
+}
 
 /// The parameters recorded for one model from the boot config, field by field (`None`: an admin's
 /// value). Values still equal to these follow the boot config of the next start (a changed

@@ -16,6 +16,8 @@ pub(super) fn temp_dir(tag: &str) -> PathBuf {
 
 fn model(name: &str) -> ModelRecord {
     ModelRecord {
+        embeddings: None,
+        pooling: None,
         name: name.into(),
         path: format!("/models/{name}.gguf"),
         sha256: None,
@@ -244,4 +246,29 @@ fn the_data_dir_is_0700_and_the_database_0600_whatever_the_umask() {
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     drop(Store::open(dir.path()).unwrap());
     assert_eq!(mode(&db), 0o600);
+}
+
+#[test]
+fn a_config_set_is_replaced_whole_and_reads_back() {
+    let dir = temp_dir("config-set");
+    let store = Store::open(&dir).unwrap();
+    store.upsert_model(&model("stale")).unwrap();
+    store.set_setting(settings::GITLAB_URL, &"https://old.example".to_string()).unwrap();
+    store.set_setting(settings::ADMIN_SETUP_TOKEN, &"kept".to_string()).unwrap();
+    let set = ConfigSet {
+        models: vec![model("qwen")],
+        feature_routes: FeatureRoutes::from([(Feature::DuoChat, RouteTarget::Disabled)]),
+        gitlab_url: None,
+        default_model: Some("qwen".into()),
+        expanded_logging: Some(true),
+        jwt_signing_key: Some("/etc/airgate/shared.pem".into()),
+        applied: Some(AppliedRecord { document: "x = 1".into(), source: "/f.toml".into(), at: 5 }),
+        ..ConfigSet::default()
+    };
+    store.replace_config_set(&set).unwrap();
+    drop(store);
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.config_set().unwrap(), set, "the stale model and the old URL are gone");
+    assert_eq!(store.get_setting(settings::ADMIN_SETUP_TOKEN).unwrap().as_deref(), Some("kept"), "not the set's");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -127,6 +127,11 @@ try {
   await row.locator("[data-action=save-route]").click();
   await page.waitForSelector("tr[data-row=duo_chat] [data-role=effective]:has-text('local model gemma')");
   check(true, "General Chat is mapped to the model");
+  // Its output cap, and the repetition guard switch.
+  await row.locator("[data-role=cap] input").fill("512");
+  await row.locator("[data-action=save-cap]").click();
+  await page.waitForSelector("[data-role=notice]:has-text('answers stop after 512 tokens')");
+  check(await page.locator("[data-page=features] #repetition-guard").isChecked(), "the repetition guard is on by default");
   await shot(page, "features");
 
   // Diagnostics.
@@ -176,7 +181,7 @@ try {
   check(true, "a GitLab URL without a scheme is refused next to its field");
 
   // The other pages render without errors, wide and narrow.
-  for (const p of ["dashboard", "models", "features", "gitlab", "endpoints", "api-keys", "logs", "settings", "users"]) {
+  for (const p of ["dashboard", "models", "features", "gitlab", "agent-platform", "endpoints", "api-keys", "logs", "settings", "users"]) {
     await page.click(`[data-nav=${p}]`);
     await page.waitForSelector(`[data-page=${p}] h1`);
     await page.waitForTimeout(300);
@@ -184,6 +189,11 @@ try {
     const text = await page.locator("main").innerText();
     check(!/\b(null|undefined|NaN)\b|\[object /.test(text), `the ${p} page shows no null, undefined or [object …]`);
   }
+  // The Agent Platform page shows GitLab's setting value and an empty session list.
+  await page.click("[data-nav=agent-platform]");
+  await page.waitForSelector("[data-role=agent-sessions]");
+  const setting = await page.locator("[data-page=agent-platform] [data-role=agent-platform-url]").innerText();
+  check(/:\d+$/.test(setting), `the Agent Platform page names host:port for GitLab (${setting})`);
   await page.setViewportSize({ width: 420, height: 900 });
   await page.click(".menu-toggle");
   await page.click("[data-nav=models]");

@@ -97,7 +97,7 @@ fn setup_token_from_log(server: &TestServer) -> String {
 }
 
 /// Runs `airgate <args>` against the server's data dir, feeding `stdin`.
-fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+pub fn cli(data_dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     let config = data_dir.parent().unwrap().join("cli.toml");
     std::fs::write(&config, "").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_airgate"))
@@ -227,9 +227,9 @@ fn routed_admin_endpoints() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for line in text.lines() {
-            let Some(rest) = line.trim().strip_prefix(".route(\"/api/admin") else { continue };
-            let (tail, handlers) = rest.split_once('"').unwrap();
+        for call in text.split(".route(\"/api/admin").skip(1) {
+            let call = call.split(")\n").next().unwrap();
+            let (tail, handlers) = call.split_once('"').unwrap();
             for method in ["get", "post", "put", "delete"] {
                 let called = handlers
                     .match_indices(&format!("{method}("))
@@ -285,7 +285,14 @@ async fn every_endpoint_needs_a_session_and_changes_need_csrf() {
         .iter()
         .filter(|e| e.2)
         .map(|(m, p, _)| {
-            let path = p.split('/').map(|s| if s.starts_with('{') { "x" } else { s }).collect::<Vec<_>>().join("/");
+            fn value(s: &str) -> &str {
+                match s {
+                    "{feature}" => "duo_chat",
+                    s if s.starts_with('{') => "x",
+                    s => s,
+                }
+            }
+            let path = p.split('/').map(value).collect::<Vec<_>>().join("/");
             (Method::from_bytes(m.as_bytes()).unwrap(), path)
         })
         .collect();
@@ -455,7 +462,7 @@ async fn endpoints_keep_their_key_secret_and_features_route_to_them() {
     assert_eq!(admin.put("/api/admin/features/no_such", json!({"kind": "disabled"})).await.0, StatusCode::NOT_FOUND);
     let features = admin.get("/api/admin/features").await.1;
     let features = features.as_array().unwrap();
-    assert_eq!(features.len(), 18);
+    assert_eq!(features.len(), 19);
     let explain = features.iter().find(|f| f["feature"] == "duo_chat_explain_code").unwrap();
     assert_eq!(explain["route"]["kind"], "default");
     assert_eq!(explain["effective"], "remote endpoint vllm (as General Chat)");

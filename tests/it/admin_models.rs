@@ -248,8 +248,11 @@ async fn dashboard_logs_gitlab_page_and_diagnostics() {
     let (s, diag) = admin.post("/api/admin/diagnostics", json!({})).await;
     assert_eq!(s, StatusCode::OK);
     let results = diag["results"].as_array().unwrap();
-    assert_eq!(results.len(), 18, "{diag}");
+    assert_eq!(results.len(), 19, "{diag}");
     assert_eq!(diag["ok"], true, "{diag}");
+    // The default model does not embed and nobody routed code embeddings: noted, not failed.
+    let embeddings = results.iter().find(|r| r["feature"] == "embeddings_code").unwrap();
+    assert!(embeddings["message"].as_str().unwrap().starts_with("not checked"), "{embeddings}");
     let review = results.iter().find(|r| r["feature"] == "review_merge_request").unwrap();
     assert_eq!(review["target"], "disabled");
     // Its checks are not in the request log (only requests that came in over HTTP are).

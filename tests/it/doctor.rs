@@ -75,8 +75,9 @@ fn doctor_passes_a_good_setup_and_names_each_broken_part() {
         .args(["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--gitlab-url", &gitlab])
         .start();
     let listen = server.base.trim_start_matches("https://").to_string();
+    let dws = server.dws_addr();
     let tls = ["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
-    let mut good: Vec<&str> = vec!["--data-dir", d, "--listen", &listen, "--gitlab-url", &gitlab];
+    let mut good: Vec<&str> = vec!["--data-dir", d, "--listen", &listen, "--dws-listen", &dws, "--gitlab-url", &gitlab];
     good.extend_from_slice(&tls);
 
     // 1. Everything works: exit 0, every feature answered over HTTPS with a locally minted token.
@@ -93,6 +94,7 @@ fn doctor_passes_a_good_setup_and_names_each_broken_part() {
         "tls",
         "gitlab",
         "port",
+        "agent platform",
     ] {
         assert_eq!(check(&report, name)["status"], "pass", "{name}: {report:#}");
     }
@@ -101,6 +103,8 @@ fn doctor_passes_a_good_setup_and_names_each_broken_part() {
     {
         assert_eq!(check(&report, &format!("feature {feature}"))["status"], "pass", "{feature}: {report:#}");
     }
+    // No model serves embeddings here: GitLab's semantic code search is skipped, not failed.
+    assert_eq!(check(&report, "feature embeddings_code")["status"], "skip", "{report:#}");
     // The table form says the same.
     let mut table_args = vec!["doctor", "--threads", "1"];
     table_args.extend_from_slice(&good);

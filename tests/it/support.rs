@@ -28,6 +28,8 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
     data_dir: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
+    /// The Agent Platform (gRPC) listener's address, once it logged it.
+    dws: Arc<Mutex<Option<String>>>,
 }
 
 pub struct Builder {
@@ -97,8 +99,8 @@ impl Builder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        // Small defaults keep many servers cheap; a test's own flags win.
-        for (flag, value) in [("--ctx-size", "1024"), ("--parallel", "2")] {
+        // Small defaults keep many servers cheap, and no two servers fight over a port; a test's own flags win.
+        for (flag, value) in [("--ctx-size", "1024"), ("--parallel", "2"), ("--dws-listen", "127.0.0.1:0")] {
             if !self.args.iter().any(|a| a == flag) {
                 cmd.args([flag, value]);
             }
@@ -107,16 +109,21 @@ impl Builder {
         let mut child = cmd.spawn().expect("spawn airgate");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let dws = Arc::new(Mutex::new(None));
         let (addr_tx, addr_rx) = mpsc::channel();
-        let sink = log.clone();
+        let (sink, dws_sink) = (log.clone(), dws.clone());
         std::thread::spawn(move || {
             let mut addr_tx = Some(addr_tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                    && v["message"] == "listening"
-                    && let Some(tx) = addr_tx.take()
-                {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "listening"
+                        && let Some(tx) = addr_tx.take()
+                    {
+                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                    }
+                    if v["message"] == "agent platform listening" {
+                        *dws_sink.lock().unwrap() = v["addr"].as_str().map(str::to_string);
+                    }
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -130,7 +137,7 @@ impl Builder {
         };
         let base = format!("{}://{}", self.scheme, addr);
         let data_dir = self.data_dir.unwrap_or_else(|| dir.path().join("data"));
-        let server = TestServer { child, base, _dir: dir, data_dir, log };
+        let server = TestServer { child, base, _dir: dir, data_dir, log, dws };
         if self.wait_ready {
             server.wait_ready();
         }
@@ -162,6 +169,18 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// `host:port` of the Agent Platform (gRPC) service, waiting up to a minute for it to listen.
+    pub fn dws_addr(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(addr) = self.dws.lock().unwrap().clone() {
+                return addr;
+            }
+            assert!(Instant::now() < deadline, "the Agent Platform service never listened; log:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The server's `--data-dir`.

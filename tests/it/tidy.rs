@@ -66,6 +66,7 @@ fn crate_boundaries_hold() {
         // The CLI's admin-socket client speaks HTTP/1 over a Unix socket.
         ("hyper", &["src/http/", "src/api/", "src/auth/", "src/cli/local.rs"]),
         ("rustls", &["src/http/", "src/auth/", "src/engine/remote/"]),
+        ("tonic", &["src/agent/"]),
     ];
     let mut violations = Vec::new();
     for file in rust_files(&root().join("src")) {
@@ -193,8 +194,10 @@ fn layers_never_import_upward() {
             &["engine", "prompt", "store", "config", "docs", "metrics", "telemetry"],
             &["api", "http", "app", "auth", "cli", "state"],
         ),
-        (&["http"], &["api", "app"]),
-        (&["api"], &["app", "cli"]),
+        (&["features"], &["agent", "api", "http", "app", "auth", "cli", "state"]),
+        (&["http"], &["api", "app", "agent"]),
+        (&["api"], &["app", "cli", "agent"]),
+        (&["agent"], &["api", "http", "app", "cli"]),
     ];
     let graph = import_graph();
     let mut violations = Vec::new();

@@ -11,6 +11,8 @@ pub enum Reply {
     /// A whole (non-streamed) chat completion with this text; airgate accepts it when an upstream
     /// ignores `stream`.
     Text(&'static str),
+    /// A whole chat completion that makes one tool call: name and arguments (JSON text).
+    Call(&'static str, &'static str),
     /// An error status (`"429 Too Many Requests"`), extra header lines (`"retry-after: 7\r\n"`) and a
     /// short JSON error body.
     Status(&'static str, &'static str),
@@ -45,6 +47,7 @@ impl Upstream {
                     };
                     let (status, headers, body) = match reply {
                         Reply::Text(text) => ("200 OK", "", completion(text).to_string()),
+                        Reply::Call(name, arguments) => ("200 OK", "", call(name, arguments).to_string()),
                         Reply::Status(status, headers) => {
                             (status, headers, json!({"error": {"message": "upstream says no"}}).to_string())
                         }
@@ -81,6 +84,16 @@ fn completion(text: &str) -> Value {
     json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "scripted",
         "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 120, "completion_tokens": 12, "total_tokens": 132 }
+    })
+}
+
+fn call(name: &str, arguments: &str) -> Value {
+    let call = json!({"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}});
+    json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "scripted",
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": null, "tool_calls": [call] },
+                      "finish_reason": "tool_calls" }],
         "usage": { "prompt_tokens": 120, "completion_tokens": 12, "total_tokens": 132 }
     })
 }

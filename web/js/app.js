@@ -7,6 +7,7 @@ import * as models from "./models.js";
 import * as endpoints from "./endpoints.js";
 import * as features from "./features.js";
 import * as gitlab from "./gitlab.js";
+import * as agent from "./agent.js";
 import * as apiKeys from "./api-keys.js";
 import * as logs from "./logs.js";
 import * as diagnostics from "./diagnostics.js";
@@ -20,6 +21,7 @@ const PAGES = [
   ["endpoints", "Remote endpoints", "Remote endpoints", endpoints],
   ["features", "Features", "Feature routing", features],
   ["gitlab", "GitLab", "GitLab connection", gitlab],
+  ["agent-platform", "Agent Platform", "Agent Platform", agent],
   ["api-keys", "API keys", "API keys", apiKeys],
   ["logs", "Logs", "Request log", logs],
   ["diagnostics", "Diagnostics", "Diagnostics", diagnostics],

@@ -1,4 +1,4 @@
-// The dashboard page: health, versions, uptime and memory, loaded models, last hour's requests per feature, recent errors; refreshed every 10 s while visible.
+// The dashboard page: health, versions, uptime and memory, drift from an applied configuration file, loaded models, last hour's requests per feature, recent errors; refreshed every 10 s while visible.
 
 import { get } from "./api.js";
 import { el, table, bytes, duration, num, clock, timeEl, statusBadge, showError } from "./ui.js";
@@ -58,11 +58,30 @@ function view(d, titles) {
     el("h2", {}, "Recent errors"), errors];
 }
 
+/// Where this node stands against the configuration file last applied to it (`airgate apply`).
+function fleetView(f) {
+  if (!f || !f.applied) return null;
+  const from = el("p", { class: "small" }, "Applied from ", el("code", {}, f.applied.source), " at ", timeEl(f.applied.at), ".");
+  if (f.problem) {
+    return el("section", { class: "card warn", dataset: { role: "fleet" } }, el("h2", {}, "Configuration file"), from,
+      el("p", { class: "warn-text" }, `The file can no longer be checked against this node: ${f.problem}`));
+  }
+  if (!f.drift.length) {
+    return el("section", { class: "card ok", dataset: { role: "fleet" } }, el("h2", {}, "Configuration file"), from,
+      el("p", { dataset: { role: "fleet-state" } }, "This node holds exactly what the file says."));
+  }
+  return el("section", { class: "card warn", dataset: { role: "fleet" } }, el("h2", {}, "Configuration file"), from,
+    el("p", { class: "warn-text", dataset: { role: "fleet-state" } },
+      `This node differs from the file (${f.drift.length} change${f.drift.length === 1 ? "" : "s"} since, made here). Applying the file again would do this:`),
+    el("ul", { dataset: { role: "fleet-drift" } }, f.drift.map((line) => el("li", {}, el("code", {}, line)))));
+}
+
 export async function render(body, ctx) {
   const titles = {};
-  const [d, feats] = await Promise.all([
+  const [d, feats, fleet] = await Promise.all([
     get("/api/admin/dashboard"),
     get("/api/admin/features").catch(() => []),
+    get("/api/admin/fleet").catch(() => null),
   ]);
   for (const f of feats || []) titles[f.feature] = f.title;
   const content = el("div", { dataset: { role: "dashboard" } });
@@ -70,7 +89,7 @@ export async function render(body, ctx) {
   const stamp = () => (updated.textContent = `Updated at ${clock()}; refreshes every 10 seconds while this page is visible.`);
   content.replaceChildren(...view(d, titles));
   stamp();
-  body.replaceChildren(updated, content);
+  body.replaceChildren(...[updated, fleetView(fleet), content].filter(Boolean));
 
   let failing = false;
   const refresh = async () => {

@@ -1,4 +1,4 @@
-// The features page: which model serves each GitLab Duo feature (default, a local model, a remote endpoint, or disabled), grouped as GitLab groups them.
+// The features page: which model serves each GitLab Duo feature (default, a local model, a remote endpoint, or disabled), grouped as GitLab groups them; each feature's output cap and the repetition guard.
 
 import { get, put, seg } from "./api.js";
 import { el, fill, busy, notice } from "./ui.js";
@@ -15,6 +15,42 @@ export function routeValue(r) {
     default:
       return JSON.stringify({ kind: "default" });
   }
+}
+
+/// The cap cell: the cap in force as a number input (empty: GitLab's), and its Save button.
+function capCell(f, onSaved) {
+  if (f.cap_default === null || f.cap_default === undefined) return el("span", { class: "muted" }, "no text generated");
+  const custom = f.cap !== f.cap_default;
+  const input = el("input", { type: "number", name: "cap", min: 1, max: 131072, step: 1, inputmode: "numeric", class: "cap-input",
+    value: custom ? f.cap : "", placeholder: String(f.cap_default), "aria-label": `Output cap of ${f.title} in tokens (empty: GitLab's ${f.cap_default})` });
+  const save = el("button", { type: "button", class: "secondary", dataset: { action: "save-cap" }, "aria-label": `Save the output cap of ${f.title}` }, "Set");
+  save.addEventListener("click", () => busy([save, input], async () => {
+    const tokens = input.value.trim() === "" ? null : Number(input.value);
+    const out = await put(`/api/admin/features/${seg(f.feature)}/cap`, { tokens });
+    input.value = out.cap !== out.cap_default ? out.cap : "";
+    notice(`${f.title}: answers stop after ${out.cap} tokens${out.cap === out.cap_default ? " (GitLab's cap)" : ""}.`, "ok");
+    onSaved(out);
+  }));
+  return el("div", { class: "route-cell", dataset: { role: "cap" } }, input, save);
+}
+
+/// The repetition guard switch for every GitLab feature.
+async function guardSection() {
+  const { on } = await get("/api/admin/repetition-guard");
+  const box = el("input", { type: "checkbox", id: "repetition-guard", name: "repetition_guard", checked: on });
+  const save = el("button", { type: "button", class: "secondary", dataset: { action: "save-guard" } }, "Save");
+  save.addEventListener("click", () => busy([save, box], async () => {
+    const out = await put("/api/admin/repetition-guard", { on: box.checked });
+    box.checked = out.on;
+    notice(out.on ? "The repetition guard stops GitLab answers that repeat themselves." : "The repetition guard is off for GitLab features.", "ok");
+  }));
+  return el("section", { "aria-labelledby": "h-runaway" },
+    el("h2", { id: "h-runaway" }, "Runaway answers"),
+    el("p", {}, "A model that never ends its answer holds a slot until the answer's cap. ",
+      el("em", {}, "Output cap"), " bounds each feature's answers (empty: GitLab's own budget for the feature). The ",
+      el("em", {}, "repetition guard"), " stops an answer that repeats the same text over and over (finish reason ",
+      el("code", {}, "repetition"), "; counted in ", el("code", {}, "/metrics"), ")."),
+    el("div", { class: "route-cell" }, box, el("label", { for: "repetition-guard" }, "Repetition guard on GitLab features"), save));
 }
 
 function routeSelect(f, models, endpoints, id) {
@@ -36,10 +72,11 @@ function routeSelect(f, models, endpoints, id) {
 }
 
 export async function render(body, ctx) {
-  const [features, modelData, endpoints] = await Promise.all([
+  const [features, modelData, endpoints, guard] = await Promise.all([
     get("/api/admin/features"),
     get("/api/admin/models"),
     get("/api/admin/endpoints"),
+    guardSection(),
   ]);
   const models = modelData.models || [];
   const rows = new Map();
@@ -81,14 +118,16 @@ export async function render(body, ctx) {
       const tr = el("tr", { dataset: { row: f.feature } },
         el("th", { scope: "row" }, el("label", { for: id }, f.title), el("code", { class: "small muted block" }, f.feature)),
         el("td", {}, el("div", { class: "route-cell" }, select, save, unsaved)),
-        el("td", {}, effective));
+        el("td", {}, effective),
+        el("td", {}, capCell(f, () => {})));
       rows.set(f.feature, { tr, select, effective });
       return tr;
     }));
     return el("section", { "aria-labelledby": `h-group-${gi}` },
       el("h2", { id: `h-group-${gi}` }, g.name),
       el("div", { class: "table-wrap" }, el("table", { class: "features" },
-        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Feature"), el("th", { scope: "col" }, "Route"), el("th", { scope: "col" }, "Served now by"))),
+        el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Feature"), el("th", { scope: "col" }, "Route"), el("th", { scope: "col" }, "Served now by"),
+          el("th", { scope: "col", title: "The most tokens one answer may have" }, "Output cap"))),
         tbody)));
   });
 
@@ -98,5 +137,6 @@ export async function render(body, ctx) {
       el("em", {}, "Disabled"), " answers GitLab's requests for the feature with 403."),
     models.length || endpoints.length ? null
       : el("p", { class: "notice warn static" }, "No local model and no remote endpoint exists yet: import a model on the Models page first."),
-    ...sections);
+    ...sections,
+    guard);
 }

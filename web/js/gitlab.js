@@ -67,6 +67,16 @@ function show(body, ctx, g) {
       snippet("Linux package (/etc/gitlab/gitlab.rb)", g.gitlab_rb, "copy-gitlab-rb", "Add to /etc/gitlab/gitlab.rb, then run: sudo gitlab-ctl reconfigure"),
       snippet("Helm chart values", g.helm, "copy-helm", "Merge into the values of the GitLab Helm chart, then upgrade the release.")));
 
+  const dws = el("code", { dataset: { role: "agent-platform-url" } }, g.agent_platform_url);
+  const agentPlatform = el("section", { "aria-labelledby": "h-agent-platform" },
+    el("h2", { id: "h-agent-platform" }, "Agent Platform (Agentic Chat, agent mode)"),
+    el("p", {}, "On GitLab 18.4 and later: Admin › GitLab Duo › Change configuration › ", el("em", {}, "Local URL for the GitLab Duo Agent Platform service"),
+      " = ", dws, " ", copyButton(dws, "copy-agent-platform-url"), " (host and port, no scheme)."),
+    g.agent_platform_tls
+      ? el("p", { class: "muted small" }, "The service uses TLS with this airgate's certificate; GitLab must trust it.")
+      : el("p", { class: "muted small" }, "The service speaks plaintext gRPC, so GitLab needs ", el("code", {}, "DUO_AGENT_PLATFORM_SERVICE_SECURE=false"),
+        " in gitlab_rails['env']. Live sessions are on the Agent Platform page."));
+
   const rows = (g.self_hosted_models || []).map((m) => ({
     key: m.deployment_name,
     cells: [el("code", {}, m.deployment_name), m.platform, el("code", {}, m.endpoint), el("code", {}, m.identifier), el("code", {}, m.family), m.api_key],
@@ -82,5 +92,5 @@ function show(body, ctx, g) {
     el("p", {}, "On the GitLab server: ", el("code", {}, 'sudo gitlab-rake "gitlab:duo:verify_self_hosted_setup[root]"'),
       ", and the Diagnostics page here."));
 
-  body.replaceChildren(trust, point, add);
+  body.replaceChildren(trust, point, agentPlatform, add);
 }

@@ -197,6 +197,22 @@ function numberField(label, name, value, min, max, hint) {
 
 const numOrNull = (input) => (input.value.trim() === "" ? null : Number(input.value));
 
+/// Whether a generation model serves /v1/embeddings too: the boot config's choice, on or off.
+function embeddingsField(current) {
+  const value = current === true ? "on" : current === false ? "off" : "";
+  const opt = (v, label) => el("option", { value: v, selected: v === value }, label);
+  return field("Serve embeddings", "embeddings", { tag: "select", optionalMark: false,
+    options: [opt("", "as configured"), opt("on", "yes"), opt("off", "no")],
+    hint: "/v1/embeddings from a generation model too (off unless the config's model table says so); an embeddings model always serves them." });
+}
+
+function poolingField(current) {
+  const opt = (v, label) => el("option", { value: v, selected: v === (current || "") }, label);
+  return field("Embeddings pooling", "pooling", { tag: "select", optionalMark: false,
+    options: [opt("", "automatic"), opt("mean", "mean"), opt("cls", "first token (cls)"), opt("last", "last token")],
+    hint: "Automatic: the model's own, else mean." });
+}
+
 function modelCard(page, initial) {
   let m = initial;
   const name = m.name;
@@ -211,6 +227,8 @@ function modelCard(page, initial) {
     numberField("Slots (parallel requests)", "parallel", m.parallel, 1, 64, "Empty: automatic."),
     numberField("CPU threads", "threads", m.threads, 1, 1024, "Empty: automatic."),
     numberField("GPU layers", "gpu_layers", m.gpu_layers, 0, 1000, "Empty: automatic; 0: CPU only."),
+    embeddingsField(m.embeddings),
+    poolingField(m.pooling),
     el("div", { class: "buttons span" }, el("button", { type: "submit", dataset: { action: "save-model" }, "aria-label": `Save settings of ${name}` }, "Save settings")));
   onSubmit(params, async () => {
     const wasLoaded = isLoaded(m) || m.status === "failed";
@@ -225,6 +243,8 @@ function modelCard(page, initial) {
         parallel: numOrNull(params.parallel),
         threads: numOrNull(params.threads),
         gpu_layers: numOrNull(params.gpu_layers),
+        embeddings: params.embeddings.value === "" ? null : params.embeddings.value === "on",
+        pooling: params.pooling.value || null,
       });
     } catch (e) {
       update(m);
@@ -278,6 +298,9 @@ function modelCard(page, initial) {
       el("dt", {}, "SHA-256"), el("dd", {}, m.sha256 ? el("code", { class: "sha-full", title: m.sha256 }, m.sha256) : el("span", { class: "muted" }, "not computed")),
       el("dt", {}, "In memory"), el("dd", {}, m.memory_bytes ? bytes(m.memory_bytes) : el("span", { class: "muted" }, "not loaded")),
       el("dt", {}, "Loads at start"), el("dd", {}, m.autoload ? "yes" : "no"),
+      el("dt", {}, "Embeddings"), el("dd", { dataset: { role: "embeddings" } }, m.embedding
+        ? `${m.embedding.dimensions} dimensions, ${m.embedding.pooling} pooling, up to ${num(m.embedding.max_input_tokens)} tokens per input`
+        : el("span", { class: "muted" }, isLoaded(m) ? "not served" : "not loaded")),
       el("dt", {}, "Added"), el("dd", {}, timeEl(m.added_at, "unknown")));
     const loaded = isLoaded(m);
     fill(actions, 

@@ -22,7 +22,7 @@ use crate::http::{ApiError, JsonBody};
 use crate::models::Lifecycle;
 use crate::state::AppState;
 use crate::store::Store;
-use crate::store::settings::DEFAULT_MODEL;
+use crate::store::settings::{DEFAULT_MODEL, JWT_SIGNING_KEY};
 
 /// The socket's routes; the composition root serves them on `config::admin_socket`.
 pub fn routes() -> Router<AppState> {
@@ -34,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/local/models", post(add_model))
         .route("/local/models/{name}/probe", post(probe_model))
         .route("/local/backup", post(backup))
+        .route("/local/apply", post(super::fleet::apply_local))
+        .route("/local/export", get(super::fleet::export_local))
 }
 
 #[derive(Deserialize)]
@@ -85,13 +87,18 @@ async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The registered models with their state in this server, the default, and the GitLab URL in use.
+/// The registered models with their state in this server, the default, the GitLab URL in use and a
+/// shared signing key file, if one is set.
 async fn status(
     State(store): State<Store>,
     State(gitlab): State<Arc<GitlabSlot>>,
     State(registry): State<ModelRegistry>,
 ) -> AdminResult<Json<Value>> {
-    let records = blocking(move || store.models().map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    let internal = |e: crate::store::StoreError| ApiError::Internal(e.to_string());
+    let (records, signing_key) = blocking(move || {
+        Ok((store.models().map_err(internal)?, store.get_setting(JWT_SIGNING_KEY).map_err(internal)?))
+    })
+    .await?;
     let models: Vec<Value> = records
         .iter()
         .map(|r| {
@@ -100,7 +107,12 @@ async fn status(
         })
         .collect();
     let gitlab_url = gitlab.get().status().gitlab_url;
-    Ok(Json(json!({ "models": models, "default": registry.default_name(), "gitlab_url": gitlab_url })))
+    Ok(Json(json!({
+        "models": models,
+        "default": registry.default_name(),
+        "gitlab_url": gitlab_url,
+        "jwt_signing_key": signing_key,
+    })))
 }
 
 /// `airgate doctor`: one token from a loaded model, straight from its engine.

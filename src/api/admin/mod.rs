@@ -1,11 +1,14 @@
 //! The admin JSON API under `/api/admin/` (docs/admin-api.md): session and CSRF checks, the error shape, the route list.
 
 mod accounts;
+mod agent;
 mod endpoint_url;
+mod fleet;
 mod keys;
 pub mod local;
 mod models;
 mod routing;
+mod runaway;
 mod settings;
 pub mod system;
 
@@ -28,11 +31,14 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(accounts::routes())
+        .merge(agent::routes())
         .merge(keys::routes())
         .merge(models::routes())
         .merge(routing::routes())
+        .merge(runaway::routes())
         .merge(settings::routes())
         .merge(system::routes())
+        .route("/api/admin/fleet", axum::routing::get(fleet::drift))
 }
 
 /// An admin API failure: `{"error": {"message", "fields"}}`.

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
+use crate::engine::embed::Pooling;
 use crate::engine::{ChatMessage, Event, GenerateRequest, Prompt, SamplingParams};
 use crate::features::routing::{RouteTarget, features_routed_to};
 use crate::http::stream::{event_stream, sse_data};
@@ -57,6 +58,10 @@ fn model_json(life: &Lifecycle, m: &ModelRecord) -> Value {
         "autoload": m.autoload.unwrap_or(status != "unloaded"),
         "memory_bytes": memory,
         "added_at": m.added_at,
+        "embeddings": m.embeddings,
+        "pooling": m.pooling,
+        // What the loaded model serves now: its vectors' width, pooling and input limit.
+        "embedding": life.registry.get(&m.name).and_then(|e| e.embeddings()),
     })
 }
 
@@ -203,6 +208,12 @@ struct ParamsBody {
     threads: Option<u32>,
     #[serde(default)]
     gpu_layers: Option<u32>,
+    /// Let a generation model serve embeddings (empty: the boot config's choice, else off).
+    #[serde(default)]
+    embeddings: Option<bool>,
+    /// `mean`, `cls` or `last` (empty: the model's own, else mean).
+    #[serde(default)]
+    pooling: Option<String>,
 }
 
 fn check_params(p: &ParamsBody) -> Result<(), ApiError> {
@@ -216,6 +227,11 @@ fn check_params(p: &ParamsBody) -> Result<(), ApiError> {
     range("parallel", p.parallel, 1, 64);
     range("threads", p.threads, 1, 1024);
     range("gpu_layers", p.gpu_layers, 0, 1000);
+    if let Some(p) = p.pooling.as_deref().map(str::trim).filter(|p| !p.is_empty())
+        && Pooling::parse(p).is_none()
+    {
+        fields.push(("pooling".into(), "must be mean, cls or last (empty: automatic)".into()));
+    }
     if let Some(f) = p.family.as_deref().filter(|f| !f.trim().is_empty())
         && let Err(e) = Family::parse(f)
     {
@@ -234,10 +250,12 @@ async fn update(
     let mut m = record(&life, &name).await?;
     m.family = body.family.map(|f| f.trim().to_string()).filter(|f| !f.is_empty());
     (m.ctx_size, m.parallel, m.threads, m.gpu_layers) = (body.ctx_size, body.parallel, body.threads, body.gpu_layers);
+    m.embeddings = body.embeddings;
+    m.pooling = body.pooling.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
     save(&life, &m).await?;
     let detail = format!(
-        "ctx_size {:?}, parallel {:?}, threads {:?}, gpu_layers {:?}, family {:?}",
-        m.ctx_size, m.parallel, m.threads, m.gpu_layers, m.family
+        "ctx_size {:?}, parallel {:?}, threads {:?}, gpu_layers {:?}, family {:?}, embeddings {:?}, pooling {:?}",
+        m.ctx_size, m.parallel, m.threads, m.gpu_layers, m.family, m.embeddings, m.pooling
     );
     admin.audit("update_model", &name, &detail);
     if life.registry.status(&name).is_some() {
@@ -326,13 +344,17 @@ async fn try_it(
         return Err(ApiError::Conflict(format!("model `{name}` is not loaded")).into());
     };
     let req = GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage { role: "user".into(), content: body.prompt }]),
+        prompt: Prompt::Chat(vec![ChatMessage::new("user", body.prompt)]),
         max_tokens: Some(body.max_tokens.unwrap_or(256)),
         sampling: SamplingParams { temperature: 0.7, ..SamplingParams::default() },
         stop: Vec::new(),
+        repetition_guard: false,
         ignore_eos: false,
         deadline: None,
         feature: "admin_try",
+        constraint: None,
+        special_text: Vec::new(),
+        upstream_tools: None,
     };
     let started = Instant::now();
     let events = engine.generate(req).await?;
@@ -343,6 +365,7 @@ async fn try_it(
         }
         Event::Failed(message) => sse_data(&json!({ "error": message })),
         Event::Expired { .. } => sse_data(&json!({ "error": "the request waited too long for a free slot" })),
+        Event::Reasoning(_) | Event::ToolCall { .. } => String::new(),
     });
     Ok(event_stream(frames))
 }

@@ -10,16 +10,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::endpoint_url::{keep_userinfo, moves_host, redacted, scrub};
+use super::runaway::read_policy;
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
 use crate::engine::ModelRegistry;
 use crate::engine::remote::RemoteClient;
+use crate::features::caps::default_cap;
 use crate::features::routing::{Feature, FeatureRoutes, RouteTarget, features_routed_to, remote_config, route_of};
 use crate::http::ApiError;
 use crate::http::JsonBody;
 use crate::prompt::Family;
 use crate::state::AppState;
 use crate::store::settings::FEATURE_ROUTES;
-use crate::store::{EndpointRecord, Store};
+use crate::store::{EndpointRecord, RunawayPolicy, Store};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -100,6 +102,7 @@ async fn create_endpoint(
         model,
         family,
         api_key: body.api_key.filter(|k| !k.is_empty()),
+        api_key_ref: None,
         created_at: crate::unix_now(),
     };
     let r = record.clone();
@@ -140,7 +143,8 @@ async fn update_endpoint(
         }
         (e.url, e.model, e.family) = (url, model, family);
         if let Some(key) = key_change {
-            e.api_key = Some(key).filter(|k| !k.is_empty());
+            // Typed in here: no longer the key an applied file referenced.
+            (e.api_key, e.api_key_ref) = (Some(key).filter(|k| !k.is_empty()), None);
         }
         store.put_endpoint(&e).map_err(store_err)?;
         Ok(Some(e))
@@ -227,7 +231,14 @@ fn effective(models: &ModelRegistry, routes: &FeatureRoutes, feature: Feature) -
     }
 }
 
-fn feature_json(models: &ModelRegistry, routes: &FeatureRoutes, f: Feature) -> Value {
+/// A feature as the features page shows it: its route, what serves it now, its output cap
+/// (`cap`: in force, `cap_default`: GitLab's; both `null` for a feature that generates no text).
+pub(super) fn feature_json(
+    models: &ModelRegistry,
+    routes: &FeatureRoutes,
+    policy: &RunawayPolicy,
+    f: Feature,
+) -> Value {
     let route = match routes.get(&f) {
         Some(target) => serde_json::to_value(target).unwrap_or_default(),
         None => json!({ "kind": "default" }),
@@ -238,10 +249,12 @@ fn feature_json(models: &ModelRegistry, routes: &FeatureRoutes, f: Feature) -> V
         "group": f.group(),
         "route": route,
         "effective": effective(models, routes, f),
+        "cap": policy.cap(f),
+        "cap_default": default_cap(f),
     })
 }
 
-async fn read_routes(store: &Store) -> AdminResult<FeatureRoutes> {
+pub(super) async fn read_routes(store: &Store) -> AdminResult<FeatureRoutes> {
     let store = store.clone();
     blocking(move || Ok(store.get_setting(FEATURE_ROUTES).map_err(store_err)?.unwrap_or_default())).await
 }
@@ -252,7 +265,8 @@ async fn features(
     _admin: Admin,
 ) -> AdminResult<Json<Value>> {
     let routes = read_routes(&store).await?;
-    Ok(Json(Feature::ALL.iter().map(|f| feature_json(&models, &routes, *f)).collect()))
+    let policy = read_policy(&store).await?;
+    Ok(Json(Feature::ALL.iter().map(|f| feature_json(&models, &routes, &policy, *f)).collect()))
 }
 
 #[derive(Deserialize)]
@@ -295,6 +309,7 @@ async fn set_feature(
             Some(RouteTarget::Remote { endpoint })
         }
     };
+    let policy = read_policy(&store).await?;
     let t = target.clone();
     let routes = blocking(move || {
         store
@@ -309,7 +324,7 @@ async fn set_feature(
             .map_err(store_err)
     })
     .await?;
-    let out = feature_json(&models, &routes, feature);
+    let out = feature_json(&models, &routes, &policy, feature);
     admin.audit("route_feature", feature.as_str(), out["effective"].as_str().unwrap_or_default());
     Ok(Json(out))
 }

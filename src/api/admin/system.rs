@@ -126,6 +126,26 @@ impl FromRef<AppState> for GitlabPage {
     }
 }
 
+/// The host (without port) the admin's browser reached airgate at.
+fn own_host(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get("host").and_then(|h| h.to_str().ok())?;
+    let name = match host.rsplit_once(':') {
+        // `[::1]:5052` and `name:5052`; a bare IPv6 address has more colons than one.
+        Some((name, port))
+            if port.chars().all(|c| c.is_ascii_digit()) && (name.ends_with(']') || !name.contains(':')) =>
+        {
+            name
+        }
+        _ => host,
+    };
+    Some(name.to_string())
+}
+
+/// The value of GitLab's "Local URL for the GitLab Duo Agent Platform service": host:port, no scheme.
+pub fn agent_platform_url(headers: &HeaderMap, agent_port: u16) -> String {
+    format!("{}:{agent_port}", own_host(headers).unwrap_or_else(|| "<airgate-host>".into()))
+}
+
 /// This airgate's URL as the admin's browser reached it.
 fn own_url(page: &GitlabPage, headers: &HeaderMap) -> String {
     let scheme = if page.config.tls.is_some() { "https" } else { "http" };
@@ -170,13 +190,20 @@ async fn gitlab_page(page: &GitlabPage, headers: &HeaderMap) -> AdminResult<Json
             "api_key": if e.api_key.is_some() { "the endpoint's own API key" } else { "(leave empty)" },
         })
     }));
+    let secure = page.config.tls.is_some();
     Ok(Json(json!({
         "gitlab_url": keys.gitlab_url,
         "airgate_url": url,
+        "agent_platform_url": agent_platform_url(headers, page.own.agent_port),
+        "agent_platform_tls": secure,
         "auth_bypass": bypass_json(page.gitlab.get().bypass()),
         "jwks": { "last_success": keys.last_success, "keys": keys.keys, "last_error": keys.last_error },
-        "gitlab_rb": format!("gitlab_rails['env'] = {{ 'AI_GATEWAY_URL' => '{url}' }}\n"),
-        "helm": format!("global:\n  extraEnv:\n    AI_GATEWAY_URL: {url}\n"),
+        "gitlab_rb": format!(
+            "gitlab_rails['env'] = {{ 'AI_GATEWAY_URL' => '{url}', 'DUO_AGENT_PLATFORM_SERVICE_SECURE' => '{secure}' }}\n"
+        ),
+        "helm": format!(
+            "global:\n  extraEnv:\n    AI_GATEWAY_URL: {url}\n    DUO_AGENT_PLATFORM_SERVICE_SECURE: \"{secure}\"\n"
+        ),
         "self_hosted_models": rows,
     })))
 }
@@ -320,6 +347,25 @@ async fn diagnostics(
                 ("disabled".to_string(), true, "disabled by an administrator; not checked".to_string())
             }
             Err(e) => ("none".to_string(), false, e.to_string()),
+            Ok(route) if feature == Feature::EmbeddingsCode => {
+                let target = route.engine.info().name.clone();
+                let (ok, message) = if route.local && route.engine.embeddings().is_none() {
+                    if routes.contains_key(&feature) {
+                        (false, format!("model `{target}` does not serve embeddings"))
+                    } else {
+                        // Nobody chose a model for it: only GitLab's semantic code search would miss it.
+                        let m = "not checked: the default model does not serve embeddings (GitLab's semantic code \
+                                 search needs an embeddings model routed here)";
+                        (true, m.to_string())
+                    }
+                } else {
+                    match crate::models::probe_embeddings(route.engine.as_ref()).await {
+                        Ok(m) => (true, m),
+                        Err(m) => (false, m),
+                    }
+                };
+                (target, ok, message)
+            }
             Ok(route) => {
                 let target = route.engine.info().name.clone();
                 let (ok, message) = match crate::models::probe(route.engine.as_ref()).await {

@@ -90,7 +90,8 @@ pub(super) async fn agent(
         feature: Feature::DuoChat,
         drop_history: true,
     };
-    let events = match run(&route, plan, verbose(&gateway, &headers)).await {
+    let policy = gateway.routing.runaway().await;
+    let events = match run(&route, plan, &policy, verbose(&gateway, &headers)).await {
         Ok((events, _)) => events,
         Err(e) => {
             // Status 200 and an `error` line, as GitLab's gateway answers a model that fails once the
@@ -128,6 +129,7 @@ fn agent_lines(events: EventStream, parser: ReactParser, usage_key: String) -> i
     ReceiverStream::new(events).flat_map(move |event| {
         let lines: Vec<String> = match event {
             Event::Text(text) => parser.as_mut().map(|p| p.push(&text)).unwrap_or_default().iter().map(line).collect(),
+            Event::Reasoning(_) | Event::ToolCall { .. } => Vec::new(),
             Event::Done { finish, usage, .. } => {
                 let mut out: Vec<String> =
                     parser.take().map(|p| p.finish(finish.as_str())).unwrap_or_default().iter().map(line).collect();
@@ -383,7 +385,9 @@ pub(super) async fn legacy(
         feature,
         drop_history: true,
     };
-    let (events, _) = run(&route, plan, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
+    let policy = gateway.routing.runaway().await;
+    let (events, _) =
+        run(&route, plan, &policy, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
     if req.stream {
         return Ok(raw_stream(text_chunks(events, false)));
     }

@@ -18,6 +18,7 @@ use crate::features::routing::{Feature, ModelRequest, Route};
 use crate::http::stream::streaming_fallible;
 use crate::http::{ApiError, JsonBody};
 use crate::prompt;
+use crate::store::RunawayPolicy;
 
 const REGION: &str = "us-central1";
 
@@ -84,7 +85,8 @@ async fn flat(
         enhancer: None,
     };
     log_request(&caller, feature, &route);
-    let (answer, info) = run(&route, input, kind, req.stream, verbose(&gateway, &headers)).await?;
+    let policy = gateway.routing.runaway().await;
+    let (answer, info) = run(&route, input, kind, req.stream, &policy, verbose(&gateway, &headers)).await?;
     Ok(match answer {
         Answer::Stream(events) => raw_stream(text_chunks(events, false)),
         Answer::Whole(g) => {
@@ -184,7 +186,8 @@ async fn components(
         }
     };
     log_request(&caller, feature, &route);
-    let (answer, _) = run(&route, input, kind, stream, verbose(&gateway, &headers)).await?;
+    let policy = gateway.routing.runaway().await;
+    let (answer, _) = run(&route, input, kind, stream, &policy, verbose(&gateway, &headers)).await?;
     Ok(match answer {
         Answer::Whole(g) => Json(components_body(model_json, Some(&g.text), &flags)).into_response(),
         Answer::Stream(events) => {
@@ -201,9 +204,10 @@ async fn run(
     input: CodeInput,
     kind: Kind,
     stream: bool,
+    policy: &RunawayPolicy,
     verbose: bool,
 ) -> Result<(Answer, PlanInfo), ApiError> {
-    suggest(route, input, kind, stream, verbose).await.map_err(|e| model_failure(e.into()))
+    suggest(route, input, kind, stream, policy, verbose).await.map_err(|e| model_failure(e.into()))
 }
 
 /// The §2.2 response: `choices` is empty when there is no text.
@@ -299,7 +303,8 @@ mod tests {
 
     async fn status_of(fake: Fake, kind: Kind, stream: bool) -> (u16, String, Option<std::time::Duration>) {
         let route = Route { engine: Arc::new(fake), family: Family::General, local: true, provider: "litellm".into() };
-        let e = run(&route, input(), kind, stream, false).await.err().expect("the model failed");
+        let e =
+            run(&route, input(), kind, stream, &RunawayPolicy::default(), false).await.err().expect("the model failed");
         (e.status().as_u16(), e.public_message(), e.retry_after())
     }
 

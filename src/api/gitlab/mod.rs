@@ -3,6 +3,7 @@
 mod chat;
 mod code;
 mod docs;
+mod embeddings;
 pub mod fuzz;
 mod prompts;
 mod types;
@@ -38,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/prompts/{*prompt_id}", post(prompts::v1))
         .route("/v2/prompts/{*prompt_id}", post(prompts::v2))
         .route("/v1/search/gitlab-docs", post(docs::search))
+        .route("/v1/embeddings/code_embeddings", post(embeddings::code_embeddings))
+        .route("/v1/embeddings/code_embeddings/index", post(embeddings::code_embeddings))
+        .route("/v1/embeddings/code_embeddings/search", post(embeddings::code_embeddings))
 }
 
 /// 403 unless the caller's token carries `scope` (and, where GitLab's gateway refuses them, is not one airgate minted).
@@ -147,6 +151,7 @@ fn text_chunks(events: EventStream, cut_lines: bool) -> impl Stream<Item = Chunk
                 None => vec![Ok(t)],
             },
             Event::Done { .. } => cutter.as_mut().and_then(LineCutter::finish).into_iter().map(Ok).collect(),
+            Event::Reasoning(_) | Event::ToolCall { .. } => Vec::new(),
             Event::Expired { waited } => {
                 span.in_scope(|| tracing::warn!(waited_ms = waited.as_millis() as u64, "request expired in the queue"));
                 vec![Err(broken("request expired in the queue"))]

@@ -104,7 +104,9 @@ async fn invoke(
         feature,
         drop_history: false,
     };
-    let (events, _) = run(&route, plan, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
+    let policy = gateway.routing.runaway().await;
+    let (events, _) =
+        run(&route, plan, &policy, verbose(&gateway, &headers)).await.map_err(|e| model_failure(e.into()))?;
     let usage_key = route.engine.info().name.clone();
     match (req.stream.unwrap_or(false), shape) {
         (true, Shape::V1) => Ok(raw_stream(text_chunks(events, false))),
@@ -133,6 +135,7 @@ fn v2_chunks(events: EventStream, usage_key: String) -> impl futures::Stream<Ite
     ReceiverStream::new(events).filter_map(move |event| {
         let line = match event {
             Event::Text(text) => Some(Ok(json!({ "content": text }))),
+            Event::Reasoning(_) | Event::ToolCall { .. } => None,
             Event::Done { usage: u, .. } => {
                 Some(Ok(json!({ "content": "", "usage": usage(&usage_key, u.prompt_tokens, u.completion_tokens) })))
             }

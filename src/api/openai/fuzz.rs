@@ -1,4 +1,4 @@
-//! Fuzz entry point for the `/v1` bodies (`airgate::fuzz::openai_body`): the same JSON reader and the checks `/v1/chat/completions` and `/v1/completions` run before a model is asked; a refusal must be a 4xx in OpenAI's shape.
+//! Fuzz entry point for the `/v1` bodies (`airgate::fuzz::openai_body`): the same JSON reader and the checks `/v1/chat/completions` (its tool chat) and `/v1/completions` run before a model is asked; a refusal must be a 4xx in OpenAI's shape.
 
 use axum::response::IntoResponse;
 
@@ -10,7 +10,7 @@ use crate::http::{OpenAiError, parse_json};
 pub fn body(data: &[u8]) {
     let outcome = parse_json::<GenerationRequest>(data).and_then(|req| {
         let _ = req.stream_options.as_ref().map(|o| o.include_usage);
-        let chat = super::chat_messages(&req).and_then(|m| super::generate_request(&req, Prompt::Chat(m), None));
+        let chat = super::chat::tool_chat(&req);
         let text = super::generate_request(&req, Prompt::Text(String::new()), Some(16));
         chat.and(text).map(|_| ())
     });

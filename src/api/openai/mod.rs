@@ -1,5 +1,7 @@
-//! OpenAI-compatible API under `/v1`: models, chat completions and text completions (with fill-in-the-middle), streaming or not.
+//! OpenAI-compatible API under `/v1`: models, chat completions (tools, structured output, reasoning), text completions (with fill-in-the-middle), streaming or not, and embeddings.
 
+mod chat;
+mod embeddings;
 pub mod fuzz;
 pub mod types;
 
@@ -14,8 +16,8 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::engine::{
-    ChatMessage, Engine, EngineError, Event, EventStream, FinishReason, GenerateRequest, Generated, ModelRegistry,
-    ModelStatus, Prompt, Usage, collect,
+    Engine, EngineError, Event, EventStream, FinishReason, GenerateRequest, Generated, ModelRegistry, ModelStatus,
+    Prompt, Usage, collect,
 };
 use crate::http::stream::{event_stream, sse_data};
 use crate::http::{ApiError, JsonBody, OpenAiError};
@@ -34,6 +36,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/v1/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route_layer(middleware::from_fn_with_state(state.api_keys.clone(), crate::auth::require_api_key))
 }
 
@@ -87,38 +90,6 @@ fn resolve_model(models: &ModelRegistry, requested: Option<&str>) -> Result<Arc<
     }
 }
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool"];
-
-fn chat_messages(req: &GenerationRequest) -> Result<Vec<ChatMessage>, ApiError> {
-    let Some(messages) = req.messages.as_ref() else {
-        return Err(ApiError::bad_param("messages", "missing field `messages`: send at least one message"));
-    };
-    if messages.is_empty() {
-        return Err(ApiError::bad_param("messages", "`messages` is empty: send at least one message"));
-    }
-    messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            if !ROLES.contains(&m.role.as_str()) {
-                return Err(ApiError::bad_param(
-                    "messages",
-                    format!("`messages[{i}].role` is `{}`; expected one of {}", m.role, ROLES.join(", ")),
-                ));
-            }
-            let role = match m.role.as_str() {
-                "developer" => "system",
-                "tool" => "user",
-                other => other,
-            };
-            Ok(ChatMessage {
-                role: role.to_string(),
-                content: m.content.as_ref().map(|c| c.text()).unwrap_or_default(),
-            })
-        })
-        .collect()
-}
-
 fn generate_request(
     req: &GenerationRequest,
     prompt: Prompt,
@@ -130,10 +101,14 @@ fn generate_request(
         max_tokens: req.max_tokens()?.or(default_max),
         sampling: req.sampling(),
         stop: req.stop_strings()?,
+        repetition_guard: req.repetition_guard,
         ignore_eos: req.ignore_eos,
         // OpenAI clients set their own timeouts; a queued request runs however long it waited.
         deadline: None,
         feature: "openai",
+        constraint: None,
+        special_text: Vec::new(),
+        upstream_tools: None,
     })
 }
 
@@ -153,30 +128,8 @@ async fn chat_completions(
     State(models): State<ModelRegistry>,
     JsonBody(req, _): JsonBody<GenerationRequest, OpenAiError>,
 ) -> OpenAiResult<Response> {
-    let messages = chat_messages(&req)?;
     let engine = resolve_model(&models, req.model.as_deref())?;
-    let gen_req = generate_request(&req, Prompt::Chat(messages), None)?;
-    let events = engine.generate(gen_req).await.map_err(|e| generate_error(e, &req))?;
-    let model = engine.info().name.clone();
-    let meta = Meta { id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()), created: now_secs(), model };
-    if req.stream {
-        let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-        return Ok(event_stream(chat_stream(meta, events, include_usage)));
-    }
-    let Generated { text, finish, usage } = collect(events).await?;
-    Ok(Json(json!({
-        "id": meta.id,
-        "object": "chat.completion",
-        "created": meta.created,
-        "model": meta.model,
-        "choices": [{
-            "index": 0,
-            "message": { "role": "assistant", "content": text },
-            "finish_reason": finish.as_str(),
-        }],
-        "usage": UsageOut::from(usage),
-    }))
-    .into_response())
+    chat::complete(engine, req).await
 }
 
 async fn completions(
@@ -265,6 +218,8 @@ fn sse_body(
         .flat_map(move |event| {
             let pieces = match event {
                 Event::Text(t) => vec![Piece::Text(t)],
+                // Only upstream chats carry these; text completions have none.
+                Event::Reasoning(_) | Event::ToolCall { .. } => vec![],
                 Event::Done { finish, usage, .. } if include_usage => vec![Piece::Finish(finish), Piece::Usage(usage)],
                 Event::Done { finish, .. } => vec![Piece::Finish(finish)],
                 Event::Failed(detail) => return stream::iter(vec![error_frame(&detail)]),
@@ -277,27 +232,6 @@ fn sse_body(
             stream::iter(pieces.into_iter().map(|p| sse_data(&render(p))).collect::<Vec<_>>())
         })
         .chain(stream::once(async { "data: [DONE]\n\n".to_string() }))
-}
-
-fn chat_stream(meta: Meta, events: EventStream, include_usage: bool) -> impl Stream<Item = String> + Send {
-    let frame = move |delta: Value, finish: Option<&str>| {
-        json!({
-            "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model,
-            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
-        })
-    };
-    let first = sse_data(&frame(json!({ "role": "assistant", "content": "" }), None));
-    let body = sse_body(events, include_usage, move |piece| match piece {
-        Piece::Text(t) => frame(json!({ "content": t }), None),
-        Piece::Finish(f) => frame(json!({}), Some(f.as_str())),
-        Piece::Usage(u) => {
-            let mut v = frame(json!({}), None);
-            v["choices"] = json!([]);
-            v["usage"] = json!(UsageOut::from(u));
-            v
-        }
-    });
-    stream::once(async move { first }).chain(body)
 }
 
 fn completion_stream(meta: Meta, events: EventStream, include_usage: bool) -> impl Stream<Item = String> + Send {

@@ -47,6 +47,26 @@ pub struct GenerationRequest {
     pub n: Option<u32>,
     #[serde(default)]
     pub ignore_eos: bool,
+    #[serde(default)]
+    pub tools: Option<Vec<ToolIn>>,
+    /// `"none"`, `"auto"`, `"required"` or `{"type": "function", "function": {"name"}}`.
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// `{"type": "text" | "json_object" | "json_schema", "json_schema": {"name", "schema"}}`.
+    #[serde(default)]
+    pub response_format: Option<serde_json::Value>,
+    /// Extra chat-template variables (as vLLM and llama-server take them), e.g. `enable_thinking`.
+    #[serde(default)]
+    pub chat_template_kwargs: Option<serde_json::Map<String, serde_json::Value>>,
+    /// airgate extension: `false` turns the tool-call grammar off (to measure what it prevents).
+    #[serde(default)]
+    pub tool_grammar: Option<bool>,
+    /// airgate's extension: stop with finish reason `repetition` when the answer starts repeating
+    /// itself (off unless asked for; GitLab features have it on).
+    #[serde(default)]
+    pub repetition_guard: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +74,50 @@ pub struct MessageIn {
     pub role: String,
     #[serde(default)]
     pub content: Option<ContentIn>,
+    /// Assistant messages: the calls they made.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCallIn>>,
+    /// Tool messages: the call they answer.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    /// Assistant messages: reasoning returned earlier.
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+}
+
+/// A tool offered in a request.
+#[derive(Debug, Deserialize)]
+pub struct ToolIn {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub function: Option<FunctionIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionIn {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// A call an assistant message made.
+#[derive(Debug, Deserialize)]
+pub struct ToolCallIn {
+    pub id: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    pub function: CallFunctionIn,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallFunctionIn {
+    pub name: String,
+    /// JSON text (an object is accepted and written out as text).
+    #[serde(default)]
+    pub arguments: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,14 +53,21 @@ impl OwnKey {
     /// generates one and writes it with mode 0600 (write to a temporary file, then link it into place).
     pub fn load_or_create(dir: &Path) -> Result<OwnKey, AuthError> {
         let path = dir.join(KEY_FILE);
-        let key = match std::fs::read_to_string(&path) {
-            Ok(pem) => {
-                warn_if_readable_by_others(&path);
-                parse_private_key(&path, &pem)?
-            }
-            Err(e) if e.kind() == IoErrorKind::NotFound => create(dir, &path)?,
-            Err(e) => return Err(setup(format!("cannot read the JWT signing key {}: {e}", path.display()))),
-        };
+        match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == IoErrorKind::NotFound => Self::from_key(create(dir, &path)?),
+            _ => Self::load(&path),
+        }
+    }
+
+    /// Loads an existing key file (a fleet's shared key; never created here).
+    pub fn load(path: &Path) -> Result<OwnKey, AuthError> {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| setup(format!("cannot read the JWT signing key {}: {e}", path.display())))?;
+        warn_if_readable_by_others(path);
+        Self::from_key(parse_private_key(path, &pem)?)
+    }
+
+    fn from_key(key: RsaPrivateKey) -> Result<OwnKey, AuthError> {
         let public = key.to_public_key();
         let der = key.to_pkcs1_der().map_err(|_| setup("cannot encode the JWT signing key".into()))?;
         let public_der = public.to_pkcs1_der().map_err(|_| setup("cannot encode the JWT signing key".into()))?;

@@ -5,7 +5,9 @@
 //! could fetch keys (`jku`, `x5u`, `jwk`) are ignored; a missing `sub` fails the `sub` cross-check.
 //! Tokens, keys and `Authorization` values never reach a log line or an error message.
 
+mod bypass;
 mod keys;
+pub use bypass::Bypass;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +24,50 @@ use keys::{Jwks, OwnKey, Timing};
 
 pub const AUDIENCE: &str = "gitlab-ai-gateway";
 pub const OWN_ISSUER: &str = "gitlab-ai-gateway";
+/// The Agent Platform service's audience, and the issuer of the tokens it mints (`GenerateToken`).
+pub const WORKFLOW_AUDIENCE: &str = "gitlab-duo-workflow-service";
+
+/// Which service a token is presented to: its `aud` must name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The AI Gateway HTTP API.
+    Gateway,
+    /// The Agent Platform (Duo Workflow) gRPC service.
+    Workflow,
+}
+
+impl Audience {
+    fn name(self) -> &'static str {
+        match self {
+            Audience::Gateway => AUDIENCE,
+            Audience::Workflow => WORKFLOW_AUDIENCE,
+        }
+    }
+}
+
+/// Unit primitives the Agent Platform service serves: a token it mints carries the caller's scopes among these.
+pub const WORKFLOW_SCOPES: &[&str] = &[
+    "duo_agent_platform",
+    "duo_workflow_execute_workflow",
+    "duo_chat",
+    "self_hosted_duo_agent_platform",
+    "self_hosted_models",
+    "documentation_search",
+    "include_file_context",
+    "include_snippet_context",
+    "include_repository_context",
+    "include_directory_context",
+    "include_issue_context",
+    "include_merge_request_context",
+    "include_dependency_context",
+    "include_local_git_context",
+    "include_terminal_context",
+    "include_os_information_context",
+    "include_user_rule_context",
+    "include_agent_user_environment_context",
+];
+/// Claims a minted workflow token copies from the caller's token when present.
+const PROPAGATED_CLAIMS: [&str; 3] = ["skip_usage_cutoff", "tool_access_policies", "gitlab_root_namespace_id"];
 
 /// Scopes a user access token can carry (§2.4).
 const USER_TOKEN_SCOPES: [&str; 2] = ["complete_code", "ai_gateway_model_provider_proxy"];
@@ -55,6 +101,8 @@ pub struct Principal {
     pub global_user_id: Option<String>,
     /// `auth.bypass`: every scope check passes.
     pub bypass: bool,
+    /// Claims a token minted for this caller carries over (`skip_usage_cutoff`, `tool_access_policies`, …).
+    pub propagated: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Principal {
@@ -86,48 +134,6 @@ pub struct KeyStatus {
     pub last_error: Option<String>,
 }
 
-/// `auth.bypass`: off, on until a moment (it turns itself off then), or pinned on by the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bypass {
-    Off,
-    Until(std::time::Instant),
-    Pinned,
-}
-
-impl Bypass {
-    /// From the boot config: `minutes` = 0 pins it on.
-    pub fn from_config(on: bool, minutes: u64) -> Bypass {
-        match (on, minutes) {
-            (false, _) => Bypass::Off,
-            (true, 0) => Bypass::Pinned,
-            (true, m) => Bypass::Until(std::time::Instant::now() + std::time::Duration::from_secs(m * 60)),
-        }
-    }
-
-    pub fn active(self) -> bool {
-        match self {
-            Bypass::Off => false,
-            Bypass::Pinned => true,
-            Bypass::Until(t) => std::time::Instant::now() < t,
-        }
-    }
-
-    /// Seconds until it turns itself off (None: off, or pinned).
-    pub fn expires_in(self) -> Option<u64> {
-        match self {
-            Bypass::Until(t) => Some(t.saturating_duration_since(std::time::Instant::now()).as_secs()),
-            _ => None,
-        }
-    }
-}
-
-/// `true` = pinned on (tests and the CLI), `false` = off.
-impl From<bool> for Bypass {
-    fn from(on: bool) -> Self {
-        if on { Bypass::Pinned } else { Bypass::Off }
-    }
-}
-
 /// Verifies GitLab and airgate tokens; mints airgate's user access tokens. Share as `Arc<GitlabAuth>`.
 pub struct GitlabAuth {
     own: OwnKey,
@@ -136,6 +142,7 @@ pub struct GitlabAuth {
     /// The bypass ran out and that was logged.
     bypass_ended: std::sync::atomic::AtomicBool,
     validation: Validation,
+    workflow_validation: Validation,
 }
 
 impl std::fmt::Debug for GitlabAuth {
@@ -164,6 +171,12 @@ struct Claims {
     gitlab_instance_id: Option<String>,
     #[serde(default)]
     gitlab_instance_uid: Option<String>,
+    #[serde(default)]
+    skip_usage_cutoff: Option<serde_json::Value>,
+    #[serde(default)]
+    tool_access_policies: Option<serde_json::Value>,
+    #[serde(default)]
+    gitlab_root_namespace_id: Option<serde_json::Value>,
 }
 
 /// Claims of a user access token (§2.4).
@@ -195,17 +208,32 @@ impl GitlabAuth {
         gitlab_url: Option<String>,
         bypass: impl Into<Bypass>,
     ) -> Result<GitlabAuth, AuthError> {
-        Self::with_timing(data_dir, gitlab_url, bypass, keys::TIMING)
+        Self::with_timing(data_dir, None, gitlab_url, bypass, keys::TIMING)
+    }
+
+    /// [`GitlabAuth::new`], signing with the key file `shared` when given (a fleet's replicas share
+    /// one, so a user access token minted by one verifies on all); that file must exist.
+    pub fn with_key(
+        data_dir: &Path,
+        shared: Option<&Path>,
+        gitlab_url: Option<String>,
+        bypass: impl Into<Bypass>,
+    ) -> Result<GitlabAuth, AuthError> {
+        Self::with_timing(data_dir, shared, gitlab_url, bypass, keys::TIMING)
     }
 
     fn with_timing(
         data_dir: &Path,
+        shared: Option<&Path>,
         gitlab_url: Option<String>,
         bypass: impl Into<Bypass>,
         timing: Timing,
     ) -> Result<Self, AuthError> {
         let bypass = bypass.into();
-        let own = OwnKey::load_or_create(data_dir)?;
+        let own = match shared {
+            Some(file) => OwnKey::load(file)?,
+            None => OwnKey::load_or_create(data_dir)?,
+        };
         let jwks = match gitlab_url {
             Some(url) => Some(Arc::new(Jwks::new(url.trim_end_matches('/').to_owned(), timing)?)),
             None => None,
@@ -219,12 +247,16 @@ impl GitlabAuth {
                  unless that is 0."
             );
         }
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true; // off by default in jsonwebtoken
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "aud"]); // `aud` is otherwise only checked when present
-        Ok(GitlabAuth { own, jwks, bypass, bypass_ended: Default::default(), validation })
+        let validation_for = |audience: &str| {
+            let mut validation = Validation::new(Algorithm::RS256);
+            validation.leeway = LEEWAY_SECS;
+            validation.validate_nbf = true; // off by default in jsonwebtoken
+            validation.set_audience(&[audience]);
+            validation.set_required_spec_claims(&["exp", "aud"]); // `aud` is otherwise only checked when present
+            validation
+        };
+        let (validation, workflow_validation) = (validation_for(AUDIENCE), validation_for(WORKFLOW_AUDIENCE));
+        Ok(GitlabAuth { own, jwks, bypass, bypass_ended: Default::default(), validation, workflow_validation })
     }
 
     /// Fetches `<gitlab_url>/.well-known/openid-configuration`, then its `jwks_uri`, and caches the keys.
@@ -244,6 +276,13 @@ impl GitlabAuth {
     /// Verifies a request's headers (Authorization: Bearer <jwt>, scheme case-insensitive; X-Gitlab-Authentication-Type: oidc;
     /// X-Gitlab-Realm / X-Gitlab-Instance-Id / X-Gitlab-Global-User-Id cross-checks).
     pub async fn verify(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        self.verify_for(headers, Audience::Gateway).await
+    }
+
+    /// `verify` for tokens presented to `audience`: the `aud` claim must name it, and a token of
+    /// airgate's own key whose issuer is that service counts as one it minted (its `sub` is then
+    /// checked against X-Gitlab-Global-User-Id).
+    pub async fn verify_for(&self, headers: &HeaderMap, audience: Audience) -> Result<Principal, AuthError> {
         if self.bypass.active() {
             tracing::warn!("authentication bypass is on: request not authenticated");
             return Ok(bypass_principal(headers));
@@ -258,7 +297,7 @@ impl GitlabAuth {
         if let Some(jwks) = &self.jwks {
             jwks.spawn_refresh_if_stale();
         }
-        let (claims, own_key) = self.decode(token).await?;
+        let (claims, own_key) = self.decode(token, audience).await?;
 
         let (realm, instance_id, user_id) = (
             header_str(headers, REALM_HEADER),
@@ -271,13 +310,28 @@ impl GitlabAuth {
         if claims.gitlab_instance_id.as_deref().is_some_and(|claim| Some(claim) != instance_id) {
             return Err(mismatch(INSTANCE_ID_HEADER));
         }
-        let gateway_issued = own_key && claims.iss.as_deref() == Some(OWN_ISSUER);
+        let own_issuer = match audience {
+            Audience::Gateway => OWN_ISSUER,
+            Audience::Workflow => WORKFLOW_AUDIENCE,
+        };
+        let gateway_issued = own_key && claims.iss.as_deref() == Some(own_issuer);
         let (sub_header, sub_expected) =
             if gateway_issued { (GLOBAL_USER_ID_HEADER, user_id) } else { (INSTANCE_ID_HEADER, instance_id) };
         if claims.sub.is_none() || claims.sub.as_deref() != sub_expected {
             return Err(mismatch(sub_header));
         }
+        let mut propagated = serde_json::Map::new();
+        for (name, value) in PROPAGATED_CLAIMS.iter().zip([
+            claims.skip_usage_cutoff,
+            claims.tool_access_policies,
+            claims.gitlab_root_namespace_id,
+        ]) {
+            if let Some(v) = value.filter(|v| !v.is_null()) {
+                propagated.insert((*name).to_string(), v);
+            }
+        }
         Ok(Principal {
+            propagated,
             subject: claims.sub.unwrap_or_default(),
             issuer: claims.iss.unwrap_or_default(),
             scopes: claims.scopes.unwrap_or_default().into_iter().collect(),
@@ -291,7 +345,11 @@ impl GitlabAuth {
     }
 
     /// Checks alg, key and claims; returns the claims and whether airgate's own key signed the token.
-    async fn decode(&self, token: &str) -> Result<(Claims, bool), AuthError> {
+    async fn decode(&self, token: &str, audience: Audience) -> Result<(Claims, bool), AuthError> {
+        let validation = match audience {
+            Audience::Gateway => &self.validation,
+            Audience::Workflow => &self.workflow_validation,
+        };
         // `alg: none` and unknown algorithms fail here: jsonwebtoken's `Algorithm` has no such variant.
         let header = jsonwebtoken::decode_header(token).map_err(|e| rejected(reason(e.kind())))?;
         if header.alg != Algorithm::RS256 {
@@ -309,10 +367,13 @@ impl GitlabAuth {
             return Err(rejected("unknown signing key id"));
         }
         for (key, own_key) in candidates {
-            match jsonwebtoken::decode::<Claims>(token, &key, &self.validation) {
+            match jsonwebtoken::decode::<Claims>(token, &key, validation) {
                 Ok(data) => return Ok((data.claims, own_key)),
                 // Another key may fit (tokens without `kid`, or a key GitLab published malformed).
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_)) => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidAudience) => {
+                    return Err(rejected(&format!("audience is not {}", audience.name())));
+                }
                 Err(e) => return Err(rejected(reason(e.kind()))),
             }
         }
@@ -375,6 +436,48 @@ impl GitlabAuth {
         Ok((token, exp))
     }
 
+    /// Mints the Agent Platform's token for the IDE's direct connection (`GenerateToken`): iss = aud =
+    /// "gitlab-duo-workflow-service", sub = the caller's global user id, one hour, the caller's
+    /// realm and instance id, scopes = the caller's scopes among [`WORKFLOW_SCOPES`], and the
+    /// caller's `gitlab_instance_uid` and propagated claims. Returns (token, expires_at epoch secs).
+    /// The caller's checks (scope, not a token this service minted) are the handler's.
+    pub fn mint_workflow_token(&self, caller: &Principal) -> Result<(String, u64), AuthError> {
+        let Some(sub) = caller.global_user_id.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(AuthError::Unauthorized(format!("Missing header '{GLOBAL_USER_ID_HEADER}'")));
+        };
+        let now = now_secs();
+        let exp = now + USER_TOKEN_TTL_SECS;
+        let scopes: Vec<&str> = WORKFLOW_SCOPES.iter().copied().filter(|s| caller.scopes.contains(*s)).collect();
+        let mut claims = serde_json::json!({
+            "iss": WORKFLOW_AUDIENCE,
+            "aud": WORKFLOW_AUDIENCE,
+            "sub": sub,
+            "iat": now,
+            "nbf": now,
+            "exp": exp,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "scopes": scopes,
+        });
+        let extra = [
+            ("gitlab_realm", caller.realm.as_deref()),
+            ("gitlab_instance_id", caller.instance_id.as_deref()),
+            ("gitlab_instance_uid", caller.instance_uid.as_deref()),
+        ];
+        for (name, value) in extra {
+            if let Some(v) = value {
+                claims[name] = serde_json::Value::String(v.to_string());
+            }
+        }
+        for (name, value) in &caller.propagated {
+            claims[name.as_str()] = value.clone();
+        }
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.own.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.own.encoding)
+            .map_err(|e| AuthError::Setup(format!("cannot sign a workflow token: {}", reason(e.kind()))))?;
+        Ok((token, exp))
+    }
+
     /// For the admin/diagnostics: last successful key fetch (epoch secs), number of GitLab keys cached, last error.
     pub fn status(&self) -> KeyStatus {
         match &self.jwks {
@@ -392,14 +495,24 @@ const LOCAL_TOKEN_TTL_SECS: u64 = 300;
 /// A five-minute RS256 token signed with the key in `data_dir` (never creates one), shaped like a
 /// GitLab instance token for `instance_id` in `realm` with `scopes`: how `airgate doctor` calls the
 /// real HTTP API end to end. Whoever can read the key file can do this anyway.
-pub fn mint_local_token(data_dir: &Path, instance_id: &str, realm: &str, scopes: &[&str]) -> Result<String, AuthError> {
-    if !data_dir.join(keys::KEY_FILE).is_file() {
-        return Err(AuthError::Setup(format!(
-            "no JWT signing key in {} yet: the server makes it on its first start",
-            data_dir.display()
-        )));
-    }
-    let own = OwnKey::load_or_create(data_dir)?;
+/// With `shared`, the fleet's shared key file signs instead.
+pub fn mint_local_token(
+    data_dir: &Path,
+    shared: Option<&Path>,
+    instance_id: &str,
+    realm: &str,
+    scopes: &[&str],
+) -> Result<String, AuthError> {
+    let own = match shared {
+        Some(file) => OwnKey::load(file)?,
+        None if !data_dir.join(keys::KEY_FILE).is_file() => {
+            return Err(AuthError::Setup(format!(
+                "no JWT signing key in {} yet: the server makes it on its first start",
+                data_dir.display()
+            )));
+        }
+        None => OwnKey::load_or_create(data_dir)?,
+    };
     let now = now_secs();
     let claims = UserTokenClaims {
         iss: LOCAL_ISSUER,
@@ -457,7 +570,7 @@ fn reason(kind: &ErrorKind) -> &'static str {
     match kind {
         ErrorKind::ExpiredSignature => "expired (exp)",
         ErrorKind::ImmatureSignature => "not valid yet (nbf)",
-        ErrorKind::InvalidAudience => "audience is not gitlab-ai-gateway",
+        ErrorKind::InvalidAudience => "audience does not match",
         ErrorKind::MissingRequiredClaim(_) => "exp or aud claim missing",
         ErrorKind::InvalidClaimFormat(_) => "exp or nbf is not a number",
         ErrorKind::InvalidSignature => "signature does not match",
@@ -481,5 +594,6 @@ fn bypass_principal(headers: &HeaderMap) -> Principal {
         instance_uid: None,
         global_user_id,
         bypass: true,
+        propagated: serde_json::Map::new(),
     }
 }

@@ -125,7 +125,7 @@ fn data_dir() -> tempfile::TempDir {
 }
 
 fn auth(dir: &tempfile::TempDir, url: Option<&str>, timing: Timing) -> GitlabAuth {
-    GitlabAuth::with_timing(dir.path(), url.map(str::to_owned), false, timing).unwrap()
+    GitlabAuth::with_timing(dir.path(), None, url.map(str::to_owned), false, timing).unwrap()
 }
 
 /// Claims as a self-managed GitLab issues them (§4.3).
@@ -483,7 +483,7 @@ async fn unreachable_gitlab_fails_fast() {
 #[tokio::test]
 async fn bypass_accepts_everything() {
     let dir = data_dir();
-    let auth = GitlabAuth::with_timing(dir.path(), None, true, FAST).unwrap();
+    let auth = GitlabAuth::with_timing(dir.path(), None, None, true, FAST).unwrap();
     let p = auth.verify(&HeaderMap::new()).await.unwrap();
     assert!(p.bypass && p.has_scope("anything") && !p.gateway_issued && p.scopes.is_empty());
     let p = auth.verify(&rails_headers("not-a-token")).await.unwrap();
@@ -501,7 +501,7 @@ async fn bypass_accepts_everything() {
 async fn a_bypass_that_ran_out_checks_tokens_again() {
     let dir = data_dir();
     let past = Bypass::Until(std::time::Instant::now() - std::time::Duration::from_secs(1));
-    let auth = GitlabAuth::with_timing(dir.path(), None, past, FAST).unwrap();
+    let auth = GitlabAuth::with_timing(dir.path(), None, None, past, FAST).unwrap();
     assert!(auth.verify(&HeaderMap::new()).await.is_err(), "an expired bypass still let a caller in");
     assert_eq!((Bypass::from_config(true, 0), Bypass::from_config(false, 5)), (Bypass::Pinned, Bypass::Off));
     let hour = Bypass::from_config(true, 60);
@@ -550,7 +550,7 @@ async fn logs_name_reasons_never_tokens() {
             seen.push(auth.mint_user_token(&p).unwrap().0);
         }
     }
-    let bypass = GitlabAuth::with_timing(dir.path(), None, true, FAST).unwrap();
+    let bypass = GitlabAuth::with_timing(dir.path(), None, None, true, FAST).unwrap();
     bypass.verify(&rails_headers(&tokens[0])).await.unwrap();
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

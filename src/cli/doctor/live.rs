@@ -46,9 +46,16 @@ pub(super) async fn server(env: &Env, checks: &mut Vec<Check>) {
             ));
         }
     }
+    checks.push(agent_platform(env, tls).await);
     let scopes = scopes();
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    let token = match crate::auth::gitlab::mint_local_token(&env.config.data_dir, INSTANCE_ID, REALM, &scopes) {
+    let token = match crate::auth::gitlab::mint_local_token(
+        &env.config.data_dir,
+        env.signing_key.as_deref().map(std::path::Path::new),
+        INSTANCE_ID,
+        REALM,
+        &scopes,
+    ) {
         Ok(t) => t,
         Err(e) => {
             let fix = "run the doctor as root or as the service user, who can read the data dir";
@@ -57,6 +64,33 @@ pub(super) async fn server(env: &Env, checks: &mut Vec<Check>) {
     };
     for feature in Feature::ALL {
         checks.push(feature_check(&client, &base, &token, feature).await);
+    }
+}
+
+/// The Agent Platform (gRPC) service answers `grpc.health.v1` with SERVING, as GitLab's
+/// troubleshooting script checks it.
+async fn agent_platform(env: &Env, tls: bool) -> Check {
+    let addr = loopback(env.config.dws_listen);
+    let cert = if tls {
+        let uploaded = crate::http::tls::uploaded_paths(&env.config.data_dir);
+        let path =
+            if uploaded.cert.is_file() { Some(uploaded.cert) } else { env.config.tls.as_ref().map(|t| t.cert.clone()) };
+        path.and_then(|p| std::fs::read(p).ok())
+    } else {
+        None
+    };
+    match crate::agent::probe_health(addr, cert).await {
+        Ok(status) => Check::pass("agent platform", format!("gRPC health at {addr}: {status}")),
+        Err(e) if tls => Check::warn(
+            "agent platform",
+            format!("no gRPC health answer over TLS from {addr}: {e}"),
+            "the doctor trusts the configured certificate for the name localhost; check that GitLab trusts it and that it names this host",
+        ),
+        Err(e) => Check::fail(
+            "agent platform",
+            format!("no gRPC health answer from {addr}: {e}"),
+            "check dws_listen in the config and `journalctl -u airgate`; GitLab's Agentic Chat needs this service",
+        ),
     }
 }
 
@@ -70,11 +104,17 @@ fn loopback(listen: SocketAddr) -> SocketAddr {
 
 /// Every unit primitive a feature request may need.
 fn scopes() -> Vec<String> {
-    let mut out: Vec<String> =
-        ["complete_code", "generate_code", "duo_chat", "duo_classic_chat", "documentation_search"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+    let mut out: Vec<String> = [
+        "complete_code",
+        "generate_code",
+        "duo_chat",
+        "duo_classic_chat",
+        "documentation_search",
+        "generate_embeddings_codebase",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     for id in registry::ids() {
         if let Ok(def) = registry::resolve(id, None)
             && !out.iter().any(|s| s == def.unit_primitive)
@@ -102,6 +142,11 @@ fn request_for(feature: Feature) -> Option<(String, Value)> {
                 "prompt_id": "code_suggestions/generations", "prompt_version": "^1.0.0" } }] }),
         ),
         Feature::DuoChat => ("/v2/chat/agent".into(), json!({ "messages": [{ "role": "user", "content": ask }] })),
+        Feature::EmbeddingsCode => (
+            "/v1/embeddings/code_embeddings/search".into(),
+            json!({ "model_metadata": { "provider": "gitlab", "identifier": "airgate_doctor" },
+                    "contents": ["def add(a, b):\n    return a + b\n"] }),
+        ),
         other => {
             // The prompt GitLab calls for this feature; chat sub-features prefer their `chat/` prompt.
             let mut defs: Vec<_> = registry::ids()
@@ -145,6 +190,13 @@ async fn feature_check(client: &reqwest::Client, base: &str, token: &str, featur
     let status = response.status();
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
+        if feature == Feature::EmbeddingsCode && text.contains("does not serve embeddings") {
+            // Only GitLab's semantic code search needs it; the admin may not use it.
+            return Check::skip(
+                name,
+                "no model serves embeddings (route Code Embeddings to an embeddings model to use GitLab's semantic code search)",
+            );
+        }
         if status == reqwest::StatusCode::FORBIDDEN && text.contains("disabled") {
             return Check::skip(name, "disabled by an administrator");
         }

@@ -16,6 +16,8 @@ pub(super) struct Env {
     /// Models to check: the boot config's and the registered ones, by name.
     pub models: Vec<ModelRecord>,
     pub gitlab_url: Option<String>,
+    /// A signing key file a fleet shares (`jwt_signing_key` of an applied file), else the data dir's.
+    pub signing_key: Option<String>,
 }
 
 const FIX_CONFIG: &str = "correct the file and check it with `airgate config check`";
@@ -49,19 +51,21 @@ pub(super) async fn environment(args: &ConfigArgs, checks: &mut Vec<Check>) -> O
     }
     let dir = config.data_dir.clone();
     checks.push(Check::pass("data dir", format!("{} is writable", dir.display())));
-    let (server, mut models, stored_url) = match Store::open(&dir) {
+    let (server, mut models, stored_url, signing_key) = match Store::open(&dir) {
         Ok(store) => {
             let schema = store.schema_version().unwrap_or_default();
             checks.push(Check::pass("database", format!("schema {schema}; no server is running on this data dir")));
             let url = store.get_setting(crate::store::settings::GITLAB_URL).ok().flatten();
-            (None, store.models().unwrap_or_default(), url)
+            let key = store.get_setting(crate::store::settings::JWT_SIGNING_KEY).ok().flatten();
+            (None, store.models().unwrap_or_default(), url, key)
         }
         Err(StoreError::Locked { .. }) => match local_status(&dir).await {
             Ok(status) => {
                 checks.push(Check::pass("database", "in use by the running server"));
                 let models = status["models"].as_array().into_iter().flatten().filter_map(record_of).collect();
                 let url = status["gitlab_url"].as_str().map(str::to_string);
-                (Some(status), models, url)
+                let key = status["jwt_signing_key"].as_str().map(str::to_string);
+                (Some(status), models, url, key)
             }
             Err(e) => {
                 checks.push(Check::fail("database", e, "restart the service (`systemctl restart airgate`)"));
@@ -83,7 +87,7 @@ pub(super) async fn environment(args: &ConfigArgs, checks: &mut Vec<Check>) -> O
         }
     }
     let gitlab_url = if server.is_some() { stored_url } else { stored_url.or(config.gitlab_url.clone()) };
-    Some(Env { config, server, models, gitlab_url })
+    Some(Env { config, server, models, gitlab_url, signing_key })
 }
 
 fn record_of(v: &Value) -> Option<ModelRecord> {

@@ -2,10 +2,12 @@
 // llama.cpp's FFI: every unsafe block below carries a SAFETY comment (clippy checks).
 #![allow(unsafe_code)]
 
+mod embed;
 #[cfg(test)]
 mod exact;
 mod pages;
 mod plan;
+mod sample;
 mod schedule;
 mod worker;
 
@@ -19,12 +21,15 @@ use async_trait::async_trait;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use super::{
-    ChatMessage, Engine, EngineError, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt, SamplingParams, gguf,
+    ChatMessage, Constraint, EmbedInfo, EmbedRequest, Embedded, Engine, EngineError, EventStream, FimTokens,
+    GenerateRequest, ModelInfo, Prompt, SamplingParams, TemplateSource, gguf,
 };
+pub use embed::EmbedOptions;
 
 /// Capacity of one request's event channel; the worker skips a slot whose client is this far behind.
 const EVENT_CHANNEL: usize = 64;
@@ -49,6 +54,8 @@ pub struct LoadParams {
     pub gpu_layers: u32,
     /// The server's shutdown deadline: once it is reached, the model thread cuts every request.
     pub stopping: Stopping,
+    /// Embeddings on a generation model, and the pooling (an embeddings model always embeds).
+    pub embeddings: EmbedOptions,
 }
 
 /// Set when the server's shutdown deadline arrives, shared by every model thread: each then ends its
@@ -121,16 +128,23 @@ pub struct LlamaEngine {
     info: ModelInfo,
     model: Arc<LlamaModel>,
     template: LlamaChatTemplate,
+    /// The GGUF's own Jinja template, when it has one.
+    source: Option<TemplateSource>,
     fim: Option<FimTokens>,
     jobs: std_mpsc::SyncSender<worker::Job>,
     queued: Arc<AtomicUsize>,
     ready: Arc<AtomicBool>,
     queue_depth: usize,
     max_output_tokens: u32,
+    /// The embeddings thread, when the model embeds.
+    embedder: Option<embed::Embedder>,
+    /// False for an embeddings model: it has no generation thread.
+    generates: bool,
 }
 
 impl LlamaEngine {
-    /// Validates the file, loads the model, starts its worker and waits for the warm-up token.
+    /// Validates the file, loads the model, starts its worker (and its embeddings thread, for an
+    /// embeddings model or when `params.embeddings` allows it) and waits for the warm-up.
     /// Blocking: call from a blocking thread.
     pub fn load(params: LoadParams) -> Result<LlamaEngine, EngineError> {
         let header = gguf::read(&params.path).map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
@@ -146,6 +160,7 @@ impl LlamaEngine {
         }
         let model = Arc::new(model);
         let template = chat_template(&model, header.architecture().unwrap_or_default())?;
+        let source = template_source(&model);
         let fim = fim_tokens(&model);
         let info = ModelInfo {
             name: params.name.clone(),
@@ -160,6 +175,19 @@ impl LlamaEngine {
             has_chat_template: header.has_chat_template(),
             has_fim: fim.is_some(),
         };
+        let embed_setup = embed::setup(&header, params.embeddings, info.context_per_slot, model.n_ctx_train())?;
+        let embedder = match embed_setup {
+            Some(setup) => Some(embed::Embedder::start(
+                model.clone(),
+                backend,
+                &params.name,
+                setup,
+                params.threads,
+                params.queue_depth,
+            )?),
+            None => None,
+        };
+        let generates = !embed_setup.is_some_and(|s| s.only);
         let (jobs, job_rx) = std_mpsc::sync_channel(params.queue_depth.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
         let ready = Arc::new(AtomicBool::new(false));
@@ -178,25 +206,34 @@ impl LlamaEngine {
             ready: ready.clone(),
             stopping: params.stopping.clone(),
         };
-        std::thread::Builder::new()
-            .name(format!("llama-{}", params.name))
-            .spawn(move || worker.run(started_tx))
-            .map_err(|e| EngineError::Internal(format!("cannot start the model thread: {e}")))?;
-        match started_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => return Err(EngineError::Internal(message)),
-            Err(_) => return Err(EngineError::Internal("the model thread stopped while starting".into())),
+        if generates {
+            std::thread::Builder::new()
+                .name(format!("llama-{}", params.name))
+                .spawn(move || worker.run(started_tx))
+                .map_err(|e| EngineError::Internal(format!("cannot start the model thread: {e}")))?;
+            match started_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(EngineError::Internal(message)),
+                Err(_) => return Err(EngineError::Internal("the model thread stopped while starting".into())),
+            }
+        } else {
+            // An embeddings model: its embeddings thread warmed up; no generation thread (the job
+            // channel's receiver goes with the unused worker).
+            ready.store(true, Ordering::Release);
         }
         Ok(LlamaEngine {
             info,
             model,
             template,
+            source,
             fim,
             jobs,
             queued,
             ready,
             queue_depth: params.queue_depth,
             max_output_tokens: params.max_output_tokens,
+            embedder,
+            generates,
         })
     }
 }
@@ -227,6 +264,47 @@ fn chat_template(model: &LlamaModel, architecture: &str) -> Result<LlamaChatTemp
         "chatml"
     };
     LlamaChatTemplate::new(name).map_err(|e| EngineError::Internal(e.to_string()))
+}
+
+/// The GGUF's own chat template text with the texts of BOS and EOS (what a Jinja rendering needs).
+fn template_source(model: &LlamaModel) -> Option<TemplateSource> {
+    let text = model.chat_template(None).ok()?.to_string().ok()?;
+    let vocab = model.vocab();
+    let piece = |token: LlamaToken| -> String {
+        if token.0 < 0 {
+            return String::new();
+        }
+        String::from_utf8(vocab.token_to_piece(token, true, None)).unwrap_or_default()
+    };
+    Some(TemplateSource { text, bos: piece(vocab.bos()), eos: piece(vocab.eos()) })
+}
+
+/// A JSON schema as a GBNF grammar (llama.cpp's converter; the entry rule is `root`).
+pub fn schema_grammar(schema: &serde_json::Value) -> Result<String, EngineError> {
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+        .map_err(|e| EngineError::InvalidRequest(format!("the JSON schema cannot be turned into a grammar ({e})")))
+}
+
+/// The grammar sampler of a constraint (lazy when it has triggers).
+fn grammar_sampler(model: &LlamaModel, c: &Constraint) -> Result<LlamaSampler, EngineError> {
+    let sampler = if c.triggers.is_empty() {
+        LlamaSampler::grammar(model, &c.grammar, &c.root)
+    } else {
+        LlamaSampler::grammar_lazy_patterns(model, &c.grammar, &c.root, &c.triggers, &[])
+    };
+    sampler.map_err(|e| EngineError::InvalidRequest(format!("the output grammar does not compile: {e}")))
+}
+
+/// The single special tokens among `texts`: the output shows their text.
+fn special_tokens(model: &LlamaModel, texts: &[String]) -> Vec<LlamaToken> {
+    let vocab = model.vocab();
+    texts
+        .iter()
+        .filter_map(|t| match vocab.tokenize(t.as_bytes(), false, true).as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Chat messages in the template's layout, ending with the assistant turn's opener.
@@ -307,14 +385,24 @@ impl Engine for LlamaEngine {
     }
 
     async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
+        if !self.generates {
+            return Err(EngineError::InvalidRequest(format!(
+                "model `{}` is an embeddings model: it does not generate text",
+                self.info.name
+            )));
+        }
         let prompt = match req.prompt {
             Prompt::Text(text) => text,
             Prompt::Chat(messages) => self.render_chat(&messages)?,
         };
         let model = self.model.clone();
-        let tokens = tokio::task::spawn_blocking(move || tokenize(&model, &prompt))
-            .await
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let (constraint, special_text) = (req.constraint.clone(), req.special_text.clone());
+        let (tokens, grammar, special) = tokio::task::spawn_blocking(move || {
+            let grammar = constraint.map(|c| grammar_sampler(&model, &c)).transpose()?;
+            Ok::<_, EngineError>((tokenize(&model, &prompt), grammar, special_tokens(&model, &special_text)))
+        })
+        .await
+        .map_err(|e| EngineError::Internal(e.to_string()))??;
         let bos = self.model.vocab().bos();
         let cap = self.max_output_tokens;
         let requested = req.max_tokens.map(|m| if cap > 0 { m.min(cap) } else { m });
@@ -330,7 +418,10 @@ impl Engine for LlamaEngine {
             max_tokens,
             truncated,
             sampling: req.sampling,
+            grammar,
+            special,
             stop: req.stop,
+            repetition_guard: req.repetition_guard,
             ignore_eos: req.ignore_eos,
             deadline: req.deadline,
             feature: req.feature,
@@ -377,7 +468,25 @@ impl Engine for LlamaEngine {
     }
 
     fn queue_depth(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.queued.load(Ordering::Acquire) + self.embedder.as_ref().map_or(0, embed::Embedder::queue_depth)
+    }
+
+    fn embeddings(&self) -> Option<EmbedInfo> {
+        self.embedder.as_ref().map(|e| e.info)
+    }
+
+    async fn embed(&self, req: EmbedRequest) -> Result<Embedded, EngineError> {
+        match &self.embedder {
+            Some(embedder) => embedder.embed(&self.model, &self.info.name, req).await,
+            None => Err(EngineError::InvalidRequest(format!(
+                "model `{}` does not serve embeddings (an administrator can allow it in the model's settings)",
+                self.info.name
+            ))),
+        }
+    }
+
+    fn template(&self) -> Option<&TemplateSource> {
+        self.source.as_ref()
     }
 }
 
@@ -447,7 +556,7 @@ mod tests {
         let model = LlamaModel::load_from_file(backend().unwrap(), &path, &LlamaModelParams::default()).unwrap();
         assert!(model.chat_template(None).is_err(), "the test model should have no template of its own");
         let template = chat_template(&model, header.architecture().unwrap()).unwrap();
-        let chat = |role: &str, content: &str| ChatMessage { role: role.into(), content: content.into() };
+        let chat = |role: &str, content: &str| ChatMessage::new(role, content);
         let text =
             render_chat(&model, &template, &[chat("user", "Hi"), chat("assistant", "Hello"), chat("user", "Why?")])
                 .unwrap();

@@ -12,10 +12,13 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
 use tokio::sync::mpsc;
 
 use super::plan::Plan;
+use super::sample::{build_sampler, constrained};
 use super::schedule::{self, Waiting};
+use crate::engine::repeat::{GuardConfig, RepeatGuard};
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
 
@@ -33,7 +36,13 @@ pub(super) struct Job {
     pub max_tokens: u32,
     pub truncated: u32,
     pub sampling: SamplingParams,
+    /// Holds the output to a grammar (taken into the slot's state when the job starts).
+    pub grammar: Option<LlamaSampler>,
+    /// Special tokens whose text the output shows.
+    pub special: Vec<LlamaToken>,
     pub stop: Vec<String>,
+    /// Stop the generation when it starts repeating itself ([`RepeatGuard`]).
+    pub repetition_guard: bool,
     pub ignore_eos: bool,
     pub deadline: Option<Instant>,
     /// The GitLab feature (or API surface) the request serves: a metrics label.
@@ -64,6 +73,9 @@ pub(super) struct Worker {
 struct Running {
     job: Job,
     sampler: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+    /// The candidate buffer constrained sampling reuses (one entry per vocabulary token).
+    candidates: Vec<LlamaTokenData>,
     /// Prompt tokens already in the KV cache.
     evaluated: usize,
     cached_tokens: usize,
@@ -72,6 +84,7 @@ struct Running {
     generated: u32,
     pending_bytes: Vec<u8>,
     stop: StopMatcher,
+    guard: Option<RepeatGuard>,
     /// Index in the current batch whose logits belong to this slot.
     logits_at: Option<i32>,
     started: Instant,
@@ -311,16 +324,34 @@ impl Worker {
     fn sample(&self, ctx: &LlamaContext<'_>, slot: &mut Slot) {
         let Some(run) = slot.running.as_mut() else { return };
         let Some(idx) = run.logits_at.take() else { return };
-        let token = run.sampler.sample(ctx, idx);
+        let token = match run.grammar.as_mut() {
+            None => Some(run.sampler.sample(ctx, idx)),
+            Some(grammar) => constrained(ctx, idx, &mut run.sampler, grammar, &mut run.candidates),
+        };
+        let Some(token) = token else {
+            run.job.span.in_scope(|| tracing::warn!("the output grammar allows no next token: request ended"));
+            finish(&self.name, slot, FinishReason::Stop);
+            return;
+        };
+        let vocab = self.model.vocab();
+        if let Some(grammar) = run.grammar.as_mut()
+            && (!vocab.is_eog(token) || run.job.ignore_eos)
+            && grammar.try_accept(token).is_err()
+        {
+            // llama.cpp refused its own choice; the rest of the answer goes unconstrained.
+            run.job.span.in_scope(|| tracing::warn!("the output grammar broke; generating unconstrained"));
+            run.grammar = None;
+        }
         let now = Instant::now();
         run.first_token.get_or_insert(now);
-        let vocab = self.model.vocab();
         if vocab.is_eog(token) && !run.job.ignore_eos {
             finish(&self.name, slot, FinishReason::Stop);
             return;
         }
         run.generated += 1;
-        run.pending_bytes.extend(vocab.token_to_piece(token, false, None));
+        let cycle = run.guard.as_mut().and_then(|g| g.push(token.0 as u32));
+        let special = run.job.special.contains(&token);
+        run.pending_bytes.extend(vocab.token_to_piece(token, special, None));
         let text = take_utf8(&mut run.pending_bytes);
         let pushed = run.stop.push(&text);
         if !pushed.emit.is_empty() {
@@ -330,6 +361,18 @@ impl Worker {
             run.pending_bytes.clear();
             run.stop = StopMatcher::default();
             finish(&self.name, slot, FinishReason::Stop);
+        } else if let Some(cycle) = cycle {
+            run.job.span.in_scope(|| {
+                tracing::info!(
+                    generated = run.generated,
+                    period = cycle.period,
+                    repeats = cycle.repeats,
+                    "the answer repeats itself; generation stopped"
+                )
+            });
+            metrics::counter!(crate::metrics::REPETITION_STOPS, "model" => self.name.clone(), "feature" => run.job.feature)
+                .increment(1);
+            finish(&self.name, slot, FinishReason::Repetition);
         } else if run.generated >= run.job.max_tokens || slot.cached.len() + 1 >= self.ctx_per_slot as usize {
             finish(&self.name, slot, FinishReason::Length);
         } else {
@@ -367,7 +410,7 @@ fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 
 /// Puts a job into a slot, keeping as much of the cached prefix it shares with the prompt as
 /// [`Plan::reusable`] allows (none when `reuse` is off).
-fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: Job, plan: Plan, reuse: bool) {
+fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, mut job: Job, plan: Plan, reuse: bool) {
     let common = common_prefix(&slot.cached[..slot.prompt_cached], &job.tokens);
     let mut keep = if reuse { plan.reusable(common, slot.prompt_len, job.tokens.len()) } else { 0 };
     if keep < MIN_REUSE {
@@ -385,11 +428,15 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: 
     }
     slot.prompt_len = job.tokens.len();
     let sampler = build_sampler(model, &job.sampling);
+    let grammar = job.grammar.take();
     let started = Instant::now();
     slot.running = Some(Running {
         stop: StopMatcher::new(&job.stop),
+        guard: job.repetition_guard.then(|| RepeatGuard::new(GuardConfig::default())),
         job,
         sampler,
+        grammar,
+        candidates: Vec::new(),
         evaluated: keep,
         cached_tokens: keep,
         next: None,
@@ -399,32 +446,6 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, job: 
         started,
         first_token: None,
     });
-}
-
-fn build_sampler(model: &LlamaModel, p: &SamplingParams) -> LlamaSampler {
-    let mut chain = Vec::new();
-    if p.repeat_penalty != 1.0 || p.frequency_penalty != 0.0 || p.presence_penalty != 0.0 {
-        chain.push(LlamaSampler::penalties(
-            model.n_vocab(),
-            64,
-            p.repeat_penalty,
-            p.frequency_penalty,
-            p.presence_penalty,
-        ));
-    }
-    if p.temperature <= 0.0 {
-        chain.push(LlamaSampler::greedy());
-    } else {
-        if p.top_k > 0 {
-            chain.push(LlamaSampler::top_k(p.top_k));
-        }
-        chain.push(LlamaSampler::top_p(p.top_p, 1));
-        chain.push(LlamaSampler::min_p(p.min_p, 1));
-        chain.push(LlamaSampler::temp(p.temperature));
-        let seed = p.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u32);
-        chain.push(LlamaSampler::dist(seed));
-    }
-    LlamaSampler::chain_simple(chain)
 }
 
 /// Frees the slots of clients that went away; their evaluated tokens stay cached for reuse.

@@ -1,5 +1,6 @@
 //! OpenAI-compatible upstream model servers (vLLM and similar), reached over HTTP: the `Engine` for remote endpoints.
 
+mod embed;
 mod sse;
 mod stream;
 #[cfg(test)]
@@ -15,7 +16,10 @@ use reqwest::{Method, RequestBuilder, Response, header};
 use tokio::sync::mpsc;
 use tokio::time::{Instant as Deadline, timeout, timeout_at};
 
-use super::{ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo, Prompt};
+use super::{
+    ChatMessage, EmbedRequest, Embedded, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest,
+    ModelInfo, Prompt,
+};
 use stream::{Body, Generation, Item};
 use wire::Payload;
 
@@ -224,6 +228,14 @@ impl Engine for RemoteEngine {
     fn count_tokens(&self, _text: &str) -> Option<usize> {
         None
     }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    async fn embed(&self, req: EmbedRequest) -> Result<Embedded, EngineError> {
+        self.inner.embed(req).await
+    }
 }
 
 impl Inner {
@@ -255,7 +267,7 @@ impl Inner {
             }
         };
         tracing::debug!(model = %self.cfg.name, url = %self.shown_url, path, "upstream answered");
-        let mut generation = Generation::new(&req.stop, started);
+        let mut generation = Generation::new(&req.stop, req.repetition_guard, started);
         let is_json = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -266,11 +278,11 @@ impl Inner {
             let body = self.read_body(response, JSON_BODY_LIMIT, deadline).await?;
             let payload = self.first_payload(&String::from_utf8_lossy(&body))?;
             generation.first_at = Some(Instant::now());
-            let (tx, rx) = mpsc::channel(4);
+            let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
             for item in [Item::Payload(payload), Item::Payload(Payload::Done)] {
-                let (text, end) = generation.step(item);
-                if !text.is_empty() {
-                    let _ = tx.try_send(Event::Text(text));
+                let (events, end) = generation.step(item);
+                for event in events {
+                    let _ = tx.try_send(event);
                 }
                 if let Some(end) = end {
                     let _ = tx.try_send(end);
@@ -296,7 +308,7 @@ impl Inner {
         generation.first_at = Some(Instant::now());
         let first = self.first_payload(&first)?;
         let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
-        tokio::spawn(Arc::clone(self).forward(body, first, generation, tx));
+        tokio::spawn(Arc::clone(self).forward(body, first, generation, tx, req.feature));
         Ok(rx)
     }
 
@@ -321,17 +333,25 @@ impl Inner {
         first: Payload,
         mut generation: Generation,
         tx: mpsc::Sender<Event>,
+        feature: &'static str,
     ) {
         let idle = self.cfg.request_timeout;
         let mut item = Item::Payload(first);
         loop {
-            let (text, end) = generation.step(item);
-            if !text.is_empty() && tx.send(Event::Text(text)).await.is_err() {
-                return;
+            let (events, end) = generation.step(item);
+            for event in events {
+                if tx.send(event).await.is_err() {
+                    return;
+                }
             }
             if let Some(end) = end {
                 if let Event::Failed(reason) = &end {
                     tracing::warn!(model = %self.cfg.name, %reason, "upstream stream failed");
+                }
+                if let Event::Done { finish: crate::engine::FinishReason::Repetition, usage, .. } = &end {
+                    tracing::info!(model = %self.cfg.name, generated = usage.completion_tokens, "the answer repeats itself; the upstream request is closed");
+                    metrics::counter!(crate::metrics::REPETITION_STOPS, "model" => self.cfg.name.clone(), "feature" => feature)
+                        .increment(1);
                 }
                 let _ = tx.send(end).await;
                 return;

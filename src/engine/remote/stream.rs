@@ -10,6 +10,7 @@ use reqwest::Response;
 
 use super::sse::SseDecoder;
 use super::wire::Payload;
+use crate::engine::repeat::{GuardConfig, RepeatGuard, piece_id};
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, Timings, Usage};
 
@@ -61,9 +62,11 @@ pub(super) enum Item {
     Broken(String),
 }
 
-/// The state of one generation: stop strings, usage and timing.
+/// The state of one generation: stop strings, the repetition guard, usage and timing.
 pub(super) struct Generation {
     stops: StopMatcher,
+    /// Fed one id per streamed piece (an upstream streams about a token per event).
+    guard: Option<RepeatGuard>,
     started: Instant,
     pub(super) first_at: Option<Instant>,
     content_chunks: u32,
@@ -72,12 +75,22 @@ pub(super) struct Generation {
 }
 
 impl Generation {
-    pub(super) fn new(stop: &[String], started: Instant) -> Self {
-        Self { stops: StopMatcher::new(stop), started, first_at: None, content_chunks: 0, usage: None, finish: None }
+    pub(super) fn new(stop: &[String], repetition_guard: bool, started: Instant) -> Self {
+        Self {
+            stops: StopMatcher::new(stop),
+            guard: repetition_guard.then(|| RepeatGuard::new(GuardConfig::default())),
+            started,
+            first_at: None,
+            content_chunks: 0,
+            usage: None,
+            finish: None,
+        }
     }
 
-    /// Text to pass on, and the final event once the generation is over.
-    pub(super) fn step(&mut self, item: Item) -> (String, Option<Event>) {
+    /// Events to pass on (text, reasoning, tool-call pieces), and the final event once the
+    /// generation is over.
+    pub(super) fn step(&mut self, item: Item) -> (Vec<Event>, Option<Event>) {
+        let text = |t: String| if t.is_empty() { Vec::new() } else { vec![Event::Text(t)] };
         match item {
             Item::Payload(Payload::Chunk(chunk)) => {
                 if let Some(usage) = chunk.usage {
@@ -86,25 +99,40 @@ impl Generation {
                 if let Some(reason) = chunk.finish_reason {
                     self.finish = Some(if reason == "length" { FinishReason::Length } else { FinishReason::Stop });
                 }
+                let mut events = Vec::new();
+                if !chunk.reasoning.is_empty() {
+                    events.push(Event::Reasoning(chunk.reasoning));
+                }
+                for call in chunk.tool_calls {
+                    events.push(Event::ToolCall {
+                        index: call.index,
+                        id: call.id,
+                        name: call.name,
+                        arguments: call.arguments,
+                    });
+                }
                 if chunk.text.is_empty() {
-                    return (String::new(), None);
+                    return (events, None);
                 }
                 self.content_chunks += 1;
                 let pushed = self.stops.push(&chunk.text);
+                events.extend(text(pushed.emit));
                 if pushed.stopped {
                     self.finish = Some(FinishReason::Stop);
-                    return (pushed.emit, Some(self.done()));
+                    return (events, Some(self.done()));
                 }
-                (pushed.emit, None)
+                if self.guard.as_mut().and_then(|g| g.push(piece_id(&chunk.text))).is_some() {
+                    self.finish = Some(FinishReason::Repetition);
+                    return (events, Some(self.done()));
+                }
+                (events, None)
             }
-            Item::Payload(Payload::Done) => (self.stops.finish(), Some(self.done())),
+            Item::Payload(Payload::Done) => (text(self.stops.finish()), Some(self.done())),
             // The answer was complete; only the closing `[DONE]` went missing.
-            Item::End | Item::Broken(_) if self.finish.is_some() => (self.stops.finish(), Some(self.done())),
-            Item::End => {
-                (String::new(), Some(Event::Failed("the model server ended the stream before finishing".into())))
-            }
+            Item::End | Item::Broken(_) if self.finish.is_some() => (text(self.stops.finish()), Some(self.done())),
+            Item::End => (Vec::new(), Some(Event::Failed("the model server ended the stream before finishing".into()))),
             Item::Broken(reason) | Item::Payload(Payload::Error { message: reason, .. }) => {
-                (String::new(), Some(Event::Failed(reason)))
+                (Vec::new(), Some(Event::Failed(reason)))
             }
         }
     }

@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 use super::*;
-use crate::engine::{FinishReason, SamplingParams, Usage};
+use crate::engine::{EmbedInput, FinishReason, SamplingParams, Usage};
 
 const KEY: &str = "sk-test-secret-123";
 
@@ -204,13 +204,11 @@ fn config(url: &str) -> RemoteConfig {
 
 fn chat(stop: &[&str]) -> GenerateRequest {
     GenerateRequest {
-        prompt: Prompt::Chat(vec![ChatMessage { role: "user".into(), content: "Say hello".into() }]),
+        prompt: Prompt::Chat(vec![ChatMessage::new("user", "Say hello")]),
         max_tokens: Some(32),
         sampling: SamplingParams { temperature: 0.2, ..SamplingParams::default() },
         stop: stop.iter().map(|s| s.to_string()).collect(),
-        ignore_eos: false,
-        deadline: None,
-        feature: "test",
+        ..GenerateRequest::new(Prompt::Text(String::new()), "test")
     }
 }
 
@@ -510,4 +508,47 @@ fn urls_are_redacted() {
     ] {
         assert_eq!(redact_url(url), want);
     }
+}
+
+#[tokio::test]
+async fn embeddings_from_an_upstream() {
+    let fake = fake(|seen| match seen.json()["input"].as_array().map(Vec::len) {
+        Some(2) => Reply::Json(
+            json!({"object": "list", "data": [
+                {"object": "embedding", "embedding": [0.0, 3.0, 4.0], "index": 1},
+                {"object": "embedding", "embedding": [1.0, 0.0, 0.0], "index": 0}
+            ], "usage": {"prompt_tokens": 9, "total_tokens": 9}})
+            .to_string(),
+        ),
+        _ => {
+            Reply::Status(400, vec![], json!({"error": {"message": format!("too many inputs for {KEY}")}}).to_string())
+        }
+    })
+    .await;
+    let engine = client().engine(config(&fake.url));
+    let req = |inputs: Vec<EmbedInput>| crate::engine::EmbedRequest { inputs, feature: "test" };
+    let got = engine.embed(req(vec![EmbedInput::Text("a".into()), EmbedInput::Tokens(vec![5, 6])])).await.unwrap();
+    assert_eq!(got.vectors, [vec![1.0, 0.0, 0.0], vec![0.0, 0.6, 0.8]]);
+    assert_eq!(got.prompt_tokens, 9);
+    let seen = &fake.seen()[0];
+    assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/v1/embeddings"));
+    assert_eq!(seen.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(seen.json(), json!({"model": "Mistral-7B", "input": ["a", [5, 6]], "encoding_format": "float"}));
+
+    let err = engine.embed(req(vec![EmbedInput::Text("x".into()); 3])).await.unwrap_err();
+    assert!(matches!(err, EngineError::Upstream { status: 400, .. }), "{err:?}");
+    assert_no_key(&err);
+}
+
+/// An upstream that repeats one piece for ever: with the guard asked for, the generation ends with
+/// finish reason `repetition` after 128 copies and the upstream request is closed.
+#[tokio::test]
+async fn a_looping_upstream_is_stopped_by_the_repetition_guard() {
+    let fake = fake(|_| Reply::Sse(sse(&[delta("Start. ")]), End::Forever)).await;
+    let req = GenerateRequest { repetition_guard: true, ..chat(&[]) };
+    let rx = client().engine(config(&fake.url)).generate(req).await.unwrap();
+    let (text, events) = collect(rx).await;
+    assert_done(&events, FinishReason::Repetition, Usage { completion_tokens: 129, ..Usage::default() });
+    assert_eq!(text, format!("Start. {}", "more ".repeat(128)));
+    tokio::time::timeout(Duration::from_secs(2), fake.gone.notified()).await.expect("upstream request still open");
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{ChatMessage, EngineError, GenerateRequest, Prompt, SamplingParams, Usage};
+use crate::engine::{ChatMessage, EngineError, GenerateRequest, Prompt, SamplingParams, UpstreamTools, Usage};
 
 /// Longest error message taken from an upstream's JSON error body.
 const MESSAGE_CHARS: usize = 1000;
@@ -47,6 +47,9 @@ pub(super) struct RequestBody<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
+    /// `tools`, `tool_choice`, `parallel_tool_calls`, `response_format` when the caller set them.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a UpstreamTools>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +83,7 @@ impl<'a> RequestBody<'a> {
             ignore_eos: req.ignore_eos.then_some(true),
             stream: true,
             stream_options: include_usage.then_some(StreamOptions { include_usage: true }),
+            tools: req.upstream_tools.as_ref(),
         }
     }
 }
@@ -117,8 +121,21 @@ pub(super) enum Payload {
 pub(super) struct Chunk {
     /// `choices[0].delta.content` (chat), `choices[0].text` (completions) or `choices[0].message.content`.
     pub text: String,
+    /// `delta.reasoning_content` (vLLM, llama-server) or `delta.reasoning`.
+    pub reasoning: String,
+    /// `delta.tool_calls` (or a whole answer's `message.tool_calls`).
+    pub tool_calls: Vec<CallDelta>,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
+}
+
+/// A piece of an upstream tool call.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct CallDelta {
+    pub index: usize,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub arguments: String,
 }
 
 /// Reads one event's data. Fields of unexpected types are ignored rather than failing the stream.
@@ -147,6 +164,41 @@ pub(super) fn parse_payload(data: &str) -> Result<Payload, String> {
         })
         .unwrap_or_default()
         .to_string();
+    let reasoning = choice
+        .and_then(|c| {
+            let at = |pointer: &str| c.pointer(pointer).and_then(Value::as_str);
+            at("/delta/reasoning_content")
+                .or_else(|| at("/delta/reasoning"))
+                .or_else(|| at("/message/reasoning_content"))
+                .or_else(|| at("/message/reasoning"))
+        })
+        .unwrap_or_default()
+        .to_string();
+    let calls = choice.and_then(|c| c.pointer("/delta/tool_calls").or_else(|| c.pointer("/message/tool_calls")));
+    let tool_calls = calls
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .enumerate()
+                .map(|(i, call)| {
+                    let text = |pointer: &str| call.pointer(pointer).and_then(Value::as_str).map(str::to_string);
+                    // Arguments are JSON text; some servers send the object itself.
+                    let arguments = match call.pointer("/function/arguments") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    CallDelta {
+                        index: call.get("index").and_then(Value::as_u64).map_or(i, |n| n as usize),
+                        id: text("/id").filter(|s| !s.is_empty()),
+                        name: text("/function/name").filter(|s| !s.is_empty()),
+                        arguments,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let finish_reason = choice.and_then(|c| c.get("finish_reason")).and_then(Value::as_str).map(str::to_string);
     let usage = v.get("usage").filter(|u| u.is_object()).map(|u| {
         let count = |pointer: &str| u.pointer(pointer).and_then(Value::as_u64).unwrap_or(0).min(u32::MAX.into()) as u32;
@@ -157,7 +209,7 @@ pub(super) fn parse_payload(data: &str) -> Result<Payload, String> {
             cached_tokens: count("/prompt_tokens_details/cached_tokens"),
         }
     });
-    Ok(Payload::Chunk(Chunk { text, finish_reason, usage }))
+    Ok(Payload::Chunk(Chunk { text, reasoning, tool_calls, finish_reason, usage }))
 }
 
 /// The message of an upstream error body: `{"error":{"message"}}`, `{"error":"…"}`, `{"detail"}` (FastAPI) or
@@ -233,9 +285,45 @@ mod tests {
                 r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":8}}}"#
             ),
             Ok(Payload::Chunk(Chunk {
-                text: String::new(),
-                finish_reason: None,
                 usage: Some(Usage { prompt_tokens: 12, completion_tokens: 3, truncated_tokens: 0, cached_tokens: 8 }),
+                ..Chunk::default()
+            }))
+        );
+        // Tool calls and reasoning, streamed and whole.
+        let first = r#"{"choices":[{"delta":{"tool_calls":[{"index":1,"id":"call_9","type":"function","function":{"name":"f","arguments":""}}]}}]}"#;
+        assert_eq!(
+            parse_payload(first),
+            Ok(Payload::Chunk(Chunk {
+                tool_calls: vec![CallDelta {
+                    index: 1,
+                    id: Some("call_9".into()),
+                    name: Some("f".into()),
+                    arguments: String::new()
+                }],
+                ..Chunk::default()
+            }))
+        );
+        let more = r#"{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"a\":"}}]}}]}"#;
+        assert_eq!(
+            parse_payload(more),
+            Ok(Payload::Chunk(Chunk {
+                tool_calls: vec![CallDelta { index: 1, arguments: "{\"a\":".into(), ..CallDelta::default() }],
+                ..Chunk::default()
+            }))
+        );
+        let whole = r#"{"choices":[{"message":{"content":null,"reasoning_content":"hm","tool_calls":[{"id":"c","function":{"name":"g","arguments":{"x":1}}}]},"finish_reason":"tool_calls"}]}"#;
+        assert_eq!(
+            parse_payload(whole),
+            Ok(Payload::Chunk(Chunk {
+                reasoning: "hm".into(),
+                tool_calls: vec![CallDelta {
+                    index: 0,
+                    id: Some("c".into()),
+                    name: Some("g".into()),
+                    arguments: "{\"x\":1}".into()
+                }],
+                finish_reason: Some("tool_calls".into()),
+                ..Chunk::default()
             }))
         );
         assert_eq!(
@@ -292,15 +380,7 @@ mod tests {
 
     #[test]
     fn request_body_sends_only_what_is_set() {
-        let mut req = GenerateRequest {
-            prompt: Prompt::Text("fn main".into()),
-            max_tokens: None,
-            sampling: SamplingParams::default(),
-            stop: vec![],
-            ignore_eos: false,
-            deadline: None,
-            feature: "test",
-        };
+        let mut req = GenerateRequest::new(Prompt::Text("fn main".into()), "test");
         let json = sent(RequestBody::new("m", &req, false));
         assert_eq!(
             json,
@@ -328,6 +408,21 @@ mod tests {
         assert_eq!(json["ignore_eos"], true);
         assert_eq!(json["stream_options"], serde_json::json!({"include_usage": true}));
         assert!(json.get("frequency_penalty").is_none());
+        assert!(json.get("tools").is_none() && json.get("tool_choice").is_none());
+        // Tool calling goes through as OpenAI fields.
+        req.upstream_tools = Some(UpstreamTools {
+            tools: vec![serde_json::json!({"type": "function", "function": {"name": "f"}})],
+            tool_choice: Some(serde_json::json!("required")),
+            parallel_tool_calls: Some(false),
+            response_format: None,
+        });
+        let json = sent(RequestBody::new("m", &req, true));
+        assert_eq!(json["tools"][0]["function"]["name"], "f");
+        assert_eq!(
+            (&json["tool_choice"], &json["parallel_tool_calls"]),
+            (&serde_json::json!("required"), &serde_json::json!(false))
+        );
+        assert!(json.get("response_format").is_none());
     }
 
     #[test]

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::engine::{ChatMessage, Engine, EngineError, Event, EventStream, FimTokens, GenerateRequest, ModelInfo};
+use crate::engine::{
+    ChatMessage, EmbedInfo, EmbedRequest, Embedded, Engine, EngineError, Event, EventStream, FimTokens,
+    GenerateRequest, ModelInfo, TemplateSource,
+};
 
 /// Wraps an upstream engine; every `Engine` method is passed through, errors are reworded.
 pub struct Quiet(pub Arc<dyn Engine>);
@@ -76,6 +79,22 @@ impl Engine for Quiet {
 
     fn queue_depth(&self) -> usize {
         self.0.queue_depth()
+    }
+
+    fn template(&self) -> Option<&TemplateSource> {
+        self.0.template()
+    }
+
+    fn is_remote(&self) -> bool {
+        self.0.is_remote()
+    }
+
+    fn embeddings(&self) -> Option<EmbedInfo> {
+        self.0.embeddings()
+    }
+
+    async fn embed(&self, req: EmbedRequest) -> Result<Embedded, EngineError> {
+        self.0.embed(req).await.map_err(reword)
     }
 }
 

@@ -11,8 +11,10 @@ fn feature_keys_are_gitlabs_and_match_the_stored_names() {
         assert_eq!(serde_json::to_value(f).unwrap(), serde_json::Value::String(f.as_str().into()));
     }
     let keys: std::collections::BTreeSet<_> = Feature::ALL.iter().map(|f| f.as_str()).collect();
-    assert_eq!(keys.len(), 18);
+    assert_eq!(keys.len(), 19);
     assert!(keys.contains("duo_chat_troubleshoot_job") && keys.contains("duo_agent_platform_agentic_chat"));
+    // GitLab's feature setting of the code-embeddings unit primitive.
+    assert!(keys.contains("embeddings_code"));
 }
 
 #[test]
@@ -26,6 +28,7 @@ fn unit_primitives_pick_their_feature_and_chat_tools_run_as_general_chat() {
         ("ask_issue", Feature::DuoChat),
         ("documentation_search", Feature::DuoChat),
         ("generate_issue_description", Feature::DuoChat),
+        ("generate_embeddings_codebase", Feature::EmbeddingsCode),
     ] {
         assert_eq!(Feature::for_unit_primitive(up), f, "{up}");
     }
@@ -64,6 +67,7 @@ impl World {
             model: "Codestral-22B".into(),
             family: Some("codestral".into()),
             api_key: Some("sk-test".into()),
+            api_key_ref: None,
             created_at: 0,
         };
         let odd = EndpointRecord { name: "odd".into(), family: Some("nonesuch".into()), ..vllm.clone() };

@@ -66,7 +66,74 @@ fn layouts() -> Vec<Row> {
             1.0,
             64,
         ),
+        (
+            Family::Qwen,
+            &["system", "user"],
+            format!("<|fim_prefix|>{PREFIX}<|fim_suffix|>{SUFFIX}<|fim_middle|>"),
+            QWEN_TOKENS,
+            0.0,
+            48,
+        ),
+        (
+            Family::Qwen25Coder7b,
+            &["system", "user"],
+            format!("<|fim_prefix|>{PREFIX}<|fim_suffix|>{SUFFIX}<|fim_middle|>"),
+            &[
+                "<|fim_prefix|>",
+                "<|fim_suffix|>",
+                "<|fim_middle|>",
+                "<|fim_pad|>",
+                "<|repo_name|>",
+                "<|file_sep|>",
+                "<|im_start|>",
+                "<|im_end|>",
+                "\n\n",
+            ],
+            0.95,
+            48,
+        ),
+        (
+            Family::Codestral2501,
+            &["system", "user"],
+            format!("<s>[SUFFIX]{SUFFIX}[PREFIX]{PREFIX}"),
+            CODESTRAL_25,
+            0.7,
+            48,
+        ),
+        (
+            Family::Codestral2508,
+            &["system", "user"],
+            format!("<s>[SUFFIX]{SUFFIX}[PREFIX]{PREFIX}"),
+            CODESTRAL_25,
+            0.7,
+            48,
+        ),
     ]
+}
+
+const QWEN_TOKENS: &[&str] = &[
+    "<|fim_prefix|>",
+    "<|fim_suffix|>",
+    "<|fim_middle|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    "<|im_start|>",
+    "<|im_end|>",
+];
+
+/// The gateway's `MODEL_STOP_TOKENS` for codestral-2501 and -2508.
+const CODESTRAL_25: &[&str] = &["\n\n", "\n+++++", "[PREFIX]", "</s>[SUFFIX]", "[MIDDLE]"];
+
+#[test]
+fn named_completion_models_add_their_stop_sets_to_raw_fim() {
+    assert_eq!(fim_stops(Family::Codestral2501), CODESTRAL_25);
+    assert_eq!(fim_stops(Family::Codestral2508), CODESTRAL_25);
+    assert_eq!(fim_stops(Family::Qwen25Coder7b).last(), Some(&"\n\n"));
+    assert_eq!(&fim_stops(Family::Qwen25Coder7b)[..8], QWEN_TOKENS);
+    for family in [Family::Codestral, Family::Qwen, Family::General, Family::Codegemma] {
+        assert!(fim_stops(family).is_empty(), "{family}");
+    }
 }
 
 #[test]
@@ -123,8 +190,8 @@ fn llama3_marks_the_cursor_with_a_code_placeholder() {
 }
 
 #[test]
-fn claude_and_general_use_the_xml_sectioned_base_prompt() {
-    for family in [Family::Claude3, Family::General] {
+fn claude_general_and_gemini_use_the_xml_sectioned_base_prompt() {
+    for family in [Family::Claude3, Family::General, Family::Gemini] {
         let plan = completion(family, &input(&[]), family.max_context_tokens(), &Estimate);
         let messages = chat(&plan);
         assert_eq!(messages.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(), ["system", "user"]);
@@ -138,7 +205,8 @@ fn claude_and_general_use_the_xml_sectioned_base_prompt() {
             assert!(user.contains(section), "{family}: {section}");
         }
         assert!(plan.stop.is_empty());
-        assert_eq!((plan.temperature, plan.max_tokens), (0.0, 128));
+        let temperature = if family == Family::Gemini { 1.0 } else { 0.0 };
+        assert_eq!((plan.temperature, plan.max_tokens), (temperature, 128));
     }
 }
 

@@ -31,7 +31,7 @@ fn total(plan: &PromptPlan) -> usize {
 
 #[test]
 fn params_per_family_follow_the_spec() {
-    let table: [(Family, f32, u32, &[&str]); 10] = [
+    let table: [(Family, f32, u32, &[&str]); 15] = [
         (Family::Codestral, 0.3, 256, &[]),
         (Family::Mistral, 0.95, 256, &[]),
         (Family::Mixtral, 0.0, 4096, &[]),
@@ -42,6 +42,11 @@ fn params_per_family_follow_the_spec() {
         (Family::Deepseekcoder, 0.95, 512, &[]),
         (Family::Claude3, 0.2, 2048, &["UNABLE_TO_GENERATE"]),
         (Family::General, 0.2, 2048, &["UNABLE_TO_GENERATE"]),
+        (Family::Qwen, 0.2, 2048, &["UNABLE_TO_GENERATE"]),
+        (Family::Qwen25Coder7b, 0.2, 2048, &["UNABLE_TO_GENERATE"]),
+        (Family::Gemini, 0.2, 2048, &["UNABLE_TO_GENERATE"]),
+        (Family::Codestral2501, 0.3, 256, &[]),
+        (Family::Codestral2508, 0.3, 256, &[]),
     ];
     for (family, temperature, max_tokens, stop) in table {
         let plan = generation(family, &input(Some("x"), None), family.max_context_tokens(), &Estimate);
@@ -57,7 +62,7 @@ fn layouts_place_code_cursor_and_instruction_per_family() {
     let code = format!("{PREFIX}{{{{cursor}}}}{SUFFIX}");
     let instruction = "use urllib only";
     // (family, system must contain, user must contain, user ends with)
-    let table: [(Family, Vec<&str>, Vec<String>, &str); 6] = [
+    let table: [(Family, Vec<&str>, Vec<String>, &str); 7] = [
         (
             Family::Codestral,
             vec!["python", "app/main.py", "raw python code only"],
@@ -83,6 +88,12 @@ fn layouts_place_code_cursor_and_instruction_per_family() {
             vec!["<existing_code>", &code, "UNABLE_TO_GENERATE"],
             vec![instruction.to_string()],
             instruction,
+        ),
+        (
+            Family::Qwen,
+            vec!["python", "app/main.py", "{{cursor}}", "no reasoning", "UNABLE_TO_GENERATE"],
+            vec![instruction.to_string(), code.clone()],
+            SUFFIX,
         ),
     ];
     for (family, system_has, user_has, user_end) in table {
@@ -127,8 +138,10 @@ fn extras_appear_for_families_with_sections_and_are_counted() {
     for family in Family::ALL {
         let plan = generation(family, &input(Some("x"), Some(&enhancer)), family.max_context_tokens(), &Estimate);
         let system = &messages(&plan)[0].content;
-        let with_sections =
-            matches!(family, Family::Codestral | Family::Mistral | Family::Mixtral | Family::Claude3 | Family::General);
+        let with_sections = !matches!(
+            family.base(),
+            Family::Codegemma | Family::Codellama | Family::Llama3 | Family::Gpt | Family::Deepseekcoder
+        );
         for needle in ["requests", "def s(a, b)", "def helper()", "u.py"] {
             assert_eq!(system.contains(needle), with_sections, "{family} {needle}");
         }
