@@ -19,8 +19,12 @@ use crate::engine::{
 
 /// Entries older than this leave the log.
 const KEEP: Duration = Duration::from_secs(3600);
-/// At most this many entries are kept, whatever their age.
+/// At most this many entries are kept, whatever their age…
 const KEEP_MAX: usize = 20_000;
+/// …and at most about this many bytes of them.
+const KEEP_BYTES: usize = 4 << 20;
+/// Paths are kept up to this many bytes (a 30 KB unknown path costs no more than a short one).
+pub const PATH_MAX: usize = 256;
 
 /// What a request's handlers learned about it.
 #[derive(Default)]
@@ -34,6 +38,8 @@ struct CallInfo {
     tokens_in: u64,
     tokens_out: u64,
     message: Option<String>,
+    /// An auth check passed (GitLab token, `/v1` key, admin session).
+    authenticated: bool,
 }
 
 impl Call {
@@ -53,6 +59,25 @@ pub async fn scope<F: std::future::Future>(call: Arc<Call>, fut: F) -> F::Output
 
 fn current() -> Option<Arc<Call>> {
     CALL.try_with(Arc::clone).ok()
+}
+
+/// Notes that the current request's caller passed an auth check.
+pub fn note_authenticated() {
+    if let Some(call) = current() {
+        call.with(|c| c.authenticated = true);
+    }
+}
+
+/// `path` cut to [`PATH_MAX`] bytes on a character boundary, marked with `…` when cut.
+pub fn short_path(path: &str) -> String {
+    if path.len() <= PATH_MAX {
+        return path.to_string();
+    }
+    let mut end = PATH_MAX;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end])
 }
 
 /// Notes the message of an error response on the current request.
@@ -174,6 +199,9 @@ pub struct Entry {
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub message: Option<String>,
+    /// The caller passed an auth check.
+    #[serde(skip)]
+    pub authenticated: bool,
 }
 
 impl Entry {
@@ -192,7 +220,7 @@ impl Entry {
             at: crate::unix_now(),
             correlation_id: correlation_id.to_string(),
             method: method.to_string(),
-            path: path.to_string(),
+            path: short_path(path),
             feature: feature.to_string(),
             model: info.model,
             status,
@@ -200,6 +228,7 @@ impl Entry {
             tokens_in: info.tokens_in,
             tokens_out: info.tokens_out,
             message: info.message,
+            authenticated: info.authenticated,
         }
     }
 }
@@ -216,27 +245,60 @@ pub struct FeatureStats {
     pub p95_ms: u64,
 }
 
-/// The log itself: a bounded ring and a broadcast to live subscribers.
+impl Entry {
+    /// About what the entry holds in memory.
+    fn size(&self) -> usize {
+        let texts = [&self.correlation_id, &self.method, &self.path, &self.feature];
+        std::mem::size_of::<Entry>()
+            + texts.iter().map(|t| t.len()).sum::<usize>()
+            + self.model.as_ref().map_or(0, String::len)
+            + self.message.as_ref().map_or(0, String::len)
+    }
+}
+
+/// The log itself: a ring bounded by age, count and bytes, and a broadcast to live subscribers.
 pub struct Activity {
-    ring: Mutex<VecDeque<Entry>>,
+    ring: Mutex<Ring>,
     live: broadcast::Sender<Entry>,
+}
+
+#[derive(Default)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    bytes: usize,
 }
 
 impl Default for Activity {
     fn default() -> Self {
-        Activity { ring: Mutex::new(VecDeque::new()), live: broadcast::channel(1024).0 }
+        Activity { ring: Mutex::new(Ring::default()), live: broadcast::channel(1024).0 }
     }
 }
 
 impl Activity {
+    /// Lists a finished request; a 404 whose caller passed no auth check is not listed (anyone
+    /// could fill the log with unknown paths).
     pub fn push(&self, entry: Entry) {
+        if entry.status == 404 && !entry.authenticated {
+            return;
+        }
         let _ = self.live.send(entry.clone());
         let mut ring = crate::sync::lock(&self.ring);
-        ring.push_back(entry);
+        ring.bytes += entry.size();
+        ring.entries.push_back(entry);
         let oldest = crate::unix_now().saturating_sub(KEEP.as_secs());
-        while ring.front().is_some_and(|e| e.at < oldest) || ring.len() > KEEP_MAX {
-            ring.pop_front();
+        while ring.entries.front().is_some_and(|e| e.at < oldest)
+            || ring.entries.len() > KEEP_MAX
+            || ring.bytes > KEEP_BYTES
+        {
+            let Some(gone) = ring.entries.pop_front() else { break };
+            ring.bytes -= gone.size();
         }
+    }
+
+    /// Entries and bytes kept.
+    pub fn kept(&self) -> (usize, usize) {
+        let ring = crate::sync::lock(&self.ring);
+        (ring.entries.len(), ring.bytes)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Entry> {
@@ -246,7 +308,7 @@ impl Activity {
     /// The newest `n` entries that pass `keep`, newest first.
     pub fn recent(&self, n: usize, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
         let ring = crate::sync::lock(&self.ring);
-        ring.iter().rev().filter(|e| keep(e)).take(n).cloned().collect()
+        ring.entries.iter().rev().filter(|e| keep(e)).take(n).cloned().collect()
     }
 
     /// Requests, errors (status ≥ 400), tokens and latency percentiles per feature over the last hour.
@@ -254,7 +316,7 @@ impl Activity {
         let ring = crate::sync::lock(&self.ring);
         let oldest = crate::unix_now().saturating_sub(KEEP.as_secs());
         let mut by: BTreeMap<&str, (FeatureStats, Vec<u64>)> = BTreeMap::new();
-        for e in ring.iter().filter(|e| e.at >= oldest) {
+        for e in ring.entries.iter().filter(|e| e.at >= oldest) {
             let (s, lat) = by.entry(&e.feature).or_insert_with(|| {
                 let zero = FeatureStats {
                     feature: e.feature.clone(),
@@ -310,6 +372,7 @@ mod tests {
             tokens_in: 2,
             tokens_out: 3,
             message: None,
+            authenticated: true,
         }
     }
 
@@ -338,6 +401,26 @@ mod tests {
         a.push(old);
         a.push(entry("x", 200, 2));
         assert_eq!(a.recent(10, |_| true).len(), 1);
+    }
+
+    #[test]
+    fn the_log_is_bounded_by_bytes_paths_are_cut_and_anonymous_404s_are_not_listed() {
+        let a = Activity::default();
+        let long = format!("/{}", "é".repeat(20_000));
+        let call = Call::default();
+        let anonymous = Entry::new(&call, "id", "GET", &long, "gitlab", 404, Duration::ZERO);
+        assert!(anonymous.path.len() <= PATH_MAX + '…'.len_utf8() && anonymous.path.ends_with('…'));
+        a.push(anonymous);
+        assert_eq!(a.kept().0, 0, "an unauthenticated 404 is not listed");
+        call.with(|c| c.authenticated = true);
+        for _ in 0..KEEP_MAX {
+            let mut e = Entry::new(&call, "id", "GET", &long, "gitlab", 404, Duration::ZERO);
+            e.message = Some("m".repeat(500));
+            a.push(e);
+        }
+        let (entries, bytes) = a.kept();
+        assert!(bytes <= KEEP_BYTES, "{bytes} bytes");
+        assert!(entries < KEEP_MAX, "{entries} entries: the byte bound comes first for big entries");
     }
 
     #[tokio::test]

@@ -80,7 +80,8 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     let agent_port =
         dws_listener.local_addr().map_err(|source| AppError::Bind { addr: config.dws_listen, source })?.port();
     let gitlab = {
-        let (dir, bypass, store) = (config.data_dir.clone(), config.auth_bypass, store.clone());
+        let bypass = crate::auth::gitlab::Bypass::from_config(config.auth_bypass, config.auth_bypass_minutes);
+        let (dir, store) = (config.data_dir.clone(), store.clone());
         let configured = config.gitlab_url.clone();
         tokio::task::spawn_blocking(move || {
             // The URL an admin set in the UI (or an applied file) is the latest word; the boot config's otherwise.
@@ -94,7 +95,13 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
         .await
         .expect("auth setup task")?
     };
-    let api_keys = Arc::new(ApiKeys::new(&config.api_keys));
+    let api_keys = Arc::new(ApiKeys::new(&config.api_keys, config.v1_open));
+    if config.v1_open {
+        tracing::warn!("/v1 IS OPEN ([auth] v1_open): it answers without an API key, whatever keys exist");
+    }
+    if let Some(url) = config.gitlab_url.as_deref().filter(|u| u.to_ascii_lowercase().starts_with("http://")) {
+        tracing::warn!("{}", crate::config::plain_http_warning(url));
+    }
     let admin = {
         let (store, keys) = (store.clone(), api_keys.clone());
         tokio::task::spawn_blocking(move || prepare_admin(store, &keys)).await.expect("admin setup task")?
@@ -155,8 +162,14 @@ pub async fn run(mut config: Config, log_file: Option<LogFile>) -> Result<(), Ap
     ));
     let (tls, tls_handle) = (state.config.tls.clone(), state.tls.clone());
     let stopping = state.stopping.clone();
+    let state_limits = (state.config.max_connections, state.config.header_timeout_secs);
     let router = router(state);
-    crate::http::serve(listener, tls.as_ref(), tls_handle, router, stopped(), drain, move || stopping.stop())
+    let conn = crate::http::ConnectionLimits {
+        max_connections: state_limits.0,
+        header_timeout: Duration::from_secs(state_limits.1),
+        drain,
+    };
+    crate::http::serve(listener, tls.as_ref(), tls_handle, router, stopped(), conn, move || stopping.stop())
         .await
         .map_err(AppError::Serve)?;
     match agent.await {
@@ -199,14 +212,23 @@ fn agent_state(state: &AppState) -> crate::agent::AgentState {
 
 /// Admin accounts: announces the setup token while no admin exists; loads the admin-created API keys.
 fn prepare_admin(store: Store, keys: &ApiKeys) -> Result<AdminAuth, StoreError> {
-    keys.set_stored(&store.api_keys()?);
+    let stored = store.api_keys()?;
+    keys.set_stored(&stored);
+    keys.set_required(store.get_setting(crate::store::settings::V1_KEY_REQUIRED)?.unwrap_or(!stored.is_empty()));
     let _ = store.purge_sessions(crate::unix_now());
     let admin = AdminAuth::new(store);
-    if let Some(token) = admin.setup_token()? {
-        tracing::warn!(
+    // The token is logged once, when it is made (it is good for a day); later starts only remind.
+    match admin.setup_token()? {
+        Some((token, true)) => tracing::warn!(
             setup_token = %token,
-            "no admin account exists yet: open /admin/ and enter this setup token, or run `airgate admin create USER`"
-        );
+            "no admin account exists yet: open /admin/ and enter this setup token (good for 24 hours), or run \
+             `airgate admin create USER`"
+        ),
+        Some((_, false)) => tracing::warn!(
+            "no admin account exists yet: open /admin/ with the setup token logged when it was made (or print it \
+             with `airgate admin setup-token`), or run `airgate admin create USER`"
+        ),
+        None => {}
     }
     Ok(admin)
 }

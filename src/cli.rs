@@ -236,6 +236,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let problems = check_files(&cfg);
             let source =
                 cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
+            for w in cfg.warnings() {
+                eprintln!("warning: {w}");
+            }
             if problems.is_empty() {
                 println!("ok: {source}");
                 Ok(ExitCode::SUCCESS)

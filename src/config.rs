@@ -89,6 +89,18 @@ pub struct ConfigArgs {
     /// Accept GitLab API requests without authentication (troubleshooting only)
     #[arg(long)]
     pub auth_bypass: bool,
+    /// Minutes until --auth-bypass turns itself off; 0 = never [default: 60]
+    #[arg(long, value_name = "MINUTES")]
+    pub auth_bypass_minutes: Option<u64>,
+    /// Serve /v1 without an API key whatever keys exist (a lab on a closed network)
+    #[arg(long)]
+    pub v1_open: bool,
+    /// Most client connections open at once [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers, or sit idle between requests [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub header_timeout_secs: Option<u64>,
     /// Log request contents (prompts, code, model answers)
     #[arg(long)]
     pub logging_expanded: bool,
@@ -133,6 +145,14 @@ pub struct Config {
     pub log_level: String,
     /// `[auth] bypass`: GitLab API requests are not authenticated.
     pub auth_bypass: bool,
+    /// `[auth] bypass_minutes`: the bypass turns itself off after this long; 0 = pinned on.
+    pub auth_bypass_minutes: u64,
+    /// `[auth] v1_open`: `/v1` needs no API key, whatever keys exist.
+    pub v1_open: bool,
+    /// Client connections open at once; a connection past them is closed at once.
+    pub max_connections: usize,
+    /// A client sends a request's headers within this, and idles between requests no longer.
+    pub header_timeout_secs: u64,
     /// `[logging] expanded`: request contents are logged.
     pub logging_expanded: bool,
     /// `[logging] to_file`.
@@ -211,26 +231,6 @@ const AIGW_ALIASES: [(&str, &str); 4] = [
     ("logging.expanded", "AIGW_LOGGING__ENABLE_REQUEST_LOGGING"),
     ("logging.to_file", "AIGW_LOGGING__TO_FILE"),
 ];
-
-/// Physical cores (from /proc/cpuinfo), capped by the CPUs this process may use; at least 1.
-fn default_threads() -> u32 {
-    let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let physical = std::fs::read_to_string("/proc/cpuinfo").ok().map(|info| {
-        let mut cores = std::collections::HashSet::new();
-        for block in info.split("\n\n") {
-            let field = |k: &str| block.lines().find(|l| l.starts_with(k)).and_then(|l| l.split(':').nth(1));
-            if let (Some(p), Some(c)) = (field("physical id"), field("core id")) {
-                cores.insert((p.trim().to_owned(), c.trim().to_owned()));
-            }
-        }
-        cores.len()
-    });
-    let n = match physical {
-        Some(p) if p > 0 => p.min(avail),
-        _ => avail,
-    };
-    u32::try_from(n.max(1)).unwrap_or(u32::MAX)
-}
 
 /// The layers above the defaults: flags, environment, file.
 struct Layers<'a> {
@@ -420,6 +420,13 @@ impl Config {
             Ok::<_, ConfigError>(l.pick(key, flag.then_some(Switch(true)), file.map(Switch))?.is_some_and(|v| v.0.0))
         };
         let auth_bypass = switch("auth.bypass", a.auth_bypass, fa.bypass)?;
+        let auth_bypass_minutes =
+            l.ranged("auth.bypass_minutes", a.auth_bypass_minutes, fa.bypass_minutes, 60, 0..=525_600)?;
+        let v1_open = switch("auth.v1_open", a.v1_open, fa.v1_open)?;
+        let max_connections =
+            l.ranged("max_connections", a.max_connections, f.max_connections, 4096, 16..=1_000_000)?;
+        let header_timeout_secs =
+            l.ranged("header_timeout_secs", a.header_timeout_secs, f.header_timeout_secs, 30, 1..=3600)?;
         let logging_expanded = switch("logging.expanded", a.logging_expanded, fl.expanded)?;
         let log_file = l.pick("logging.to_file", a.log_file.clone(), fl.to_file)?.map(|v| v.0);
         let apply = match l.pick("apply", a.apply.clone(), f.apply)? {
@@ -456,6 +463,10 @@ impl Config {
             log_format,
             log_level,
             auth_bypass,
+            auth_bypass_minutes,
+            v1_open,
+            max_connections,
+            header_timeout_secs,
             logging_expanded,
             log_file,
             apply,
@@ -531,8 +542,14 @@ impl Config {
             log_format: Some(self.log_format),
             log_level: Some(self.log_level.clone()),
             tls: self.tls.as_ref().map(|t| FileTls { cert: Some(t.cert.clone()), key: Some(t.key.clone()) }),
+            max_connections: Some(self.max_connections),
+            header_timeout_secs: Some(self.header_timeout_secs),
             apply: self.apply.clone(),
-            auth: Some(FileAuth { bypass: Some(self.auth_bypass) }),
+            auth: Some(FileAuth {
+                bypass: Some(self.auth_bypass),
+                bypass_minutes: Some(self.auth_bypass_minutes),
+                v1_open: Some(self.v1_open),
+            }),
             logging: Some(FileLogging { expanded: Some(self.logging_expanded), to_file: self.log_file.clone() }),
             agent: Some(self.agent.to_file()),
         };
@@ -548,28 +565,12 @@ impl Config {
     }
 }
 
-fn ensure_writable(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create directory: {e}"))?;
-    let probe = dir.join(format!(".airgate-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| format!("directory is not writable: {e}"))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
-/// Accepts `http(s)://HOST[...]` without whitespace; strips trailing slashes.
-fn check_url(url: &str) -> Result<String, String> {
-    let lower = url.to_ascii_lowercase();
-    let rest = ["https://", "http://"].iter().find_map(|s| lower.starts_with(s).then(|| &url[s.len()..]));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    match host {
-        Some(h) if !h.is_empty() && !url.chars().any(char::is_whitespace) => Ok(url.trim_end_matches('/').to_owned()),
-        _ => Err(format!("{url:?} is not an http:// or https:// URL with a host")),
-    }
-}
-
 mod agent;
+mod checks;
 mod file;
 mod secret;
+pub use checks::plain_http_warning;
+use checks::{check_url, default_threads, ensure_writable};
 
 pub use agent::{AgentArgs, AgentConfig, ChatScope};
 /// A toml error as "line N, key `k`: message" (the key recovered from the source line).

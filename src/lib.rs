@@ -11,6 +11,8 @@ pub mod docs;
 pub mod engine;
 pub mod features;
 pub mod fleet;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod metrics;
 pub mod models;

@@ -12,6 +12,7 @@ use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub const HTTP_REQUESTS: &str = "airgate_http_requests_total";
+pub const CONNECTIONS_REFUSED: &str = "airgate_connections_refused_total";
 pub const HTTP_DURATION: &str = "airgate_http_request_duration_seconds";
 pub const HTTP_FIRST_BYTE: &str = "airgate_http_time_to_first_byte_seconds";
 pub const QUEUE_DEPTH: &str = "airgate_queue_depth";
@@ -68,6 +69,7 @@ pub fn render() -> String {
 
 fn describe() {
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by feature (or API surface) and status code.");
+    describe_counter!(CONNECTIONS_REFUSED, "Client connections closed at once because max_connections were open.");
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request duration until the last byte, by feature.");
     describe_histogram!(HTTP_FIRST_BYTE, Unit::Seconds, "Time to the first response body byte, by feature.");
     describe_gauge!(QUEUE_DEPTH, "Requests waiting for a slot, by model.");

@@ -161,9 +161,11 @@ pub async fn reconcile(life: &Lifecycle, before: &[ModelRecord], set: &crate::st
 /// rerun); another file under a taken name is refused. Blocking. Returns the record and whether it is new.
 pub fn register(store: &Store, path: &Path, name: &str) -> Result<(ModelRecord, bool), String> {
     let path = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let info = crate::engine::gguf::read(&path).map_err(|e| format!("not a usable GGUF file: {e}"))?;
-    let sha256 = sha256_file(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let shown = path.display().to_string();
+    // Opened once: the bytes checked are the bytes hashed.
+    let mut file = std::fs::File::open(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let info = crate::engine::gguf::read_open(&file, &shown).map_err(|e| format!("not a usable GGUF file: {e}"))?;
+    let sha256 = sha256_of(&mut file).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if let Some(existing) = store.model(name).map_err(|e| e.to_string())? {
         if existing.path == shown && existing.sha256.as_deref() == Some(sha256.as_str()) {
             return Ok((existing, false));
@@ -233,7 +235,13 @@ pub async fn probe_embeddings(engine: &dyn Engine) -> Result<String, String> {
 
 /// The SHA-256 of a file, lower-case hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    sha256_of(&mut std::fs::File::open(path)?)
+}
+
+/// The SHA-256 of an open file from its start, lower-case hex.
+fn sha256_of(file: &mut std::fs::File) -> std::io::Result<String> {
+    use std::io::Seek;
+    file.rewind()?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -441,11 +449,14 @@ pub struct ImportRequest {
 /// Starts an import in the background; the job reports progress. The source is checked as a GGUF
 /// before a byte is copied.
 pub fn start_import(life: &Lifecycle, req: ImportRequest) -> Result<Arc<Job>, String> {
-    let meta = std::fs::metadata(&req.source).map_err(|e| format!("cannot read {}: {e}", req.source.display()))?;
+    let shown = req.source.display().to_string();
+    // Opened once: the handle checked as a GGUF is the one copied and hashed.
+    let source = std::fs::File::open(&req.source).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let meta = source.metadata().map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
-        return Err(format!("{} is not a file", req.source.display()));
+        return Err(format!("{shown} is not a file"));
     }
-    crate::engine::gguf::read(&req.source).map_err(|e| format!("not a usable GGUF file: {e}"))?;
+    crate::engine::gguf::read_open(&source, &shown).map_err(|e| format!("not a usable GGUF file: {e}"))?;
     let job = Arc::new(Job {
         id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
         state: Mutex::new((JobState::Running, "copying and hashing".into())),
@@ -457,8 +468,9 @@ pub fn start_import(life: &Lifecycle, req: ImportRequest) -> Result<Arc<Job>, St
     let (life, running) = (life.clone(), job.clone());
     tokio::spawn(async move {
         let dir = life.models_dir();
-        let (j, source, expected) = (running.clone(), req.source.clone(), req.expected_sha256.clone());
-        let copied = tokio::task::spawn_blocking(move || copy_verified(&source, &dir, expected.as_deref(), &j)).await;
+        let (j, path, expected) = (running.clone(), req.source.clone(), req.expected_sha256.clone());
+        let copied =
+            tokio::task::spawn_blocking(move || copy_verified((&path, source), &dir, expected.as_deref(), &j)).await;
         let (path, sha256) = match copied {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => return running.finish(JobState::Failed, e),
@@ -496,8 +508,14 @@ pub fn start_import(life: &Lifecycle, req: ImportRequest) -> Result<Arc<Job>, St
     Ok(job)
 }
 
-/// Copies `source` into `dir` (or hashes it in place when it is already there), checking the SHA-256.
-fn copy_verified(source: &Path, dir: &Path, expected: Option<&str>, job: &Job) -> Result<(PathBuf, String), String> {
+/// Copies `source` (its path, and the file already open and checked) into `dir` (or hashes it in
+/// place when it is already there), checking the SHA-256. Reads only the open handle.
+fn copy_verified(
+    (source, mut input): (&Path, std::fs::File),
+    dir: &Path,
+    expected: Option<&str>,
+    job: &Job,
+) -> Result<(PathBuf, String), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let file_name = source.file_name().ok_or("the path names no file")?;
     let target = dir.join(file_name);
@@ -505,7 +523,7 @@ fn copy_verified(source: &Path, dir: &Path, expected: Option<&str>, job: &Job) -
     if !in_place && target.exists() {
         return Err(format!("{} exists already; import it from there or rename the source", target.display()));
     }
-    let mut input = std::fs::File::open(source).map_err(|e| format!("cannot open {}: {e}", source.display()))?;
+    std::io::Seek::rewind(&mut input).map_err(|e| format!("cannot read {}: {e}", source.display()))?;
     let part = dir.join(format!(".{}.part", file_name.to_string_lossy()));
     let mut output = if in_place {
         None
@@ -548,46 +566,4 @@ fn copy_verified(source: &Path, dir: &Path, expected: Option<&str>, job: &Job) -
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remember_records_the_parameters_used_and_hashes_in_the_background() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let file = dir.path().join("m.gguf");
-        std::fs::write(&file, b"not really weights, but hashable").unwrap();
-        let path = file.display().to_string();
-        let used = UsedParams { ctx_size: 1024, parallel: 2, threads: 1 };
-        let hashing = remember(&store, "m", &path, 32, used).unwrap().expect("no sha256 yet: hashed");
-        let r = store.model("m").unwrap().unwrap();
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (Some(1024), Some(2), Some(1)));
-        hashing.join().unwrap();
-        let sha = sha256_file(&file).unwrap();
-        assert_eq!(store.model("m").unwrap().unwrap().sha256.as_deref(), Some(sha.as_str()));
-        // Known file: nothing to hash again.
-        assert!(remember(&store, "m", &path, 32, used).unwrap().is_none());
-
-        // The next start follows its boot config for what was recorded from the last one...
-        let recorded = store.get_setting(RECORDED_MODEL_PARAMS).unwrap().unwrap();
-        let mut r = store.model("m").unwrap().unwrap();
-        recorded["m"].forget_in(&mut r);
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (None, None, None));
-        // ...but keeps what an admin chose since.
-        let mut r = store.model("m").unwrap().unwrap();
-        r.parallel = Some(4);
-        store.upsert_model(&r).unwrap();
-        remember(&store, "m", &path, 32, UsedParams { ctx_size: 2048, parallel: 4, threads: 1 }).unwrap();
-        let mut r = store.model("m").unwrap().unwrap();
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (Some(2048), Some(4), Some(1)));
-        let recorded = store.get_setting(RECORDED_MODEL_PARAMS).unwrap().unwrap();
-        recorded["m"].forget_in(&mut r);
-        assert_eq!((r.ctx_size, r.parallel, r.threads), (None, Some(4), None));
-
-        // Another file under the name: hashed anew.
-        std::fs::write(&file, b"other bytes").unwrap();
-        remember(&store, "m", &path, 11, used).unwrap().expect("changed file: hashed").join().unwrap();
-        let sha = sha256_file(&file).unwrap();
-        assert_eq!(store.model("m").unwrap().unwrap().sha256.as_deref(), Some(sha.as_str()));
-    }
-}
+mod tests;

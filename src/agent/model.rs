@@ -16,7 +16,8 @@ use crate::features::routing::{Feature, ModelRequest};
 const LOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// The session's model. Tokens this service minted (the IDE's direct connection) may not name an
-/// endpoint: that would let any user make airgate call arbitrary URLs.
+/// endpoint: that would let any user make airgate call arbitrary URLs; nor may anyone under
+/// `auth.bypass` name one the admin did not register.
 pub async fn select(
     state: &AgentState,
     requested: Option<ModelRequest>,
@@ -26,7 +27,8 @@ pub async fn select(
 ) -> Result<Arc<dyn AgentModel>, Status> {
     let requested = match requested {
         Some(r) if caller.gateway_issued => ModelRequest { name: r.name, ..ModelRequest::default() },
-        Some(r) => r,
+        // Under auth.bypass nobody is authenticated: only a registered endpoint may be named.
+        Some(r) => ModelRequest { registered_only: caller.bypass, ..r },
         None => ModelRequest::default(),
     };
     let routing = &state.routing;

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::engine::ModelRegistry;
+use crate::engine::{ModelRegistry, ModelStatus};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -35,12 +35,48 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn ready(State(models): State<ModelRegistry>) -> Response {
-    match models.not_ready_reason() {
-        None => (StatusCode::OK, Json(json!({ "status": "ready", "models": models.list() }))).into_response(),
+    // Unauthenticated: model names and states only, never file paths or load errors (which name them).
+    let listed: Vec<_> = models
+        .list()
+        .into_iter()
+        .map(|m| {
+            let state = match m.status {
+                ModelStatus::Loading => "loading",
+                ModelStatus::Ready => "ready",
+                ModelStatus::Failed(_) => "failed",
+            };
+            json!({ "name": m.name, "default": m.default, "status": { "state": state } })
+        })
+        .collect();
+    let failed = models.default_name().filter(|n| matches!(models.status(n), Some(ModelStatus::Failed(_))));
+    let reason = match failed {
+        Some(name) => Some(format!("default model {name} failed to load (the log and the admin UI say why)")),
+        None => models.not_ready_reason(),
+    };
+    match reason {
+        None => (StatusCode::OK, Json(json!({ "status": "ready", "models": listed }))).into_response(),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "not_ready", "reason": reason, "models": models.list() })),
+            Json(json!({ "status": "not_ready", "reason": reason, "models": listed })),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readiness_names_models_but_shows_no_paths() {
+        let models = ModelRegistry::default();
+        models.add_loading("coder", "/srv/secret-dir/coder.gguf");
+        models.set_failed("coder", "cannot open /srv/secret-dir/coder.gguf: permission denied".into());
+        let r = ready(State(models)).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("coder") && text.contains("failed"), "{text}");
+        assert!(!text.contains("secret-dir") && !text.contains("permission"), "{text}");
     }
 }

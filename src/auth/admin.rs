@@ -1,11 +1,12 @@
 //! Admin accounts: argon2id passwords, sessions with CSRF tokens, the first-run setup token, login throttling, the audit log.
 //!
-//! Everything here blocks (hashing, redb); async callers use `spawn_blocking`. Session ids and
+//! The sync methods block (hashing, redb) and serve the CLI; the server's handlers use the async
+//! ones, which hash on the bounded pool of `auth::hashing` after reserving the attempt with
+//! `auth::throttle`. Session ids and
 //! setup tokens are 256-bit random values; only their SHA-256 digests are stored, except the setup
 //! token, which `airgate admin setup-token` must be able to print.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::PasswordHash;
@@ -14,7 +15,9 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::store::settings::ADMIN_SETUP_TOKEN as SETUP_TOKEN;
+use super::hashing::{self, Busy, HashPool};
+use super::throttle::Throttle;
+use crate::store::settings::{ADMIN_SETUP_TOKEN as SETUP_TOKEN, ADMIN_SETUP_TOKEN_MADE as SETUP_TOKEN_MADE};
 use crate::store::{AuditRecord, SessionRecord, Store, StoreError, UserRecord};
 
 pub const SESSION_COOKIE: &str = "airgate_session";
@@ -24,13 +27,8 @@ const MAX_PASSWORD: usize = 1024;
 pub const SESSION_IDLE: u64 = 12 * 3600;
 /// …and this long after sign-in at the latest.
 pub const SESSION_MAX: u64 = 7 * 24 * 3600;
-
-/// Failed sign-ins counted over this window…
-const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// …lock a user name out after this many…
-const MAX_FAILURES_PER_USER: usize = 5;
-/// …and an address after this many.
-const MAX_FAILURES_PER_IP: usize = 20;
+/// A setup token is good for this long; the next start while no admin exists makes a new one.
+pub const SETUP_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Argon2id with 64 MiB, 3 passes, 1 lane (RFC 9106's memory-constrained choice): ~0.2 s here.
 fn argon2() -> Argon2<'static> {
@@ -87,29 +85,18 @@ pub enum LoginError {
     #[error("too many failed sign-ins; try again in {} minutes", .0.as_secs().div_ceil(60))]
     Locked(Duration),
     #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Failed sign-ins per user name and per address, in memory.
-#[derive(Default)]
-struct Throttle {
-    failures: HashMap<String, Vec<Instant>>,
-}
-
-impl Throttle {
-    /// How long `key` stays locked when it has `limit` recent failures.
-    fn locked(&mut self, key: &str, limit: usize, now: Instant) -> Option<Duration> {
-        let list = self.failures.get_mut(key)?;
-        list.retain(|t| now.duration_since(*t) < THROTTLE_WINDOW);
-        (list.len() >= limit).then(|| THROTTLE_WINDOW.saturating_sub(now.duration_since(list[list.len() - limit])))
-    }
-
-    fn fail(&mut self, key: String, now: Instant) {
-        if self.failures.len() > 100_000 {
-            self.failures.retain(|_, l| l.last().is_some_and(|t| now.duration_since(*t) < THROTTLE_WINDOW));
-        }
-        self.failures.entry(key).or_default().push(now);
-    }
+/// Why an account change (setup, new admin, new password) failed in the server.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// A signed-in admin.
@@ -126,72 +113,148 @@ pub struct AdminAuth {
     throttle: Mutex<Throttle>,
     /// A hash to verify against when the user does not exist, so both cases take as long.
     decoy: String,
-    /// One hash at a time: each takes 64 MiB.
-    hashing: Mutex<()>,
+    /// The server's password hashing: two at a time on threads of their own.
+    pool: HashPool,
+}
+
+/// Runs store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, AccountError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(AccountError::Failed),
+        Err(e) => Err(AccountError::Failed(e.to_string())),
+    }
 }
 
 impl AdminAuth {
     pub fn new(store: Store) -> Self {
         let decoy = hash_password(&random_token()).expect("argon2 hashes a token");
-        AdminAuth { store, throttle: Mutex::default(), decoy, hashing: Mutex::new(()) }
+        let pool = HashPool::new(hashing::THREADS, hashing::MAX_WAIT);
+        AdminAuth { store, throttle: Mutex::default(), decoy, pool }
     }
 
     fn throttle(&self) -> MutexGuard<'_, Throttle> {
         crate::sync::lock(&self.throttle)
     }
 
+    /// Hashes on the calling thread: the CLI's one hash.
     fn hash(&self, password: &str) -> Result<String, String> {
-        let _one = crate::sync::lock(&self.hashing);
         hash_password(password)
     }
 
-    fn verify(&self, password: &str, phc: &str) -> bool {
-        let _one = crate::sync::lock(&self.hashing);
-        verify_password(password, phc)
+    /// Hashes on the server's hashing pool.
+    async fn hash_in_turn(&self, password: &str) -> Result<String, AccountError> {
+        let password = password.to_string();
+        self.pool.run(move || hash_password(&password)).await?.map_err(AccountError::Failed)
     }
 
-    /// While no admin exists: the setup token, made (and logged) on first call.
-    pub fn setup_token(&self) -> Result<Option<String>, StoreError> {
+    /// True when `password` is the user's (checked on the hashing pool, or against the decoy when
+    /// there is no such user, so both take as long). For a second factor of the acting admin.
+    pub async fn check_password_of(&self, username: &str, password: &str) -> Result<bool, AccountError> {
+        let store = self.store.clone();
+        let (name, password, decoy) = (username.to_string(), password.to_string(), self.decoy.clone());
+        let checked = self.pool.run(move || {
+            let user = store.user(&name).map_err(|e| e.to_string())?;
+            Ok(verify_password(&password, user.as_ref().map_or(decoy.as_str(), |u| u.password_hash.as_str()))
+                && user.is_some())
+        });
+        checked.await?.map_err(AccountError::Failed)
+    }
+
+    /// While no admin exists: the setup token, and whether it was made just now. One older than
+    /// [`SETUP_TOKEN_TTL`] is replaced by a new one.
+    pub fn setup_token(&self) -> Result<Option<(String, bool)>, StoreError> {
         if self.store.has_users()? {
             return Ok(None);
         }
-        if let Some(token) = self.store.get_setting(SETUP_TOKEN)? {
-            return Ok(Some(token));
+        if let Some(token) = self.store.get_setting(SETUP_TOKEN)?
+            && !self.setup_token_expired()?
+        {
+            return Ok(Some((token, false)));
         }
         let token = random_token();
+        self.store.set_setting(SETUP_TOKEN_MADE, &crate::unix_now())?;
         self.store.set_setting(SETUP_TOKEN, &token)?;
-        Ok(Some(token))
+        Ok(Some((token, true)))
     }
 
-    /// Creates the first admin when `token` is the setup token. `Ok(None)`: wrong token or setup done.
-    pub fn setup(&self, token: &str, username: &str, password: &str, ip: &str) -> Result<Option<Session>, String> {
-        let expected = self.store.get_setting(SETUP_TOKEN).map_err(|e| e.to_string())?;
-        let matches = expected.as_deref().is_some_and(|t| {
-            use subtle::ConstantTimeEq;
-            bool::from(digest_hex(t).as_bytes().ct_eq(digest_hex(token.trim()).as_bytes()))
-        });
-        if !matches {
-            return Ok(None);
-        }
-        let user = UserRecord {
-            username: username.to_string(),
-            password_hash: self.hash(password)?,
-            created_at: crate::unix_now(),
-            last_login_at: Some(crate::unix_now()),
+    /// The stored setup token is older than [`SETUP_TOKEN_TTL`] (one from before tokens had an age
+    /// counts as made now).
+    fn setup_token_expired(&self) -> Result<bool, StoreError> {
+        let made = match self.store.get_setting(SETUP_TOKEN_MADE)? {
+            Some(at) => at,
+            None => {
+                self.store.set_setting(SETUP_TOKEN_MADE, &crate::unix_now())?;
+                crate::unix_now()
+            }
         };
-        if !self.store.create_user(&user, true).map_err(|e| e.to_string())? {
-            return Ok(None);
-        }
-        let _ = self.store.remove_setting(SETUP_TOKEN);
-        self.audit(username, Some(ip), "setup", username, "first admin created with the setup token");
-        self.new_session(username, ip).map(Some).map_err(|e| e.to_string())
+        Ok(crate::unix_now().saturating_sub(made) >= SETUP_TOKEN_TTL.as_secs())
     }
 
-    /// Adds an admin (CLI or another admin). False when the name is taken.
+    /// Creates the first admin when `token` is the setup token. `Ok(None)`: wrong token (audited)
+    /// or setup done. The token is checked before any hashing.
+    pub async fn setup(
+        self: &Arc<Self>,
+        token: &str,
+        username: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<Option<Session>, AccountError> {
+        let (me, given, name, from) = (self.clone(), token.trim().to_string(), username.to_string(), ip.to_string());
+        let matches = blocking(move || {
+            let expected = me.store.get_setting(SETUP_TOKEN).map_err(|e| e.to_string())?;
+            let matches = expected.as_deref().is_some_and(|t| {
+                use subtle::ConstantTimeEq;
+                bool::from(digest_hex(t).as_bytes().ct_eq(digest_hex(&given).as_bytes()))
+            });
+            let expired = matches && me.setup_token_expired().map_err(|e| e.to_string())?;
+            if expected.is_some() && (!matches || expired) {
+                let why = if expired {
+                    "an expired setup token (a new one is made at the next start)"
+                } else {
+                    "a wrong setup token"
+                };
+                me.audit(&name, Some(&from), "setup_failed", &name, why);
+            }
+            Ok(matches && !expired)
+        });
+        if !matches.await? {
+            return Ok(None);
+        }
+        let phc = self.hash_in_turn(password).await?;
+        let (me, name, ip) = (self.clone(), username.to_string(), ip.to_string());
+        blocking(move || {
+            let now = crate::unix_now();
+            let user =
+                UserRecord { username: name.clone(), password_hash: phc, created_at: now, last_login_at: Some(now) };
+            if !me.store.create_user(&user, true).map_err(|e| e.to_string())? {
+                return Ok(None);
+            }
+            let _ = me.store.remove_setting(SETUP_TOKEN);
+            me.audit(&name, Some(&ip), "setup", &name, "first admin created with the setup token");
+            me.new_session(&name, &ip).map(Some).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Adds an admin (CLI). False when the name is taken.
     pub fn create_user(&self, username: &str, password: &str) -> Result<bool, String> {
+        let phc = self.hash(password)?;
+        self.store_new_user(username, phc)
+    }
+
+    /// [`AdminAuth::create_user`] for the server, hashing on the pool.
+    pub async fn create_user_in_turn(self: &Arc<Self>, username: &str, password: &str) -> Result<bool, AccountError> {
+        let phc = self.hash_in_turn(password).await?;
+        let (me, name) = (self.clone(), username.to_string());
+        blocking(move || me.store_new_user(&name, phc)).await
+    }
+
+    fn store_new_user(&self, username: &str, password_hash: String) -> Result<bool, String> {
         let user = UserRecord {
             username: username.to_string(),
-            password_hash: self.hash(password)?,
+            password_hash,
             created_at: crate::unix_now(),
             last_login_at: None,
         };
@@ -202,53 +265,84 @@ impl AdminAuth {
         Ok(created)
     }
 
-    /// Sets a new password, ends the user's other sessions and lifts a lockout. False: no such user.
+    /// Sets a new password (CLI), ends the user's other sessions and lifts a lockout. False: no such user.
     pub fn set_password(&self, username: &str, password: &str, keep: Option<&str>) -> Result<bool, String> {
+        if self.store.user(username).map_err(|e| e.to_string())?.is_none() {
+            return Ok(false);
+        }
+        let phc = self.hash(password)?;
+        self.store_password(username, phc, keep)
+    }
+
+    /// [`AdminAuth::set_password`] for the server, hashing on the pool.
+    pub async fn set_password_in_turn(
+        self: &Arc<Self>,
+        username: &str,
+        password: &str,
+        keep: Option<&str>,
+    ) -> Result<bool, AccountError> {
+        let phc = self.hash_in_turn(password).await?;
+        let (me, name, keep) = (self.clone(), username.to_string(), keep.map(str::to_string));
+        blocking(move || me.store_password(&name, phc, keep.as_deref())).await
+    }
+
+    fn store_password(&self, username: &str, password_hash: String, keep: Option<&str>) -> Result<bool, String> {
         let Some(mut user) = self.store.user(username).map_err(|e| e.to_string())? else { return Ok(false) };
-        user.password_hash = self.hash(password)?;
+        user.password_hash = password_hash;
         self.store.put_user(&user).map_err(|e| e.to_string())?;
         self.store.remove_sessions_of(username, keep).map_err(|e| e.to_string())?;
-        self.throttle().failures.remove(&format!("user:{username}"));
+        self.throttle().forget_user(username);
         Ok(true)
     }
 
-    /// Checks the password under the throttle and opens a session.
-    pub fn login(&self, username: &str, password: &str, ip: &str) -> Result<Session, LoginError> {
-        let (user_key, ip_key) = (format!("user:{username}"), format!("ip:{ip}"));
-        let now = Instant::now();
-        {
-            let mut t = self.throttle();
-            let locked =
-                t.locked(&user_key, MAX_FAILURES_PER_USER, now).or(t.locked(&ip_key, MAX_FAILURES_PER_IP, now));
-            if let Some(wait) = locked {
-                return Err(LoginError::Locked(wait));
-            }
+    /// Checks the password and opens a session. The attempt is reserved against the throttle
+    /// first (so concurrent guesses cannot pass the limits), a name outside the name rule is
+    /// refused before anything else, and the check runs on the hashing pool.
+    pub async fn login(self: &Arc<Self>, username: &str, password: &str, ip: &str) -> Result<Session, LoginError> {
+        if check_username(username).is_err() || password.is_empty() || password.len() > 4 * MAX_PASSWORD {
+            return Err(LoginError::Wrong);
         }
-        let user = self.store.user(username)?;
-        let ok = match &user {
-            Some(u) => self.verify(password, &u.password_hash),
-            None => {
-                let _ = self.verify(password, &self.decoy);
-                false
+        let reservation = self.throttle().reserve(username, ip, Instant::now()).map_err(LoginError::Locked)?;
+        let (store, decoy) = (self.store.clone(), self.decoy.clone());
+        let (name, given) = (username.to_string(), password.to_string());
+        let checked = self.pool.run(move || -> Result<Option<UserRecord>, StoreError> {
+            let user = store.user(&name)?;
+            let ok = verify_password(&given, user.as_ref().map_or(decoy.as_str(), |u| u.password_hash.as_str()));
+            Ok(user.filter(|_| ok))
+        });
+        let user = match checked.await {
+            Ok(Ok(user)) => user,
+            Ok(Err(e)) => {
+                self.throttle().cancel(reservation);
+                return Err(e.into());
+            }
+            Err(busy) => {
+                self.throttle().cancel(reservation);
+                return Err(busy.into());
             }
         };
-        let Some(mut user) = user.filter(|_| ok) else {
-            let mut t = self.throttle();
-            t.fail(user_key.clone(), now);
-            t.fail(ip_key, now);
-            let locked_now = t.locked(&user_key, MAX_FAILURES_PER_USER, now).is_some();
-            drop(t);
-            tracing::warn!(user = %username, %ip, "failed admin sign-in");
+        let (me, name, ip) = (self.clone(), username.to_string(), ip.to_string());
+        let Some(mut user) = user else {
+            let locked_now = self.throttle().failed(reservation, Instant::now());
+            tracing::warn!(user = %name, %ip, "failed admin sign-in");
             if locked_now {
-                self.audit(username, Some(ip), "lockout", username, "too many failed sign-ins");
+                let _ = blocking(move || {
+                    me.audit(&name, Some(&ip), "lockout", &name, "too many failed sign-ins");
+                    Ok(())
+                })
+                .await;
             }
             return Err(LoginError::Wrong);
         };
-        self.throttle().failures.remove(&user_key);
-        user.last_login_at = Some(crate::unix_now());
-        self.store.put_user(&user)?;
-        self.audit(username, Some(ip), "login", username, "");
-        Ok(self.new_session(username, ip)?)
+        self.throttle().succeeded(reservation);
+        let opened = tokio::task::spawn_blocking(move || {
+            user.last_login_at = Some(crate::unix_now());
+            me.store.put_user(&user)?;
+            me.audit(&name, Some(&ip), "login", &name, "");
+            me.new_session(&name, &ip)
+        });
+        let opened = opened.await.map_err(|e| StoreError::Db { path: String::new(), message: e.to_string() })?;
+        Ok(opened?)
     }
 
     fn new_session(&self, username: &str, ip: &str) -> Result<Session, StoreError> {
@@ -329,19 +423,21 @@ mod tests {
         assert!(check_password(&"x".repeat(1025)).is_err());
     }
 
-    #[test]
-    fn throttle_locks_after_the_limit_and_forgets_after_the_window() {
-        let mut t = Throttle::default();
-        let start = Instant::now();
-        for i in 0..4 {
-            t.fail("user:a".into(), start + Duration::from_secs(i));
-        }
-        assert_eq!(t.locked("user:a", 5, start + Duration::from_secs(5)), None);
-        t.fail("user:a".into(), start + Duration::from_secs(5));
-        let wait = t.locked("user:a", 5, start + Duration::from_secs(6)).unwrap();
-        assert_eq!(wait, THROTTLE_WINDOW - Duration::from_secs(6));
-        assert_eq!(t.locked("user:a", 5, start + THROTTLE_WINDOW + Duration::from_secs(1)), None);
-        assert_eq!(t.locked("user:b", 5, start), None);
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_expired_setup_token_is_refused_audited_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let auth = Arc::new(AdminAuth::new(store.clone()));
+        let (first, fresh) = auth.setup_token().unwrap().unwrap();
+        assert!(fresh, "made now: logged");
+        assert_eq!(auth.setup_token().unwrap().unwrap(), (first.clone(), false), "the same one, not logged again");
+        store.set_setting(SETUP_TOKEN_MADE, &(crate::unix_now() - 25 * 3600)).unwrap();
+        assert!(auth.setup(&first, "root", "a long enough password", "10.0.0.1").await.unwrap().is_none());
+        let audit = store.audit(10).unwrap();
+        assert!(audit.iter().any(|a| a.action == "setup_failed" && a.detail.contains("expired")), "{audit:?}");
+        let (second, fresh) = auth.setup_token().unwrap().unwrap();
+        assert!(fresh && second != first);
+        assert!(auth.setup(&second, "root", "a long enough password", "10.0.0.1").await.unwrap().is_some());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod gitlab;
+pub mod hashing;
+pub mod throttle;
 
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header;
@@ -9,6 +11,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
@@ -19,6 +22,11 @@ use crate::http::{ApiError, OpenAiError};
 
 /// API keys for `/v1`: those of the boot config and those an admin created (in the store), kept
 /// only as SHA-256 digests and compared in constant time.
+///
+/// Whether `/v1` needs a key is explicit, never inferred from how many keys exist right now: it
+/// is required once the first key exists (the store's `V1_KEY_REQUIRED`, set when a key is
+/// created) and stays required when the last key is revoked; only an admin turns it off. The boot
+/// config's `[auth] v1_open` serves `/v1` without a key whatever the setting (a lab).
 #[derive(Default)]
 pub struct ApiKeys {
     configured: Vec<[u8; 32]>,
@@ -26,11 +34,35 @@ pub struct ApiKeys {
     stored: RwLock<Vec<(String, [u8; 32])>>,
     /// When each admin-created key was last presented (Unix seconds), by id.
     used: Mutex<HashMap<String, u64>>,
+    /// The stored setting: a key is required.
+    required: AtomicBool,
+    /// The boot config opens `/v1` to everyone.
+    open: bool,
 }
 
 impl ApiKeys {
-    pub fn new(keys: &[Secret]) -> Self {
-        ApiKeys { configured: keys.iter().map(|k| digest(k.expose())).collect(), ..Default::default() }
+    pub fn new(keys: &[Secret], open: bool) -> Self {
+        ApiKeys { configured: keys.iter().map(|k| digest(k.expose())).collect(), open, ..Default::default() }
+    }
+
+    /// Applies the stored setting (at start, and when an admin or a new key changes it).
+    pub fn set_required(&self, on: bool) {
+        self.required.store(on, Ordering::Relaxed);
+    }
+
+    /// The stored setting, whatever the boot config says.
+    pub fn required_setting(&self) -> bool {
+        self.required.load(Ordering::Relaxed)
+    }
+
+    /// True when `/v1` checks keys: the setting, or keys in the boot config, unless it opens `/v1`.
+    pub fn enforced(&self) -> bool {
+        !self.open && (self.required_setting() || !self.configured.is_empty())
+    }
+
+    /// The boot config's `[auth] v1_open`.
+    pub fn open_by_config(&self) -> bool {
+        self.open
     }
 
     /// Replaces the admin-created keys (after a change in the store).
@@ -43,11 +75,6 @@ impl ApiKeys {
             })
             .collect();
         *crate::sync::write(&self.stored) = parsed;
-    }
-
-    /// No keys at all: `/v1` is open.
-    pub fn is_empty(&self) -> bool {
-        self.configured.is_empty() && crate::sync::read(&self.stored).is_empty()
     }
 
     /// True when `presented` is one of the keys; the time taken does not depend on which or how much matched.
@@ -104,7 +131,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Arc::<GitlabSlot>::from_ref(state).get();
         match auth.verify(&parts.headers).await {
-            Ok(principal) => Ok(GitlabCaller(principal)),
+            Ok(principal) => {
+                crate::activity::note_authenticated();
+                Ok(GitlabCaller(principal))
+            }
             Err(gitlab::AuthError::Unauthorized(message)) => {
                 tracing::info!(reason = %message, "GitLab authentication failed");
                 Err(ApiError::Unauthorized(message))
@@ -118,9 +148,9 @@ fn digest(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
 }
 
-/// `Authorization: Bearer <key>` on `/v1` when keys are configured.
+/// `Authorization: Bearer <key>` on `/v1` when keys are required ([`ApiKeys::enforced`]).
 pub async fn require_api_key(State(keys): State<Arc<ApiKeys>>, req: Request, next: Next) -> Response {
-    if keys.is_empty() {
+    if !keys.enforced() {
         return next.run(req).await;
     }
     let presented = req
@@ -130,7 +160,10 @@ pub async fn require_api_key(State(keys): State<Arc<ApiKeys>>, req: Request, nex
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match presented {
-        Some(key) if keys.verify(key) => next.run(req).await,
+        Some(key) if keys.verify(key) => {
+            crate::activity::note_authenticated();
+            next.run(req).await
+        }
         Some(_) => {
             tracing::warn!("rejected a /v1 request with an unknown API key");
             OpenAiError(ApiError::Unauthorized("the API key is not valid".into())).into_response()
@@ -148,11 +181,23 @@ mod tests {
 
     #[test]
     fn verifies_only_configured_keys() {
-        let keys = ApiKeys::new(&[Secret::new("0123456789abcdef-one"), Secret::new("0123456789abcdef-two")]);
+        let keys = ApiKeys::new(&[Secret::new("0123456789abcdef-one"), Secret::new("0123456789abcdef-two")], false);
         assert!(keys.verify("0123456789abcdef-one"));
         assert!(keys.verify("0123456789abcdef-two"));
         assert!(!keys.verify("0123456789abcdef-thr"));
         assert!(!keys.verify(""));
         assert!(!ApiKeys::default().verify("x"));
+    }
+
+    #[test]
+    fn a_key_is_required_by_the_setting_or_configured_keys_unless_the_config_opens_v1() {
+        let none = ApiKeys::new(&[], false);
+        assert!(!none.enforced());
+        none.set_required(true);
+        assert!(none.enforced(), "no key exists, yet the setting holds");
+        assert!(ApiKeys::new(&[Secret::new("0123456789abcdef-one")], false).enforced());
+        let lab = ApiKeys::new(&[Secret::new("0123456789abcdef-one")], true);
+        lab.set_required(true);
+        assert!(!lab.enforced() && lab.open_by_config());
     }
 }

@@ -82,7 +82,7 @@ pub(super) fn call(
 
 pub fn setup_token(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let token = match target(args)? {
-        Target::Direct(admin) => admin.setup_token()?,
+        Target::Direct(admin) => admin.setup_token()?.map(|(token, _)| token),
         Target::Server(dir) => {
             call(&dir, "GET", "/local/setup-token", None)?["setup_token"].as_str().map(str::to_string)
         }

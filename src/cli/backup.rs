@@ -1,7 +1,7 @@
 //! `airgate backup FILE` / `airgate restore FILE`: the settings database (a consistent snapshot) plus the signing key and uploaded TLS files, in one tar archive readable only by its owner.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -87,8 +87,11 @@ pub fn restore(args: &ConfigArgs, file: &Path) -> anyhow::Result<ExitCode> {
             config.data_dir.display()
         ),
     };
-    let scratch = Scratch::new(&config.data_dir, "restore")
+    // Extracted into a scratch dir the CLI's user (root, in a package install) owns, mode 0700,
+    // that the service account cannot enter; only regular files, written by this process.
+    let scratch = Scratch::private(&config.data_dir, "restore")
         .with_context(|| format!("cannot create a scratch dir in {}", config.data_dir.display()))?;
+    let owner = fs::metadata(&config.data_dir)?;
     let input = fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut archive = tar::Archive::new(input);
     let mut found = Vec::new();
@@ -98,26 +101,37 @@ pub fn restore(args: &ConfigArgs, file: &Path) -> anyhow::Result<ExitCode> {
         if name != DATABASE && name != MANIFEST && !KEY_FILES.contains(&name.as_str()) {
             bail!("{} holds an unexpected file `{name}`: not a backup made by airgate", file.display());
         }
-        if !entry.unpack_in(&scratch.0)? {
-            bail!("{} holds a path outside the archive: refused", file.display());
+        let kind = entry.header().entry_type();
+        // (the database may be written sparse: its holes read back as zeros)
+        if !(kind.is_file() || kind.is_gnu_sparse()) {
+            bail!("{} holds `{name}` as a {}: only regular files are restored", file.display(), kind_name(kind));
         }
+        if found.contains(&name) {
+            bail!("{} holds `{name}` twice: not a backup made by airgate", file.display());
+        }
+        let mut out = create_private(&scratch.0.join(&name))?;
+        std::io::copy(&mut entry, &mut out).with_context(|| format!("{} is damaged", file.display()))?;
+        // On the open file (never through a path a link could redirect): owned like the data dir.
+        let _ = std::os::unix::fs::fchown(&out, Some(owner.uid()), Some(owner.gid()));
+        out.sync_all()?;
         found.push(name);
     }
     if !found.iter().any(|n| n == DATABASE) {
         bail!("{} has no settings database: not a backup made by airgate", file.display());
     }
+    let keys_found: Vec<&str> = KEY_FILES.into_iter().filter(|n| found.iter().any(|f| f == n)).collect();
+    for name in &keys_found {
+        if let Some(parent) = config.data_dir.join(name).parent().filter(|p| *p != config.data_dir) {
+            real_dir(parent, &owner)?;
+        }
+    }
     // Opens the copy first (integrity and schema checked, a newer schema refused), then swaps it in.
     store.restore_from(&scratch.0).with_context(|| format!("{} cannot be restored", file.display()))?;
     drop(store);
-    let owner = fs::metadata(&config.data_dir)?;
     let mut keys = 0;
-    for name in KEY_FILES.iter().filter(|n| found.iter().any(|f| f == *n)) {
+    for name in keys_found {
         let (from, to) = (scratch.0.join(name), config.data_dir.join(name));
-        if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::set_permissions(&from, fs::Permissions::from_mode(0o600))?;
-        let _ = std::os::unix::fs::chown(&from, Some(owner.uid()), Some(owner.gid()));
+        // rename replaces a link at `to` itself, never what it points to.
         fs::rename(&from, &to).with_context(|| format!("cannot replace {}", to.display()))?;
         keys += 1;
     }
@@ -126,4 +140,42 @@ pub fn restore(args: &ConfigArgs, file: &Path) -> anyhow::Result<ExitCode> {
         file.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn kind_name(kind: tar::EntryType) -> &'static str {
+    match kind {
+        tar::EntryType::Symlink => "symbolic link",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Directory => "directory",
+        _ => "special file",
+    }
+}
+
+/// A new file, mode 0600, never through a link (`O_EXCL` and `O_NOFOLLOW`); parent dirs made 0700.
+fn create_private(path: &Path) -> anyhow::Result<fs::File> {
+    if let Some(parent) = path.parent() {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// `dir` (inside the data dir) is a directory, not a link to one elsewhere: made 0700 and owned like
+/// the data dir when missing.
+fn real_dir(dir: &Path, owner: &fs::Metadata) -> anyhow::Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!("{} is not a directory (a link?): refusing to write through it", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::DirBuilder::new().mode(0o700).create(dir)?;
+            let _ = std::os::unix::fs::lchown(dir, Some(owner.uid()), Some(owner.gid()));
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -27,6 +27,8 @@ pub(super) struct FileConfig {
     pub(super) gitlab_url: Option<String>,
     pub(super) api_keys: Option<Vec<String>>,
     pub(super) max_body_bytes: Option<usize>,
+    pub(super) max_connections: Option<usize>,
+    pub(super) header_timeout_secs: Option<u64>,
     pub(super) shutdown_timeout_secs: Option<u64>,
     pub(super) log_format: Option<LogFormat>,
     pub(super) log_level: Option<String>,
@@ -59,6 +61,8 @@ pub(super) struct FileTls {
 #[serde(deny_unknown_fields)]
 pub(super) struct FileAuth {
     pub(super) bypass: Option<bool>,
+    pub(super) bypass_minutes: Option<u64>,
+    pub(super) v1_open: Option<bool>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -380,6 +380,19 @@ fn secret_and_flag_basics() {
 }
 
 #[test]
+fn plain_http_gitlab_bypass_and_open_v1_are_warned_about() {
+    let safe = run("", "gitlab_url = \"https://gitlab.example.com\"\n", "").unwrap();
+    assert!(safe.warnings().is_empty());
+    let toml = "gitlab_url = \"http://gitlab.example.com\"\n[auth]\nbypass = true\nv1_open = true\n";
+    let risky = run("", toml, "").unwrap();
+    let w = risky.warnings();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w[0].contains("http://gitlab.example.com") && w[0].contains("signing keys travel unprotected"));
+    assert!(w[1].contains("for 60 minutes"));
+    assert!(w[2].contains("v1_open"));
+}
+
+#[test]
 fn agent_platform_settings() {
     let c = run("", "", "").unwrap();
     assert_eq!(c.dws_listen, "0.0.0.0:50052".parse().unwrap());

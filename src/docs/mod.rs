@@ -109,8 +109,9 @@ impl DocsIndex {
     }
 
     /// Replaces the whole index with the Markdown files (`*.md`, `*.markdown`, any case) under
-    /// `dir`, recursively; hidden files and folders are skipped and symbolic links to folders are
-    /// not followed (links to files are). Builds `<path>.tmp-<pid>` and renames it over the index
+    /// `dir`, recursively; hidden files and folders are skipped, symbolic links to folders are not
+    /// followed, and a link to a file is followed only when the file lies inside `dir` (else it is
+    /// skipped: an import never reads a file outside the tree it was given). Builds `<path>.tmp-<pid>` and renames it over the index
     /// only when complete: on any error the previous index is untouched. `progress` is called after
     /// each file with (files done, files total).
     pub fn import(&self, dir: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<ImportReport, DocsError> {
@@ -156,7 +157,7 @@ impl DocsIndex {
             let mut insert_file = tx.prepare("INSERT INTO files (path, bytes, chunks) VALUES (?1, ?2, ?3)")?;
             let total = files.len();
             for (done, (rel, abs)) in files.iter().enumerate() {
-                match fs::read(abs) {
+                match read_no_follow(abs) {
                     Err(e) => report.skipped.push((rel.clone(), format!("unreadable: {e}"))),
                     Ok(bytes) => match String::from_utf8(bytes) {
                         Err(e) => {
@@ -298,9 +299,22 @@ fn cap_tokens(hits: Vec<DocHit>, max_tokens: usize) -> Vec<DocHit> {
     out
 }
 
-/// The Markdown files under `root` as (relative `/`-separated path, path), sorted. Folders that
-/// cannot be read and files whose names are not UTF-8 go to `skipped`.
+/// A file's bytes, refusing a symbolic link in its last component (one swapped in after the walk).
+fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The Markdown files under `root` as (relative `/`-separated path, path to read), sorted. A link
+/// is read through its resolved target, and only when that is a file inside `root`. Folders that
+/// cannot be read, links leading out of `root` and files whose names are not UTF-8 go to `skipped`.
 fn find_markdown(root: &Path, skipped: &mut Vec<(String, String)>) -> Result<Vec<(String, PathBuf)>, DocsError> {
+    let inside =
+        fs::canonicalize(root).map_err(|e| DocsError::BadInput(format!("cannot read {}: {e}", root.display())))?;
     let mut found = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -331,20 +345,32 @@ fn find_markdown(root: &Path, skipped: &mut Vec<(String, String)>) -> Result<Vec
                 dirs.push(path);
                 continue;
             }
-            let is_file = kind.is_file() || (kind.is_symlink() && fs::metadata(&path).is_ok_and(|m| m.is_file()));
             let markdown = path
                 .extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| e.eq_ignore_ascii_case("md") || e.eq_ignore_ascii_case("markdown"));
-            if !is_file || !markdown {
+            if !markdown || !(kind.is_file() || kind.is_symlink()) {
                 continue;
             }
             let rel = relative(root, &path);
+            let read_from = if kind.is_symlink() {
+                match fs::canonicalize(&path) {
+                    Ok(target) if !target.is_file() => continue,
+                    Ok(target) if target.starts_with(&inside) => target,
+                    Ok(_) => {
+                        skipped.push((rel, "a link to a file outside the imported folder".to_string()));
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+            } else {
+                path.clone()
+            };
             if path.strip_prefix(root).ok().and_then(|p| p.to_str()).is_none() {
                 skipped.push((rel, "file name is not valid UTF-8".to_string()));
                 continue;
             }
-            found.push((rel, path));
+            found.push((rel, read_from));
         }
     }
     found.sort();

@@ -333,6 +333,29 @@ fn directory_symlinks_are_not_followed() {
     assert_eq!(found, ["alias.md", "real/page.md"]);
 }
 
+#[cfg(unix)]
+#[test]
+fn links_out_of_the_imported_tree_are_not_read() {
+    let (docs, data, outside) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(docs.path(), "page.md", "# Page\n\nquokka\n");
+    write(outside.path(), "secret.md", "# Secret\n\nquokka wombat\n");
+    std::os::unix::fs::symlink(outside.path().join("secret.md"), docs.path().join("leak.md")).unwrap();
+    // A relative link that climbs out through `..` is refused the same way.
+    let climb = format!("../../{}/secret.md", outside.path().file_name().unwrap().to_str().unwrap());
+    fs::create_dir(docs.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink(&climb, docs.path().join("sub/climb.md")).unwrap();
+    let index = DocsIndex::at(data.path());
+    let report = import(&index, docs.path());
+    assert_eq!(report.files, 1);
+    assert_eq!(ids(&index.search("quokka", 10).unwrap()), ["page.md"]);
+    assert!(index.search("wombat", 10).unwrap().is_empty());
+    let mut skipped: Vec<&str> = report.skipped.iter().map(|(p, _)| p.as_str()).collect();
+    skipped.sort();
+    assert_eq!(skipped, ["leak.md", "sub/climb.md"]);
+    assert!(report.skipped.iter().all(|(_, why)| why.contains("outside the imported folder")));
+}
+
 #[test]
 fn progress_reports_every_file_and_ends_at_total() {
     let (docs, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -26,6 +26,9 @@ pub enum FeatureError {
     /// The model that would serve it is still loading.
     #[error("model `{0}` is still loading")]
     Loading(String),
+    /// Not for this caller (an unauthenticated caller naming an unregistered endpoint).
+    #[error("{0}")]
+    Refused(String),
     /// The administrator turned the feature off.
     #[error("the feature {0} is disabled by the airgate administrator")]
     Disabled(&'static str),

@@ -31,6 +31,10 @@ pub struct ModelRequest {
     /// `custom_openai/<served model>` (or just the served model name).
     #[serde(default)]
     pub identifier: Option<String>,
+    /// The caller was not authenticated (`auth.bypass`): it may name only an endpoint the admin
+    /// registered (or airgate itself), and upstream failures reach it without the upstream's words.
+    #[serde(skip)]
+    pub registered_only: bool,
 }
 
 /// Never prints the API key.
@@ -42,6 +46,7 @@ impl std::fmt::Debug for ModelRequest {
             .field("endpoint", &self.endpoint)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("identifier", &self.identifier)
+            .field("registered_only", &self.registered_only)
             .finish()
     }
 }
@@ -203,11 +208,16 @@ impl Routing {
     /// The admin's feature routes and remote endpoints (none when the store cannot be read: the
     /// default model serves).
     pub async fn table(&self) -> (FeatureRoutes, Vec<EndpointRecord>) {
+        self.table_with(false).await
+    }
+
+    /// [`Routing::table`], with the endpoints also when `endpoints` (a request names one).
+    async fn table_with(&self, endpoints: bool) -> (FeatureRoutes, Vec<EndpointRecord>) {
         let store = self.store.clone();
         let read = tokio::task::spawn_blocking(move || {
             let routes = store.get_setting(FEATURE_ROUTES)?.unwrap_or_default();
             // Every GitLab request reads this: the endpoints only when a route needs them.
-            let remote = routes.values().any(|t| matches!(t, RouteTarget::Remote { .. }));
+            let remote = endpoints || routes.values().any(|t| matches!(t, RouteTarget::Remote { .. }));
             let endpoints = if remote { store.endpoints()? } else { Vec::new() };
             Ok::<_, crate::store::StoreError>((routes, endpoints))
         })
@@ -250,7 +260,7 @@ impl Routing {
     /// Routes the request to a model: this server's own (waiting briefly for one that is still
     /// loading), an upstream it names, or the model the admin mapped to the feature.
     pub async fn route(&self, model: &ModelRequest, feature: Feature) -> Result<Route, FeatureError> {
-        let (routes, endpoints) = self.table().await;
+        let (routes, endpoints) = self.table_with(model.registered_only && !model.names_no_model()).await;
         let router = self.router(&routes, &endpoints);
         match router.route(model, feature) {
             // Right after a start the model is still loading: wait briefly rather than fail.
@@ -278,6 +288,14 @@ pub struct Router<'a> {
 
 impl Router<'_> {
     pub fn route(&self, req: &ModelRequest, feature: Feature) -> Result<Route, FeatureError> {
+        let mut route = self.route_any(req, feature)?;
+        if req.registered_only && !route.local {
+            route.engine = Arc::new(Quiet(route.engine));
+        }
+        Ok(route)
+    }
+
+    fn route_any(&self, req: &ModelRequest, feature: Feature) -> Result<Route, FeatureError> {
         let provider = req.provider.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "litellm".into());
         let named = match req.name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(name) => Some(Family::parse(name)?),
@@ -299,6 +317,18 @@ impl Router<'_> {
                 // feature's model rather than fail, and say so.
                 tracing::warn!(requested = ?req.served_name(), "the request names a model airgate does not have; serving the feature's model");
                 self.feature_route(feature, Some(family), provider)
+            }
+            Some(url) if req.registered_only => {
+                let same = |e: &&EndpointRecord| e.url.trim_end_matches('/') == url.trim_end_matches('/');
+                let Some(e) = self.endpoints.iter().find(same) else {
+                    return Err(FeatureError::Refused(
+                        "authentication is bypassed (auth.bypass): a request may name only a model endpoint \
+                         the administrator registered, or airgate itself"
+                            .into(),
+                    ));
+                };
+                let engine = Tapped::wrap(Arc::new(self.remote.engine(remote_config(e, family))));
+                Ok(Route { engine, family, local: false, provider })
             }
             Some(url) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -386,6 +416,9 @@ impl Router<'_> {
             && (loopback || self.own_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)))
     }
 }
+
+mod quiet;
+pub use quiet::Quiet;
 
 #[cfg(test)]
 mod tests;

@@ -178,14 +178,41 @@ impl From<crate::features::FeatureError> for ApiError {
                 ApiError::Unavailable { message: e.to_string(), retry_after: Duration::from_secs(5) }
             }
             FeatureError::Disabled(_) => ApiError::Forbidden(e.to_string()),
+            FeatureError::Refused(m) => ApiError::Forbidden(m),
             FeatureError::Engine(e) => e.into(),
         }
     }
 }
 
+impl ApiError {
+    /// A field that failed validation, as GitLab's gateway (FastAPI) lists it: `[{"loc", "msg", "type"}]`.
+    /// `None` for anything else, a body that is not JSON at all included.
+    fn fastapi_validation(&self) -> Option<serde_json::Value> {
+        let (loc, msg, kind) = match self {
+            ApiError::BadRequest { param: Some(param), message } => (param.as_str(), message.as_str(), "value_error"),
+            // serde names a missing top-level field only in its text.
+            ApiError::BadRequest { param: None, message } => {
+                let field = message.split("missing field `").nth(1).and_then(|r| r.split('`').next())?;
+                (field, "Field required", "missing")
+            }
+            _ => return None,
+        };
+        let mut path = vec![serde_json::Value::from("body")];
+        path.extend(loc.split('.').map(serde_json::Value::from));
+        Some(json!([{ "loc": path, "msg": msg, "type": kind }]))
+    }
+}
+
 /// GitLab AI Gateway shape: `{"detail": "..."}` (401 uses `{"error": "..."}` as GitLab's gateway does).
+/// A field that fails validation is FastAPI's 422 with the list of failures; a handler's own refusal
+/// (`bad_request`, no field) and a body that is not JSON stay 400.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(detail) = self.fastapi_validation() {
+            let mut response = self.finish(json!({ "detail": detail }));
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            return response;
+        }
         let body = match &self {
             ApiError::Unauthorized(m) => json!({ "error": m }),
             other => json!({ "detail": other.public_message() }),
@@ -226,6 +253,39 @@ impl IntoResponse for OpenAiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn gitlab_validation_failures_are_fastapi_422s_and_non_json_is_400() {
+        let answer = |e: ApiError| async move {
+            let r = e.into_response();
+            let status = r.status().as_u16();
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        };
+        let (status, v) = answer(ApiError::bad_param("payload.page_size", "`payload.page_size` is 50")).await;
+        assert_eq!(status, 422);
+        assert_eq!(
+            v,
+            json!({"detail": [{"loc": ["body", "payload", "page_size"], "msg": "`payload.page_size` is 50", "type": "value_error"}]})
+        );
+        let (status, v) = answer(super::super::json::parse::<Need>(b"{}").unwrap_err()).await;
+        assert_eq!(
+            (status, &v["detail"][0]["loc"], &v["detail"][0]["type"]),
+            (422, &json!(["body", "current_file"]), &json!("missing"))
+        );
+        let (status, v) = answer(super::super::json::parse::<Need>(b"{not json").unwrap_err()).await;
+        assert_eq!(status, 400);
+        assert!(v["detail"].as_str().unwrap().contains("not valid JSON"), "{v}");
+        // The OpenAI shape keeps 400 for a bad field.
+        let r = OpenAiError(ApiError::bad_param("messages", "x")).into_response();
+        assert_eq!(r.status(), 400);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Need {
+        current_file: String,
+    }
 
     #[test]
     fn engine_errors_map_to_client_statuses() {

@@ -4,6 +4,7 @@
 
 mod error;
 mod json;
+pub mod limits;
 mod request_id;
 pub mod stream;
 pub mod tls;
@@ -18,12 +19,13 @@ use axum::http::{Method, StatusCode};
 use axum::middleware;
 
 pub use error::{ApiError, OpenAiError};
-pub use json::JsonBody;
+pub use json::{JsonBody, parse as parse_json};
 pub use request_id::{RequestId, record_caller};
 
 use std::sync::Arc;
 
 use crate::activity::Activity;
+use limits::Capped;
 
 /// Puts `routes` behind the edge: 404/405 answers in the caller's protocol's shape, the body limit
 /// (a declared oversize body refused before it is read), and the request id + access log around
@@ -130,7 +132,7 @@ fn flush_window(drain: Duration) -> Duration {
 }
 
 /// Serves `router` on an already bound listener until `shutdown` resolves, then drains in-flight
-/// requests (streams included) for at most `drain`. Shortly before the drain ends (see
+/// requests (streams included) for at most `conn.drain`. Shortly before the drain ends (see
 /// [`flush_window`]) `at_deadline` runs: it cuts the generations still running, so their streams
 /// end well-formed (finish reason `cancelled`) before the remaining connections are closed.
 pub async fn serve(
@@ -139,10 +141,11 @@ pub async fn serve(
     tls_handle: std::sync::Arc<tls::TlsHandle>,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    drain: Duration,
+    conn: ConnectionLimits,
     at_deadline: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let drain = conn.drain;
     let handle = axum_server::Handle::new();
     let on_signal = handle.clone();
     tokio::spawn(async move {
@@ -158,10 +161,25 @@ pub async fn serve(
         Some(paths) => {
             let config = tls::load(paths).await?;
             tls_handle.set(config.clone());
-            axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(service).await
+            let mut server = axum_server::from_tcp_rustls(listener, config)?;
+            limits::apply_timeouts(server.http_builder(), conn.header_timeout);
+            server.map(|tls| Capped::new(tls, conn.max_connections)).handle(handle).serve(service).await
         }
-        None => axum_server::from_tcp(listener)?.handle(handle).serve(service).await,
+        None => {
+            let mut server = axum_server::from_tcp(listener)?;
+            limits::apply_timeouts(server.http_builder(), conn.header_timeout);
+            let capped = Capped::new(axum_server::accept::DefaultAcceptor, conn.max_connections);
+            server.acceptor(capped).handle(handle).serve(service).await
+        }
     }
+}
+
+/// What client connections may hold (see [`limits`]), and how long they may finish at shutdown.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub drain: Duration,
 }
 
 #[cfg(test)]

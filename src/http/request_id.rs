@@ -52,7 +52,7 @@ pub(super) async fn middleware(State(activity): State<Arc<Activity>>, mut req: R
         req.headers().get(&X_REQUEST_ID).and_then(accept).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = crate::activity::short_path(req.uri().path());
     let span =
         tracing::info_span!("request", correlation_id = %id, feature = Empty, instance_id = Empty, user_id = Empty);
     let started = Instant::now();

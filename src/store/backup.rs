@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use super::settings::V1_KEY_REQUIRED;
 use super::{Ctx, FILE_NAME, MODELS, SETTINGS, Store, StoreError, admin};
 
 /// A scratch directory inside the data dir (same file system, mode 0700, owned like the data dir so
@@ -21,6 +22,18 @@ impl Scratch {
             let _ = std::os::unix::fs::chown(&scratch.0, Some(meta.uid()), Some(meta.gid()));
         }
         Ok(scratch)
+    }
+}
+
+impl Scratch {
+    /// A scratch directory inside the data dir owned by this process's user (root for a package's
+    /// `airgate restore`), mode 0700 from its creation: the service account can neither enter it
+    /// nor plant links in it.
+    pub fn private(data_dir: &Path, tag: &str) -> std::io::Result<Scratch> {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = data_dir.join(format!(".{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Scratch(path))
     }
 }
 
@@ -54,12 +67,22 @@ impl Store {
     /// newer one refused), then copied in with one write transaction. Ends every session.
     pub fn restore_from(&self, dir: &Path) -> Result<(), StoreError> {
         let backup = Store::open(dir)?;
+        // A restore never opens /v1 by itself: a key required now stays required.
+        let key_required = self.get_setting(V1_KEY_REQUIRED)?.unwrap_or(!self.api_keys()?.is_empty());
         let (p, b) = (self.path(), backup.path());
         let read = backup.0.db.begin_read().ctx(b)?;
         let write = self.begin_write()?;
         for table in TABLES {
             write.open_table(table).ctx(p)?.retain(|_, _| false).ctx(p)?;
             copy(&read, b, &write, p, table)?;
+        }
+        if key_required {
+            let on = serde_json::to_vec(&true).unwrap_or_default();
+            let mut settings = write.open_table(SETTINGS).ctx(p)?;
+            let kept = settings.insert(V1_KEY_REQUIRED.key(), on.as_slice()).ctx(p)?.map(|v| v.value().to_vec());
+            if kept.as_deref() != Some(on.as_slice()) {
+                tracing::warn!("the backup has /v1 open; it keeps requiring an API key (an admin may change that)");
+            }
         }
         write.open_table(admin::AUDIT).ctx(p)?.retain(|_, _| false).ctx(p)?;
         copy(&read, b, &write, p, admin::AUDIT)?;
@@ -137,6 +160,24 @@ mod tests {
         std::fs::write(scratch.join(BACKUP_FILE), b"not a database at all").unwrap();
         assert!(store.restore_from(&scratch).is_err());
         assert_eq!(store.get_setting(X).unwrap(), Some(1));
+        std::fs::remove_dir_all(&live).unwrap();
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
+
+    #[test]
+    fn a_restore_never_opens_v1_by_itself() {
+        let (live, scratch) = (temp_dir("live3"), temp_dir("open"));
+        let store = Store::open(&live).unwrap();
+        // A backup made while /v1 was open...
+        store.backup_to(&scratch.join(BACKUP_FILE)).unwrap();
+        // ...restored after a key was required: still required.
+        store.set_setting(V1_KEY_REQUIRED, &true).unwrap();
+        store.restore_from(&scratch).unwrap();
+        assert_eq!(store.get_setting(V1_KEY_REQUIRED).unwrap(), Some(true));
+        // An open server takes the backup's setting as it is.
+        store.set_setting(V1_KEY_REQUIRED, &false).unwrap();
+        store.restore_from(&scratch).unwrap();
+        assert_eq!(store.get_setting(V1_KEY_REQUIRED).unwrap(), None);
         std::fs::remove_dir_all(&live).unwrap();
         std::fs::remove_dir_all(&scratch).unwrap();
     }

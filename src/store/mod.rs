@@ -203,6 +203,7 @@ impl Store {
             .set_check_integrity_on_open(true)
             .create(&path)
             .ctx(&path)?;
+        private_modes(data_dir, &path);
         let store = Store(Arc::new(Inner { db, path }));
         store.prepare(migrations)?;
         tracing::debug!(path = %store.path().display(), "store opened");
@@ -385,6 +386,20 @@ impl Store {
             txn.commit().ctx(p)?;
         }
         Ok(new)
+    }
+}
+
+/// The data dir 0700 and the database 0600, whatever the umask. The database is changed through a
+/// handle opened without following links (a link planted there is left alone, and said); a failure
+/// (another owner's dir) is logged, not fatal.
+fn private_modes(data_dir: &Path, db: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if let Err(e) = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)) {
+        tracing::warn!(path = %show(data_dir), error = %e, "cannot make the data directory private (0700)");
+    }
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(db);
+    if let Err(e) = file.and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600))) {
+        tracing::warn!(path = %show(db), error = %e, "cannot make the database private (0600)");
     }
 }
 

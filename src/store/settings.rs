@@ -53,8 +53,13 @@ pub const DEFAULT_MODEL: Setting<String> = Setting::new("default_model");
 pub const RECORDED_MODEL_PARAMS: Setting<BTreeMap<String, RecordedParams>> = Setting::new("recorded_model_params");
 /// Where the admin sent each GitLab feature.
 pub const FEATURE_ROUTES: Setting<FeatureRoutes> = Setting::new("feature_routes");
+/// `/v1` needs an API key: set when the first key is created, kept when the last one goes; only an
+/// admin clears it. Absent in databases from before it existed: then stored keys mean yes.
+pub const V1_KEY_REQUIRED: Setting<bool> = Setting::new("v1_key_required");
 /// The first-run setup token, while no admin exists.
 pub const ADMIN_SETUP_TOKEN: Setting<String> = Setting::new("admin_setup_token");
+/// When the setup token was made (Unix seconds): it expires after a day.
+pub const ADMIN_SETUP_TOKEN_MADE: Setting<u64> = Setting::new("admin_setup_token_made");
 /// A signing key file for user access tokens that a fleet shares (else `<data_dir>/jwt_signing_key.pem`).
 pub const JWT_SIGNING_KEY: Setting<String> = Setting::new("jwt_signing_key");
 /// The document `airgate apply` wrote last, to show when the node drifts from it.

@@ -235,6 +235,20 @@ fn garbage_or_damaged_file_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn the_data_dir_is_0700_and_the_database_0600_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir.path()), 0o700);
+    let db = dir.path().join(FILE_NAME);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    assert_eq!(mode(&db), 0o600);
+}
+
+#[test]
 fn a_config_set_is_replaced_whole_and_reads_back() {
     let dir = temp_dir("config-set");
     let store = Store::open(&dir).unwrap();

@@ -154,6 +154,13 @@ try {
   await page.click("[data-action=revoke-key]");
   await page.waitForSelector("[data-page=api-keys] td.muted:has-text('Nothing here yet')");
   check(true, "the key is revoked");
+  // The last key went, yet /v1 still asks for one; only the admin's switch opens it.
+  const afterRevoke = await page.evaluate(async () => (await fetch("/v1/models")).status);
+  check(afterRevoke === 401, `/v1 stays closed after the last key is revoked (${afterRevoke})`);
+  await page.click("[data-action=toggle-v1-access]");
+  await page.waitForSelector("[data-role=v1-access-state]:has-text('/v1 is open')");
+  const opened = await page.evaluate(async () => (await fetch("/v1/models")).status);
+  check(opened === 200, `the switch opens /v1 (${opened})`);
 
   // A request appears in the live log.
   await page.click("[data-nav=logs]");

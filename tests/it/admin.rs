@@ -1,5 +1,6 @@
 //! The admin API: first-run setup, sessions, CSRF, lockout, the admin CLI beside a running server, API keys, endpoints, routes, durability.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TestServer, client};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// An admin API client that carries the session cookie and CSRF token by hand.
 pub struct Admin {
@@ -219,61 +220,88 @@ async fn first_run_setup_needs_the_token_and_runs_once() {
     assert!(!server.logs().contains(PASSWORD) && !server.logs().contains(cookie_value));
 }
 
+/// `(method, path)` of every route the admin router serves, read from its source (`.route("…", get(…).post(…))`
+/// in `src/api/admin/`), paths as written (`{name}`).
+fn routed_admin_endpoints() -> BTreeSet<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/admin");
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for call in text.split(".route(\"/api/admin").skip(1) {
+            let call = call.split(")\n").next().unwrap();
+            let (tail, handlers) = call.split_once('"').unwrap();
+            for method in ["get", "post", "put", "delete"] {
+                let called = handlers
+                    .match_indices(&format!("{method}("))
+                    .any(|(i, _)| handlers[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_')));
+                if called {
+                    out.insert((method.to_uppercase(), format!("/api/admin{tail}")));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `(method, path, needs a session)` of every endpoint docs/admin-api.md lists
+/// (`GET /a · PUT` and `POST /a/x · /y` expanded).
+fn documented_admin_endpoints() -> Vec<(String, String, bool)> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/admin-api.md"));
+    let mut out = Vec::new();
+    for line in doc.unwrap().lines() {
+        let Some(rest) = line.strip_prefix("| `") else { continue };
+        let cell = rest.split(" |").next().unwrap();
+        let session = !cell.contains("(no session");
+        let mut parts = cell.split(" · ").map(|p| p.split('`').find(|s| !s.is_empty()).unwrap().trim());
+        let (method, path) = parts.next().unwrap().split_once(' ').unwrap();
+        let path = path.split('?').next().unwrap().to_string();
+        out.push((method.to_string(), path.clone(), session));
+        for more in parts {
+            if more.starts_with('/') {
+                let parent = &path[..path.rfind('/').unwrap()];
+                out.push((method.to_string(), format!("{parent}{more}"), session));
+            } else {
+                out.push((more.to_string(), path.clone(), session));
+            }
+        }
+    }
+    out
+}
+
 /// Every admin endpoint: 401 without a session; the state-changing ones 403 without the CSRF token.
+/// The list is the router's (read from its source) and must match docs/admin-api.md, so a new
+/// handler that forgets the `Admin` extractor (or its documentation) fails here.
 #[tokio::test]
 async fn every_endpoint_needs_a_session_and_changes_need_csrf() {
     let (_server, admin) = signed_in().await;
-    let endpoints: &[(Method, &str)] = &[
-        (Method::GET, "/api/admin/session"),
-        (Method::POST, "/api/admin/logout"),
-        (Method::GET, "/api/admin/users"),
-        (Method::POST, "/api/admin/users"),
-        (Method::PUT, "/api/admin/users/root/password"),
-        (Method::DELETE, "/api/admin/users/root"),
-        (Method::GET, "/api/admin/audit"),
-        (Method::GET, "/api/admin/api-keys"),
-        (Method::POST, "/api/admin/api-keys"),
-        (Method::DELETE, "/api/admin/api-keys/x"),
-        (Method::GET, "/api/admin/endpoints"),
-        (Method::POST, "/api/admin/endpoints"),
-        (Method::PUT, "/api/admin/endpoints/x"),
-        (Method::DELETE, "/api/admin/endpoints/x"),
-        (Method::POST, "/api/admin/endpoints/x/test"),
-        (Method::GET, "/api/admin/features"),
-        (Method::PUT, "/api/admin/features/duo_chat"),
-        (Method::PUT, "/api/admin/features/duo_chat/cap"),
-        (Method::GET, "/api/admin/repetition-guard"),
-        (Method::PUT, "/api/admin/repetition-guard"),
-        (Method::GET, "/api/admin/models"),
-        (Method::GET, "/api/admin/families"),
-        (Method::GET, "/api/admin/fleet"),
-        (Method::POST, "/api/admin/models/import"),
-        (Method::GET, "/api/admin/jobs/x"),
-        (Method::PUT, "/api/admin/models/x"),
-        (Method::DELETE, "/api/admin/models/x"),
-        (Method::POST, "/api/admin/models/x/load"),
-        (Method::POST, "/api/admin/models/x/reload"),
-        (Method::POST, "/api/admin/models/x/unload"),
-        (Method::POST, "/api/admin/models/x/default"),
-        (Method::POST, "/api/admin/models/x/try"),
-        (Method::GET, "/api/admin/dashboard"),
-        (Method::GET, "/api/admin/gitlab"),
-        (Method::PUT, "/api/admin/gitlab"),
-        (Method::GET, "/api/admin/logs"),
-        (Method::GET, "/api/admin/logs/stream"),
-        (Method::GET, "/api/admin/logging"),
-        (Method::PUT, "/api/admin/logging"),
-        (Method::POST, "/api/admin/diagnostics"),
-        (Method::GET, "/api/admin/settings"),
-        (Method::PUT, "/api/admin/settings/tls"),
-        (Method::GET, "/api/admin/backup"),
-        (Method::POST, "/api/admin/restore"),
-    ];
+    let documented = documented_admin_endpoints();
+    let routed = routed_admin_endpoints();
+    let listed: BTreeSet<_> = documented.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
+    assert_eq!(routed, listed, "the admin router and docs/admin-api.md disagree");
+    let public: Vec<_> = documented.iter().filter(|e| !e.2).map(|(m, p, _)| format!("{m} {p}")).collect();
+    assert_eq!(public, ["GET /api/admin/status", "POST /api/admin/setup", "POST /api/admin/login"]);
+    assert!(routed.len() >= 40, "{routed:?}");
+    let endpoints: Vec<(Method, String)> = documented
+        .iter()
+        .filter(|e| e.2)
+        .map(|(m, p, _)| {
+            fn value(s: &str) -> &str {
+                match s {
+                    "{feature}" => "duo_chat",
+                    s if s.starts_with('{') => "x",
+                    s => s,
+                }
+            }
+            let path = p.split('/').map(value).collect::<Vec<_>>().join("/");
+            (Method::from_bytes(m.as_bytes()).unwrap(), path)
+        })
+        .collect();
     let anonymous = Admin { cookie: None, csrf: None, ..Admin::new(&_server) };
     let no_csrf = Admin { cookie: admin.cookie.clone(), csrf: None, ..Admin::new(&_server) };
     let wrong_csrf = Admin { cookie: admin.cookie.clone(), csrf: Some("x".repeat(43)), ..Admin::new(&_server) };
     let forged = Admin { cookie: Some("airgate_session=forged".into()), ..Admin::new(&_server) };
-    for (method, path) in endpoints {
+    for (method, path) in &endpoints {
+        let path = path.as_str();
         let body = (*method != Method::GET).then(|| json!({}));
         let (s, v, _) = anonymous.send(method.clone(), path, body.clone()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path} without a session: {v}");
@@ -407,8 +435,21 @@ async fn endpoints_keep_their_key_secret_and_features_route_to_them() {
     let (s, v) =
         admin.put("/api/admin/endpoints/vllm", json!({"url": "http://127.0.0.1:9/v1/", "model": "mistral-7b"})).await;
     assert_eq!((s, v["has_api_key"].as_bool()), (StatusCode::OK, Some(true)), "{v}");
+    // Another host (or port, or scheme) needs the key again: the stored one never follows unasked.
+    let moved = json!({"url": "http://127.0.0.2:9/v1", "model": "mistral-7b"});
+    let (s, v) = admin.put("/api/admin/endpoints/vllm", moved).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["fields"]["api_key"].as_str().unwrap().contains("another host"), "{v}");
+    // A password in the URL is masked in answers and the audit log, and kept when sent back masked.
+    let with_password = json!({"url": "http://svc:pw-in-url-77@127.0.0.1:9/v1", "model": "mistral-7b"});
+    let (s, v) = admin.put("/api/admin/endpoints/vllm", with_password).await;
+    assert_eq!((s, v["url"].as_str()), (StatusCode::OK, Some("http://svc:***@127.0.0.1:9/v1")), "{v}");
+    let (s, v) = admin.put("/api/admin/endpoints/vllm", json!({"url": v["url"], "model": "mistral-7b"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = admin.post("/api/admin/endpoints/vllm/test", json!({})).await;
     assert_eq!((s, v["ok"].as_bool()), (StatusCode::OK, Some(false)), "nothing listens on port 9: {v}");
+    let audit = admin.get("/api/admin/audit").await.1.to_string();
+    assert!(!audit.contains("pw-in-url-77") && audit.contains("svc:***@"), "{audit}");
 
     let (s, v) = admin.put("/api/admin/features/duo_chat", json!({"kind": "remote", "endpoint": "vllm"})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -434,6 +475,7 @@ async fn endpoints_keep_their_key_secret_and_features_route_to_them() {
         admin.get("/api/admin/audit").await.1
     );
     assert!(!everything.contains(secret) && !server.logs().contains(secret), "the upstream key leaked");
+    assert!(!everything.contains("pw-in-url-77"), "the URL's password leaked");
     assert_eq!(admin.put("/api/admin/features/duo_chat", json!({"kind": "default"})).await.0, StatusCode::OK);
     assert_eq!(admin.delete("/api/admin/endpoints/vllm").await, StatusCode::NO_CONTENT);
 }

@@ -118,7 +118,7 @@ async fn import_reload_try_unload_and_route() {
     assert!(frames.iter().any(|f| f["text"].is_string()), "{frames:?}");
     assert_eq!(frames.last().unwrap()["done"], true, "{frames:?}");
 
-    // Route a feature to it, make it the default, then unload: its route answers 503 until loaded again.
+    // Route a feature to it, make it the default, then unload: /v1 no longer finds it until loaded again.
     assert_eq!(
         admin.put("/api/admin/features/duo_chat", json!({"kind": "local", "model": "gemma"})).await.0,
         StatusCode::OK
@@ -129,7 +129,9 @@ async fn import_reload_try_unload_and_route() {
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("unloaded")), "{v}");
     let chat = json!({"model": "gemma", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4});
     let r = client().post(server.url("/v1/chat/completions")).json(&chat).send().await.unwrap();
-    assert!(r.status().is_client_error() || r.status() == StatusCode::SERVICE_UNAVAILABLE, "{}", r.status());
+    // /v1 knows only loaded models (as /v1/models lists them): OpenAI's "model_not_found".
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "model_not_found");
     let (s, v) = admin.post("/api/admin/models/gemma/load", json!({})).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ready")), "{v}");
     let r = client().post(server.url("/v1/chat/completions")).json(&chat).send().await.unwrap();

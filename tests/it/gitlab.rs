@@ -403,22 +403,26 @@ async fn bad_input_is_4xx() {
     let mut unknown_family = completion_body("wizardcoder");
     unknown_family["model_identifier"] = json!("custom_openai/somewhere-else");
     let cases: Vec<(&str, Value, u16, &str)> = vec![
-        ("/v2/code/completions", no_file, 400, "current_file"),
-        ("/v2/code/completions", long, 400, "content_above_cursor"),
+        ("/v2/code/completions", no_file, 422, "current_file"),
+        ("/v2/code/completions", long, 422, "content_above_cursor"),
         ("/v2/code/completions", unknown_family, 422, "wizardcoder"),
-        ("/v2/code/completions", json!({"current_file": {"file_name": 3}}), 400, "current_file"),
-        ("/v4/code/suggestions", json!({"prompt_components": []}), 400, "prompt_components"),
+        ("/v2/code/completions", json!({"current_file": {"file_name": 3}}), 422, "current_file"),
+        ("/v4/code/suggestions", json!({"prompt_components": []}), 422, "prompt_components"),
         (
             "/v4/code/suggestions",
             json!({"prompt_components": [{"type": "x_ray", "payload": {}}]}),
-            400,
+            422,
             "prompt_components",
         ),
     ];
     for (path, body, status, needle) in cases {
         let (got, v) = call_json(&server, path, &token, &body).await;
         assert_eq!(got, status, "{path} {body}: {v}");
-        assert!(v["detail"].as_str().unwrap_or_default().contains(needle), "{path}: {v} should mention {needle}");
+        assert!(v["detail"].to_string().contains(needle), "{path}: {v} should mention {needle}");
+        // A field that fails validation is listed the way FastAPI lists it.
+        if let Some(first) = v["detail"].as_array().map(|d| &d[0]) {
+            assert!(first["loc"][0] == "body" && first["loc"][1].is_string() && first["msg"].is_string(), "{v}");
+        }
     }
     let r = client()
         .post(server.url("/v2/code/completions"))

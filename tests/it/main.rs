@@ -16,6 +16,7 @@ mod fleet;
 mod fleet_lb;
 mod gitlab;
 mod gitlab_gen;
+mod hardening;
 mod issuer;
 mod openai;
 mod ops;

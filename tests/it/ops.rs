@@ -198,3 +198,82 @@ fn command_output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
 }
+
+/// The archive `good` with `extra` appended: (name, entry type, link target).
+fn tampered(good: &Path, out: &Path, extra: (&str, tar::EntryType, &Path)) {
+    let mut builder = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut archive = tar::Archive::new(std::fs::File::open(good).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o600);
+        builder.append_data(&mut header, name, bytes.as_slice()).unwrap();
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(extra.1);
+    header.set_size(0);
+    header.set_mode(0o644);
+    builder.append_link(&mut header, extra.0, extra.2).unwrap();
+    builder.finish().unwrap();
+}
+
+/// Weakness 6: `airgate restore` unpacked links from the archive and then chmod/chown'ed the files
+/// through them: a backup with `jwt_signing_key.pem` linking to any file made that file 0600 and
+/// the service account's. Links are refused now, files are written by the restore itself into a
+/// private scratch dir, and a planted `tls` link in the data dir is not written through.
+#[test]
+fn restore_refuses_links_and_changes_nothing_outside_the_data_dir() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, data) = (tmp.path(), tmp.path().join("data"));
+    let d = data.to_str().unwrap();
+    std::fs::create_dir_all(data.join("tls")).unwrap();
+    std::fs::write(data.join("tls/cert.pem"), "the certificate").unwrap();
+    let good = dir.join("good.tar");
+    ok(&airgate(dir, &["backup", good.to_str().unwrap(), "--data-dir", d]));
+    let outside = write_file(dir, "outside.txt", b"not airgate's");
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = std::fs::metadata(&outside).unwrap();
+    let kinds = [
+        ("jwt_signing_key.pem", tar::EntryType::Symlink, "symbolic link"),
+        ("jwt_signing_key.pem", tar::EntryType::Link, "hard link"),
+    ];
+    for (name, kind, said) in kinds {
+        let evil = dir.join("evil.tar");
+        tampered(&good, &evil, (name, kind, &outside));
+        let e = err(&airgate(dir, &["restore", evil.to_str().unwrap(), "--data-dir", d]));
+        assert!(e.contains(said), "{e}");
+        let after = std::fs::metadata(&outside).unwrap();
+        assert_eq!((after.mode(), after.uid(), after.gid()), (before.mode(), before.uid(), before.gid()), "{said}");
+        assert!(!data.join(name).exists(), "{said}");
+    }
+    // A `tls` link planted in the data dir: nothing is written through it, nothing is restored.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir_all(data.join("tls")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, data.join("tls")).unwrap();
+    let e = err(&airgate(dir, &["restore", good.to_str().unwrap(), "--data-dir", d]));
+    assert!(e.contains("not a directory"), "{e}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    // Without it the backup restores, each file 0600 and owned like the data dir (root: another account).
+    std::fs::remove_file(data.join("tls")).unwrap();
+    let owner = if before.uid() == 0 { 65534 } else { before.uid() };
+    if before.uid() == 0 {
+        std::os::unix::fs::chown(&data, Some(owner), Some(owner)).unwrap();
+    }
+    ok(&airgate(dir, &["restore", good.to_str().unwrap(), "--data-dir", d]));
+    for path in [data.join("tls"), data.join("tls/cert.pem")] {
+        let m = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!((m.uid(), m.mode() & 0o777), (owner, if m.is_dir() { 0o700 } else { 0o600 }), "{path:?}");
+    }
+    assert_eq!(std::fs::read_to_string(data.join("tls/cert.pem")).unwrap(), "the certificate");
+    let leftovers = std::fs::read_dir(&data)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(leftovers, 0, "a scratch dir was left behind");
+}

@@ -17,6 +17,12 @@ async fn healthz_and_ready() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({}));
     let r = client().get(server.url("/monitoring/ready")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // Unauthenticated: names, never the model file's path.
+    let path = model_path().display().to_string();
+    let ready = r.text().await.unwrap();
+    let metrics = client().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(ready.contains("\"name\"") && metrics.contains("model=\""), "{ready}\n{metrics}");
+    assert!(!ready.contains(&path) && !metrics.contains(&path), "{ready}\n{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -213,6 +213,23 @@ impl TestServer {
         }
     }
 
+    /// The `generated` count of the first "client went away; generation cancelled" log line (the
+    /// model thread writes it when it drops a request whose client left), waiting up to `timeout`.
+    pub fn cancelled_after(&self, timeout: Duration) -> Option<(u64, serde_json::Value)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.logs().lines().find_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).ok()?;
+                (v["message"] == "client went away; generation cancelled")
+                    .then(|| (v["generated"].as_u64().unwrap(), v))
+            });
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Polls `/monitoring/ready` until it answers 200 (on a thread of its own, so async tests may call it).
     pub fn wait_ready(&self) {
         let url = self.url("/monitoring/ready");

@@ -1,7 +1,8 @@
 # Install the .deb on this machine for real (root only), then upgrade, remove and purge it:
 # the account and directories exist with the right owners, the packaged config is valid where it
-# is installed, an admin's config change and the state survive an upgrade and a remove, and only
-# purge deletes the state. Works without systemd as PID 1 (the unit is simply not started).
+# is installed, an admin's config change and the state survive an upgrade and a remove, a link the
+# service account planted in its state directory is not followed by the upgrade's postinst, and
+# only purge deletes the state. Works without systemd as PID 1 (the unit is simply not started).
 source "$HERE/lib.sh"
 [[ "$(id -u)" -eq 0 ]] || skip "needs root (installs the .deb on this machine)"
 if dpkg-query -W -f='${Status}' airgate 2>/dev/null | grep -q "ok installed"; then
@@ -14,8 +15,9 @@ trap cleanup EXIT
 
 dpkg -i "$deb"
 getent passwd airgate | contains ":/var/lib/airgate:/usr/sbin/nologin"
-stat -c '%U:%G %a' /var/lib/airgate | contains "airgate:airgate 750"
-stat -c '%U:%G %a' /var/lib/airgate/models | contains "airgate:airgate 750"
+stat -c '%U:%G %a' /var/lib/airgate | contains "airgate:airgate 700"
+stat -c '%U:%G %a' /var/lib/airgate/models | contains "airgate:airgate 700"
+[[ -x /usr/lib/airgate/install-bundle ]] || fail "the bundle installer is not installed"
 stat -c '%U:%G %a' /etc/airgate/airgate.toml | contains "root:airgate 640"
 /usr/bin/airgate config check /etc/airgate/airgate.toml >/dev/null
 /usr/bin/airgate --version | contains "airgate "
@@ -43,6 +45,20 @@ grep -qx 'threads = 1' /etc/airgate/airgate.toml || fail "the upgrade replaced t
 stat -c '%U:%G %a' /etc/airgate/airgate.toml | contains "root:airgate 640"
 grep -qx state /var/lib/airgate/marker || fail "the upgrade lost state"
 runuser -u airgate -- /usr/bin/airgate model list | contains "* test"
+
+# The service account replaces models/ with a link to a directory outside its state; the next
+# upgrade (postinst as root) must leave that directory's owner and mode alone.
+mkdir -m 0755 "$WORK/victim"
+chmod 0711 "$WORK"
+runuser -u airgate -- mv /var/lib/airgate/models /var/lib/airgate/models.real
+runuser -u airgate -- ln -s "$WORK/victim" /var/lib/airgate/models
+sed -i 's/^Version: \(.*\)-2$/Version: \1-3/' "$WORK/pkg/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$WORK/pkg" "$WORK/airgate-next.deb" >/dev/null
+dpkg -i "$WORK/airgate-next.deb"
+stat -c '%U:%G %a' "$WORK/victim" | contains "root:root 755"
+stat -c '%U:%G %a' /var/lib/airgate | contains "airgate:airgate 700"
+runuser -u airgate -- rm /var/lib/airgate/models
+runuser -u airgate -- mv /var/lib/airgate/models.real /var/lib/airgate/models
 
 # Remove keeps the state and the config; purge deletes them; the account stays.
 dpkg -r airgate

@@ -1,4 +1,4 @@
-# The systemd unit: `systemd-analyze verify` clean (with and without the GPU drop-in), exposure
+# The systemd unit: `systemd-analyze verify` clean (alone, with the GPU and IP allow-list drop-ins), exposure
 # score at most 2.5 ("OK"), and the sysusers entry makes the account. Offline modes only: the test
 # machine need not run systemd as PID 1.
 source "$HERE/lib.sh"
@@ -15,6 +15,11 @@ cp "$REPO/systemd/gpu-access.conf" "$WORK/units/airgate.service.d/gpu.conf"
 out="$(cd "$WORK/units" && systemd-analyze verify --man=no ./airgate.service 2>&1)" \
     || { echo "$out"; fail "systemd-analyze verify failed with the GPU drop-in"; }
 [[ -z "$out" ]] || { echo "$out"; fail "verify printed warnings with the GPU drop-in"; }
+rm "$WORK/units/airgate.service.d/gpu.conf"
+cp "$REPO/systemd/ip-allowlist.conf" "$WORK/units/airgate.service.d/ip.conf"
+out="$(cd "$WORK/units" && systemd-analyze verify --man=no ./airgate.service 2>&1)" \
+    || { echo "$out"; fail "systemd-analyze verify failed with the IP allow-list drop-in"; }
+[[ -z "$out" ]] || { echo "$out"; fail "verify printed warnings with the IP allow-list drop-in"; }
 rm -r "$WORK/units/airgate.service.d"
 
 score="$(systemd-analyze security --offline=true --no-pager "$WORK/units/airgate.service" 2>/dev/null \
@@ -27,7 +32,8 @@ awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }' || fail "exposure $score is above
 unit="$(cat "$REPO/systemd/airgate.service")"
 for line in Type=notify User=airgate StateDirectory=airgate ConfigurationDirectory=airgate \
     Restart=on-failure LimitMEMLOCK=infinity NoNewPrivileges=yes ProtectSystem=strict \
-    ProtectHome=yes PrivateTmp=yes "SystemCallFilter=@system-service"; do
+    ProtectHome=yes PrivateTmp=yes "SystemCallFilter=@system-service" StateDirectoryMode=0700 \
+    TasksMax=2048 LimitNOFILE=65536; do
     grep -qx -- "$line" <<<"$unit" || fail "unit lacks $line"
 done
 stop="$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' <<<"$unit")"

@@ -51,7 +51,8 @@ function view(d, titles) {
       el("span", { class: e.status >= 500 ? "bad-text" : "warn-text" }, e.status), e.message || ""],
   })), { empty: "Nothing here yet. No failed request is in the log.", attrs: { class: "log", dataset: { role: "recent-errors" } } });
 
-  return [cards,
+  const warnings = (d.warnings || []).map((w) => el("p", { class: "notice error static", dataset: { role: "warning" } }, w));
+  return [...warnings, cards,
     el("h2", {}, "Models in memory"), models,
     el("h2", {}, "Requests in the last hour"), features,
     el("h2", {}, "Recent errors"), errors];

@@ -43,9 +43,14 @@ function show(body, ctx, g) {
     trust.append(el("p", { class: "bad-text", dataset: { role: "no-gitlab-url" } },
       "No GitLab URL is set: airgate cannot verify the tokens GitLab sends, so GitLab's requests are refused. Enter the URL above."));
   }
-  if (g.auth_bypass) {
+  if (g.auth_bypass && g.auth_bypass.active) {
+    const until = g.auth_bypass.pinned ? " The configuration pins it on." : ` It turns itself off in ${Math.ceil((g.auth_bypass.expires_in_s || 0) / 60)} minutes.`;
     trust.append(el("p", { class: "notice error static", dataset: { role: "auth-bypass" } },
-      "Token checks are switched off (auth_bypass): anyone who reaches airgate can use its models. Use this only for a test installation."));
+      "Token checks are switched off (auth.bypass): anyone who reaches airgate can use its models, with the endpoints registered here. Use this only for a test installation." + until));
+  }
+  if (g.gitlab_url && g.gitlab_url.toLowerCase().startsWith("http://")) {
+    trust.append(el("p", { class: "notice warn static", dataset: { role: "plain-http-gitlab" } },
+      "The GitLab URL is http://: GitLab's signing keys travel unprotected, so anyone on the path could swap them and forge tokens. Use https://."));
   }
   trust.append(el("dl", { class: "facts", dataset: { role: "jwks" } },
     el("dt", {}, "Signing keys cached"), el("dd", { dataset: { role: "jwks-keys" } }, jwks.keys === null || jwks.keys === undefined ? "–" : String(jwks.keys)),

@@ -69,13 +69,15 @@ export async function render(body, ctx) {
     el("div", { class: "grid-form" },
       el("div", { class: "field" }, el("label", { for: "pw-username" }, "Administrator"), userSelect,
         el("p", { class: "field-error", id: "pw-username-err", dataset: { fieldError: "username" } })),
-      ...passwordFields("At least 12 characters. Their other sessions end.")),
+      ...passwordFields("At least 12 characters. Their other sessions end."),
+      field("Your own password", "current_password", { type: "password", required: true, maxlength: 1024, autocomplete: "current-password", hint: "To confirm that it is you who changes it." })),
     el("div", { class: "buttons" }, el("button", { type: "submit", dataset: { action: "change-password" } }, "Change password")));
   onSubmit(change, async () => {
     const user = userSelect.value;
-    await put(`/api/admin/users/${seg(user)}/password`, { password: change.password.value });
+    await put(`/api/admin/users/${seg(user)}/password`, { password: change.password.value, current_password: change.current_password.value });
     change.password.value = "";
     change.password_repeat.value = "";
+    change.current_password.value = "";
     notice(user === me
       ? "Your password is changed. Your other sessions have ended; this one stays signed in."
       : `The password of ${user} is changed and their sessions have ended.`, "ok");

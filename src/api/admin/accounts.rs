@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Admin, AdminJson, AdminResult, ClientIp, blocking, session_cookie, session_json, store_err};
+use super::{Admin, AdminJson, AdminResult, ClientIp, account_err, blocking, session_cookie, session_json, store_err};
 use std::sync::Arc;
 
 use crate::auth::admin::AdminAuth;
@@ -76,11 +76,7 @@ async fn setup(
     JsonBody(body, _): AdminJson<SetupBody>,
 ) -> AdminResult<Response> {
     check_credentials(&body.username, &body.password)?;
-    let admin = accounts.clone();
-    let done = blocking(move || {
-        admin.setup(&body.setup_token, &body.username, &body.password, &ip).map_err(ApiError::Internal)
-    })
-    .await?;
+    let done = accounts.setup(&body.setup_token, &body.username, &body.password, &ip).await.map_err(account_err)?;
     match done {
         Some(session) => Ok(signed_in(&config, StatusCode::CREATED, &session)),
         None => {
@@ -110,17 +106,11 @@ async fn login(
     ClientIp(ip): ClientIp,
     JsonBody(body, _): AdminJson<LoginBody>,
 ) -> AdminResult<Response> {
-    if body.username.is_empty() || body.password.is_empty() || body.password.len() > 4096 {
-        return Err(ApiError::Unauthorized("wrong user name or password".into()).into());
-    }
-    let admin = accounts.clone();
-    let result = tokio::task::spawn_blocking(move || admin.login(&body.username, &body.password, &ip))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    match result {
+    match accounts.login(&body.username, &body.password, &ip).await {
         Ok(session) => Ok(signed_in(&config, StatusCode::OK, &session)),
         Err(LoginError::Wrong) => Err(ApiError::Unauthorized(LoginError::Wrong.to_string()).into()),
         Err(e @ LoginError::Locked(wait)) => Err(ApiError::Busy { message: e.to_string(), retry_after: wait }.into()),
+        Err(LoginError::Busy(busy)) => Err(account_err(busy.into()).into()),
         Err(LoginError::Store(e)) => Err(store_err(e).into()),
     }
 }
@@ -158,14 +148,13 @@ async fn create_user(
     JsonBody(body, _): AdminJson<LoginBody>,
 ) -> AdminResult<(StatusCode, Json<Value>)> {
     check_credentials(&body.username, &body.password)?;
-    let (auth, store, name) = (accounts.clone(), store.clone(), body.username.clone());
-    let created = blocking(move || {
-        if !auth.create_user(&body.username, &body.password).map_err(ApiError::Internal)? {
-            return Ok(None);
-        }
-        store.user(&body.username).map_err(store_err)
-    })
-    .await?;
+    let name = body.username.clone();
+    let created = if accounts.create_user_in_turn(&body.username, &body.password).await.map_err(account_err)? {
+        let store = store.clone();
+        blocking(move || store.user(&body.username).map_err(store_err)).await?
+    } else {
+        None
+    };
     let Some(user) = created else {
         return Err(ApiError::Conflict(format!("an admin named `{name}` already exists")).into());
     };
@@ -177,6 +166,9 @@ async fn create_user(
 #[serde(deny_unknown_fields)]
 struct PasswordBody {
     password: String,
+    /// The acting admin's own password: a session alone does not change anyone's password.
+    #[serde(default)]
+    current_password: String,
 }
 
 async fn change_password(
@@ -186,9 +178,15 @@ async fn change_password(
     JsonBody(body, _): AdminJson<PasswordBody>,
 ) -> AdminResult<StatusCode> {
     check_password(&body.password).map_err(|p| ApiError::invalid("password", p))?;
-    let (auth, name, keep) = (accounts.clone(), username.clone(), admin.session.key.clone());
-    let changed =
-        blocking(move || auth.set_password(&name, &body.password, Some(&keep)).map_err(ApiError::Internal)).await?;
+    if body.current_password.is_empty() {
+        return Err(ApiError::invalid("current_password", "enter your own password to confirm the change").into());
+    }
+    if !accounts.check_password_of(admin.user(), &body.current_password).await.map_err(account_err)? {
+        admin.audit("change_password_refused", &username, "the acting admin's own password was wrong");
+        return Err(ApiError::invalid("current_password", "is not your password").into());
+    }
+    let keep = admin.session.key.clone();
+    let changed = accounts.set_password_in_turn(&username, &body.password, Some(&keep)).await.map_err(account_err)?;
     if !changed {
         return Err(ApiError::NotFound(format!("no admin named `{username}`")).into());
     }

@@ -1,4 +1,4 @@
-//! API keys for the OpenAI-compatible `/v1` API: create (the key is shown once), list, revoke.
+//! API keys for the OpenAI-compatible `/v1` API: create (the key is shown once), list, revoke, and whether `/v1` requires one.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,9 +17,43 @@ use crate::http::JsonBody;
 use crate::state::AppState;
 use crate::store::ApiKeyRecord;
 use crate::store::Store;
+use crate::store::settings::V1_KEY_REQUIRED;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/admin/api-keys", get(list).post(create)).route("/api/admin/api-keys/{id}", delete(revoke))
+    Router::new()
+        .route("/api/admin/api-keys", get(list).post(create))
+        .route("/api/admin/api-keys/access", get(access).put(set_access))
+        .route("/api/admin/api-keys/{id}", delete(revoke))
+}
+
+fn access_json(keys: &ApiKeys) -> Value {
+    json!({ "required": keys.required_setting(), "open_by_config": keys.open_by_config(), "enforced": keys.enforced() })
+}
+
+/// Whether `/v1` requires a key: the stored setting, the boot config's `v1_open`, and the outcome.
+async fn access(State(api_keys): State<Arc<ApiKeys>>, _admin: Admin) -> Json<Value> {
+    Json(access_json(&api_keys))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    required: bool,
+}
+
+/// An admin's explicit choice; opening `/v1` is audited.
+async fn set_access(
+    State(store): State<Store>,
+    State(api_keys): State<Arc<ApiKeys>>,
+    admin: Admin,
+    JsonBody(body, _): AdminJson<AccessBody>,
+) -> AdminResult<Json<Value>> {
+    let on = body.required;
+    blocking(move || store.set_setting(V1_KEY_REQUIRED, &on).map_err(store_err)).await?;
+    api_keys.set_required(on);
+    let detail = if on { "/v1 requires an API key" } else { "/v1 answers without an API key" };
+    admin.audit("v1_access", "/v1", detail);
+    Ok(Json(access_json(&api_keys)))
 }
 
 fn key_json(keys: &ApiKeys, k: &ApiKeyRecord) -> Value {
@@ -72,10 +106,13 @@ async fn create(
     let r = record.clone();
     let all = blocking(move || {
         store.put_api_key(&r).map_err(store_err)?;
+        // The first key turns the requirement on for good; only an admin turns it off again.
+        store.set_setting(V1_KEY_REQUIRED, &true).map_err(store_err)?;
         store.api_keys().map_err(store_err)
     })
     .await?;
     api_keys.set_stored(&all);
+    api_keys.set_required(true);
     admin.audit("create_api_key", &record.name, &format!("id {}, prefix {}", record.id, record.prefix));
     let mut out = key_json(&api_keys, &record);
     out["key"] = key.into();

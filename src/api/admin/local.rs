@@ -48,6 +48,7 @@ struct Credentials {
 async fn setup_token(State(accounts): State<Arc<AdminAuth>>) -> AdminResult<Json<Value>> {
     let admin = accounts.clone();
     let token = blocking(move || admin.setup_token().map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    let token = token.map(|(token, _)| token);
     Ok(Json(json!({ "setup_token": token })))
 }
 
@@ -57,9 +58,8 @@ async fn create_user(
 ) -> AdminResult<StatusCode> {
     check_username(&body.username).map_err(|p| ApiError::invalid("username", p))?;
     check_password(&body.password).map_err(|p| ApiError::invalid("password", p))?;
-    let (admin, name) = (accounts.clone(), body.username.clone());
-    let created =
-        blocking(move || admin.create_user(&body.username, &body.password).map_err(ApiError::Internal)).await?;
+    let name = body.username.clone();
+    let created = accounts.create_user_in_turn(&body.username, &body.password).await.map_err(super::account_err)?;
     if !created {
         return Err(ApiError::Conflict(format!("an admin named `{name}` already exists")).into());
     }
@@ -79,8 +79,7 @@ async fn reset_password(
     JsonBody(body, _): AdminJson<Password>,
 ) -> AdminResult<StatusCode> {
     check_password(&body.password).map_err(|p| ApiError::invalid("password", p))?;
-    let (admin, name) = (accounts.clone(), username.clone());
-    let done = blocking(move || admin.set_password(&name, &body.password, None).map_err(ApiError::Internal)).await?;
+    let done = accounts.set_password_in_turn(&username, &body.password, None).await.map_err(super::account_err)?;
     if !done {
         return Err(ApiError::NotFound(format!("no admin named `{username}`")).into());
     }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod agent;
+mod endpoint_url;
 mod fleet;
 mod keys;
 pub mod local;
@@ -187,6 +188,15 @@ pub fn session_json(session: &Session) -> serde_json::Value {
 }
 
 /// A store failure inside a handler: logged in detail, a generic 500 to the caller.
+/// A failed account change: busy hashing is a 429 with `Retry-After`, anything else a 500.
+pub fn account_err(e: crate::auth::admin::AccountError) -> ApiError {
+    use crate::auth::admin::AccountError;
+    match e {
+        AccountError::Busy(busy) => ApiError::Busy { message: busy.to_string(), retry_after: busy.retry_after },
+        AccountError::Failed(message) => ApiError::Internal(message),
+    }
+}
+
 pub fn store_err(e: crate::store::StoreError) -> ApiError {
     ApiError::Internal(e.to_string())
 }

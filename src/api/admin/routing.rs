@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::endpoint_url::{keep_userinfo, moves_host, redacted, scrub};
 use super::runaway::read_policy;
 use super::{Admin, AdminJson, AdminResult, blocking, store_err};
 use crate::engine::ModelRegistry;
@@ -34,7 +35,7 @@ pub(super) fn routes() -> Router<AppState> {
 fn endpoint_json(e: &EndpointRecord) -> Value {
     json!({
         "name": e.name,
-        "url": e.url,
+        "url": redacted(&e.url),
         "model": e.model,
         "family": e.family,
         "has_api_key": e.api_key.as_deref().is_some_and(|k| !k.is_empty()),
@@ -115,7 +116,7 @@ async fn create_endpoint(
     if !created {
         return Err(ApiError::Conflict(format!("an endpoint named `{name}` already exists")).into());
     }
-    admin.audit("create_endpoint", &name, &record.url);
+    admin.audit("create_endpoint", &name, &redacted(&record.url));
     Ok((StatusCode::CREATED, Json(endpoint_json(&record))))
 }
 
@@ -132,6 +133,14 @@ async fn update_endpoint(
     let (key_change, n) = (body.api_key.clone(), name.clone());
     let updated = blocking(move || {
         let Some(mut e) = store.endpoint(&n).map_err(store_err)? else { return Ok(None) };
+        let url = keep_userinfo(&url, &e.url);
+        // The stored key never follows the endpoint to another host unasked.
+        if key_change.is_none() && e.api_key.is_some() && moves_host(&e.url, &url) {
+            return Err(ApiError::invalid(
+                "api_key",
+                "must be entered again (or removed) when the URL moves to another host, port or scheme",
+            ));
+        }
         (e.url, e.model, e.family) = (url, model, family);
         if let Some(key) = key_change {
             // Typed in here: no longer the key an applied file referenced.
@@ -149,7 +158,7 @@ async fn update_endpoint(
         Some(k) if k.is_empty() => "API key removed",
         Some(_) => "API key replaced",
     };
-    admin.audit("update_endpoint", &name, &format!("{}; {key_note}", e.url));
+    admin.audit("update_endpoint", &name, &format!("{}; {key_note}", redacted(&e.url)));
     Ok(Json(endpoint_json(&e)))
 }
 
@@ -201,7 +210,7 @@ async fn test_endpoint(
         Ok(models) => {
             (false, format!("reachable, but it does not serve `{}` (it serves: {})", e.model, models.join(", ")))
         }
-        Err(err) => (false, err.to_string()),
+        Err(err) => (false, scrub(&err.to_string(), &e.url)),
     };
     admin.audit("test_endpoint", &name, if ok { "ok" } else { "failed" });
     Ok(Json(json!({ "ok": ok, "latency_ms": ms, "message": message })))

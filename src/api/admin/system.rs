@@ -44,10 +44,35 @@ fn rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// What an admin must not miss: the auth bypass, `/v1` opened by the config, GitLab keys over http.
+fn warnings(gitlab: &GitlabSlot, api_keys: &ApiKeys) -> Vec<String> {
+    let mut out = Vec::new();
+    let auth = gitlab.get();
+    let bypass = auth.bypass();
+    if bypass.active() {
+        let until = match bypass.expires_in() {
+            Some(s) => format!("it turns itself off in {} minutes", s.div_ceil(60)),
+            None => "the configuration pins it on".into(),
+        };
+        out.push(format!(
+            "Authentication bypass is on (auth.bypass): every GitLab API request is accepted without a token; {until}."
+        ));
+    }
+    if api_keys.open_by_config() {
+        out.push("/v1 is open ([auth] v1_open): it answers without an API key, whatever keys exist.".into());
+    }
+    if auth.status().gitlab_url.is_some_and(|u| u.to_ascii_lowercase().starts_with("http://")) {
+        out.push("The GitLab URL is http://: GitLab's signing keys travel unprotected; use https://.".into());
+    }
+    out
+}
+
 async fn dashboard(
     State(registry): State<ModelRegistry>,
     State(Started(started)): State<Started>,
     State(activity): State<Arc<Activity>>,
+    State(gitlab): State<Arc<GitlabSlot>>,
+    State(api_keys): State<Arc<ApiKeys>>,
     _admin: Admin,
 ) -> Json<Value> {
     let build = crate::engine::llama::build_info();
@@ -73,6 +98,7 @@ async fn dashboard(
         "models": models,
         "features": activity.summary(),
         "recent_errors": activity.recent(20, |e| e.status >= 400),
+        "warnings": warnings(&gitlab, &api_keys),
     }))
 }
 
@@ -137,7 +163,7 @@ async fn gitlab_page(page: &GitlabPage, headers: &HeaderMap) -> AdminResult<Json
     let store = page.store.clone();
     let (records, endpoints) =
         blocking(move || Ok((store.models().map_err(store_err)?, store.endpoints().map_err(store_err)?))).await?;
-    let key_hint = if page.api_keys.is_empty() { "(leave empty)" } else { "an airgate API key (API keys page)" };
+    let key_hint = if page.api_keys.enforced() { "an airgate API key (API keys page)" } else { "(leave empty)" };
     let mut rows: Vec<Value> = page
         .models
         .list()
@@ -170,7 +196,7 @@ async fn gitlab_page(page: &GitlabPage, headers: &HeaderMap) -> AdminResult<Json
         "airgate_url": url,
         "agent_platform_url": agent_platform_url(headers, page.own.agent_port),
         "agent_platform_tls": secure,
-        "auth_bypass": page.config.auth_bypass,
+        "auth_bypass": bypass_json(page.gitlab.get().bypass()),
         "jwks": { "last_success": keys.last_success, "keys": keys.keys, "last_error": keys.last_error },
         "gitlab_rb": format!(
             "gitlab_rails['env'] = {{ 'AI_GATEWAY_URL' => '{url}', 'DUO_AGENT_PLATFORM_SERVICE_SECURE' => '{secure}' }}\n"
@@ -180,6 +206,16 @@ async fn gitlab_page(page: &GitlabPage, headers: &HeaderMap) -> AdminResult<Json
         ),
         "self_hosted_models": rows,
     })))
+}
+
+/// The bypass for the admin UI: whether it is on now, and for how long yet.
+fn bypass_json(bypass: crate::auth::gitlab::Bypass) -> Value {
+    use crate::auth::gitlab::Bypass;
+    json!({
+        "active": bypass.active(),
+        "pinned": bypass == Bypass::Pinned,
+        "expires_in_s": bypass.expires_in().filter(|_| bypass.active()),
+    })
 }
 
 #[derive(Deserialize)]
@@ -209,8 +245,9 @@ async fn set_gitlab(
             }
         }
     }
+    // The bypass window keeps running: a new GitLab URL does not restart it.
     let (dir, bypass, store, u) =
-        (page.config.data_dir.clone(), page.config.auth_bypass, page.store.clone(), url.clone());
+        (page.config.data_dir.clone(), page.gitlab.get().bypass(), page.store.clone(), url.clone());
     let auth = blocking(move || {
         store.set_setting(GITLAB_URL, &u).map_err(store_err)?;
         crate::auth::gitlab::GitlabAuth::new(&dir, Some(u).filter(|u| !u.is_empty()), bypass)

@@ -73,7 +73,8 @@ pub(super) async fn agent(
         unavailable_resources: &unavailable,
         date: &today,
     })
-    .map_err(|e| ApiError::bad_param("messages", e.to_string()))?;
+    // The gateway's own 400s (a system message, a scratchpad on a user turn), not validation.
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
 
     let model = model_for(&caller, lenient_metadata(req.model_metadata.as_ref()).unwrap_or_default());
     let route = route(&gateway, &model, Feature::DuoChat).await?;
@@ -272,7 +273,7 @@ pub struct LegacyParams {
 const MAX_CONTENT_CHARS: usize = 400_000;
 
 impl LegacyChatRequest {
-    fn validate(&self) -> Result<&LegacyComponent, ApiError> {
+    pub(super) fn validate(&self) -> Result<&LegacyComponent, ApiError> {
         let bad = |m: String| ApiError::bad_param("prompt_components", m);
         let [component] = self.prompt_components.as_slice() else {
             return Err(bad(format!(

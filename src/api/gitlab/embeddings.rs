@@ -70,6 +70,7 @@ pub(super) async fn code_embeddings(
             endpoint: meta.endpoint,
             api_key: meta.api_key,
             identifier: Some(identifier.clone()),
+            registered_only: false,
         },
         _ => ModelRequest { provider: Some(meta.provider.clone()), ..ModelRequest::default() },
     };

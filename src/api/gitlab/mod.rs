@@ -4,6 +4,7 @@ mod chat;
 mod code;
 mod docs;
 mod embeddings;
+pub mod fuzz;
 mod prompts;
 mod types;
 
@@ -104,8 +105,13 @@ use crate::unix_now as now_secs;
 
 /// Tokens airgate minted for the IDE's direct connection may not choose a model endpoint: that would
 /// let any Duo user make airgate fetch arbitrary URLs. They get the model mapped to the feature.
+/// Under `auth.bypass` nobody is authenticated: a request may name only a registered endpoint.
 fn model_for(caller: &crate::auth::gitlab::Principal, requested: ModelRequest) -> ModelRequest {
-    if caller.gateway_issued { ModelRequest { name: requested.name, ..ModelRequest::default() } } else { requested }
+    if caller.gateway_issued {
+        ModelRequest { name: requested.name, ..ModelRequest::default() }
+    } else {
+        ModelRequest { registered_only: caller.bypass, ..requested }
+    }
 }
 
 /// Puts the caller on the request span, so even refused requests' access lines carry it.

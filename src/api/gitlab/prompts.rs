@@ -82,12 +82,12 @@ async fn invoke(
     let model = match &req.model_metadata {
         None | Some(Value::Null) => ModelRequest::default(),
         Some(meta) => serde_json::from_value::<ModelRequest>(meta.clone())
-            .map_err(|e| ApiError::bad_param("model_metadata", format!("`model_metadata` is not valid: {e}")))?,
+            .map_err(|e| ApiError::bad_request(format!("`model_metadata` is not valid: {e}")))?,
     };
     if let Some(name) = model.name.as_deref().filter(|n| !n.trim().is_empty())
         && let Err(e) = crate::prompt::Family::parse(name)
     {
-        return Err(ApiError::bad_param("model_metadata", format!("`model_metadata.name`: {e}")));
+        return Err(ApiError::bad_request(format!("`model_metadata.name`: {e}")));
     }
     let rendered = registry::render(def, &req.inputs, &crate::long_date(now_secs())).map_err(registry_error)?;
     let model = model_for(&caller, model);
@@ -155,7 +155,8 @@ fn v2_chunks(events: EventStream, usage_key: String) -> impl futures::Stream<Ite
 fn registry_error(e: RegistryError) -> ApiError {
     match e {
         RegistryError::UnknownPrompt(_) => ApiError::NotFound(e.to_string()),
-        RegistryError::BadVersion(m) => ApiError::bad_param("prompt_version", m),
+        // GitLab's gateway refuses these with its own 400, not as a validation failure.
+        RegistryError::BadVersion(m) => ApiError::bad_request(m),
         RegistryError::MissingInputs(_) | RegistryError::Render(_) => ApiError::Unprocessable(e.to_string()),
     }
 }

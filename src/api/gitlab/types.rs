@@ -61,6 +61,7 @@ impl FlatModel {
             endpoint: self.model_endpoint.clone(),
             api_key: self.model_api_key.clone(),
             identifier: self.model_identifier.clone(),
+            registered_only: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod chat;
 mod embeddings;
+pub mod fuzz;
 pub mod types;
 
 use std::sync::Arc;

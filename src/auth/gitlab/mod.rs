@@ -5,7 +5,9 @@
 //! could fetch keys (`jku`, `x5u`, `jwk`) are ignored; a missing `sub` fails the `sub` cross-check.
 //! Tokens, keys and `Authorization` values never reach a log line or an error message.
 
+mod bypass;
 mod keys;
+pub use bypass::Bypass;
 #[cfg(test)]
 mod tests;
 
@@ -136,7 +138,9 @@ pub struct KeyStatus {
 pub struct GitlabAuth {
     own: OwnKey,
     jwks: Option<Arc<Jwks>>,
-    bypass: bool,
+    bypass: Bypass,
+    /// The bypass ran out and that was logged.
+    bypass_ended: std::sync::atomic::AtomicBool,
     validation: Validation,
     workflow_validation: Validation,
 }
@@ -199,7 +203,11 @@ impl GitlabAuth {
     /// Loads (or on first start generates, RSA 2048, file mode 0600, written atomically) airgate's signing key at `<data_dir>/jwt_signing_key.pem`;
     /// `gitlab_url` is the instance whose OIDC keys are trusted (None: only airgate's own key). Does no network I/O.
     /// Generating the key is CPU-bound (well under a second in release builds): call it off the async threads.
-    pub fn new(data_dir: &Path, gitlab_url: Option<String>, bypass: bool) -> Result<GitlabAuth, AuthError> {
+    pub fn new(
+        data_dir: &Path,
+        gitlab_url: Option<String>,
+        bypass: impl Into<Bypass>,
+    ) -> Result<GitlabAuth, AuthError> {
         Self::with_timing(data_dir, None, gitlab_url, bypass, keys::TIMING)
     }
 
@@ -209,7 +217,7 @@ impl GitlabAuth {
         data_dir: &Path,
         shared: Option<&Path>,
         gitlab_url: Option<String>,
-        bypass: bool,
+        bypass: impl Into<Bypass>,
     ) -> Result<GitlabAuth, AuthError> {
         Self::with_timing(data_dir, shared, gitlab_url, bypass, keys::TIMING)
     }
@@ -218,9 +226,10 @@ impl GitlabAuth {
         data_dir: &Path,
         shared: Option<&Path>,
         gitlab_url: Option<String>,
-        bypass: bool,
+        bypass: impl Into<Bypass>,
         timing: Timing,
     ) -> Result<Self, AuthError> {
+        let bypass = bypass.into();
         let own = match shared {
             Some(file) => OwnKey::load(file)?,
             None => OwnKey::load_or_create(data_dir)?,
@@ -229,10 +238,13 @@ impl GitlabAuth {
             Some(url) => Some(Arc::new(Jwks::new(url.trim_end_matches('/').to_owned(), timing)?)),
             None => None,
         };
-        if bypass {
+        if bypass.active() {
             tracing::warn!(
+                expires_in_s = bypass.expires_in(),
                 "AUTHENTICATION BYPASS IS ON (auth.bypass): every GitLab API request is accepted without a token \
-                 and passes every scope check. Use it only for troubleshooting, never on a reachable network."
+                 and passes every scope check (a request may name only registered model endpoints). Use it only \
+                 for troubleshooting, never on a reachable network; it turns itself off after auth.bypass_minutes \
+                 unless that is 0."
             );
         }
         let validation_for = |audience: &str| {
@@ -244,7 +256,7 @@ impl GitlabAuth {
             validation
         };
         let (validation, workflow_validation) = (validation_for(AUDIENCE), validation_for(WORKFLOW_AUDIENCE));
-        Ok(GitlabAuth { own, jwks, bypass, validation, workflow_validation })
+        Ok(GitlabAuth { own, jwks, bypass, bypass_ended: Default::default(), validation, workflow_validation })
     }
 
     /// Fetches `<gitlab_url>/.well-known/openid-configuration`, then its `jwks_uri`, and caches the keys.
@@ -254,6 +266,11 @@ impl GitlabAuth {
             Some(jwks) => jwks.refresh().await,
             None => Ok(0),
         }
+    }
+
+    /// The bypass as configured (active or run out).
+    pub fn bypass(&self) -> Bypass {
+        self.bypass
     }
 
     /// Verifies a request's headers (Authorization: Bearer <jwt>, scheme case-insensitive; X-Gitlab-Authentication-Type: oidc;
@@ -266,9 +283,12 @@ impl GitlabAuth {
     /// airgate's own key whose issuer is that service counts as one it minted (its `sub` is then
     /// checked against X-Gitlab-Global-User-Id).
     pub async fn verify_for(&self, headers: &HeaderMap, audience: Audience) -> Result<Principal, AuthError> {
-        if self.bypass {
+        if self.bypass.active() {
             tracing::warn!("authentication bypass is on: request not authenticated");
             return Ok(bypass_principal(headers));
+        }
+        if self.bypass != Bypass::Off && !self.bypass_ended.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!("auth.bypass ran out (auth.bypass_minutes): GitLab tokens are checked again");
         }
         let token = bearer_token(headers)?;
         if !header_str(headers, AUTH_TYPE_HEADER).is_some_and(|t| t.trim().eq_ignore_ascii_case("oidc")) {

@@ -497,6 +497,17 @@ async fn bypass_accepts_everything() {
     assert_eq!(claims["scopes"], json!(["complete_code", "ai_gateway_model_provider_proxy"]));
 }
 
+#[tokio::test]
+async fn a_bypass_that_ran_out_checks_tokens_again() {
+    let dir = data_dir();
+    let past = Bypass::Until(std::time::Instant::now() - std::time::Duration::from_secs(1));
+    let auth = GitlabAuth::with_timing(dir.path(), None, None, past, FAST).unwrap();
+    assert!(auth.verify(&HeaderMap::new()).await.is_err(), "an expired bypass still let a caller in");
+    assert_eq!((Bypass::from_config(true, 0), Bypass::from_config(false, 5)), (Bypass::Pinned, Bypass::Off));
+    let hour = Bypass::from_config(true, 60);
+    assert!(hour.active() && (3590..=3600).contains(&hour.expires_in().unwrap()), "{hour:?}");
+}
+
 /// Captures this thread's log output at TRACE level.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -296,6 +296,9 @@ pub(super) async fn gitlab(env: &Env, checks: &mut Vec<Check>) {
         ));
         return;
     };
+    if url.to_ascii_lowercase().starts_with("http://") {
+        checks.push(Check::warn("gitlab-https", crate::config::plain_http_warning(url), "serve GitLab over https://"));
+    }
     checks.push(match crate::auth::gitlab::probe_gitlab_keys(url).await {
         Ok(n) => Check::pass("gitlab", format!("{url}: fetched {n} signing keys")),
         Err(e) => Check::fail(

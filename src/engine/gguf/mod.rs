@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 mod reader;
@@ -309,13 +309,26 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
     if !std::fs::metadata(path).map_err(io)?.is_file() {
         return Err(GgufError::Invalid { path: shown, reason: "it is not a regular file".into() });
     }
-    let file = File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    let mut src = Src { r: BufReader::with_capacity(64 << 10, file), pos: 0, size, path: shown };
-    parse(&mut src)
+    read_open(&File::open(path).map_err(io)?, &shown)
 }
 
-fn parse(s: &mut Src) -> Result<GgufInfo, GgufError> {
+/// `read` on a file already open, from its start (`shown` names it in errors): model import
+/// validates and copies from one handle, so the bytes checked are the bytes copied.
+pub fn read_open(file: &File, shown: &str) -> Result<GgufInfo, GgufError> {
+    let io = |source| GgufError::Io { path: shown.to_string(), source };
+    let size = file.metadata().map_err(io)?.len();
+    let mut r = file;
+    r.rewind().map_err(io)?;
+    parse(&mut Src { r: BufReader::with_capacity(64 << 10, r), pos: 0, size, path: shown.to_string() })
+}
+
+/// `read` on bytes in memory (fuzzing, tests).
+pub fn read_bytes(bytes: &[u8]) -> Result<GgufInfo, GgufError> {
+    let r = BufReader::new(std::io::Cursor::new(bytes));
+    parse(&mut Src { r, pos: 0, size: bytes.len() as u64, path: "<memory>".to_string() })
+}
+
+fn parse<R: Read + Seek>(s: &mut Src<R>) -> Result<GgufInfo, GgufError> {
     if s.size < 4 {
         return Err(s.invalid(format!("the file is only {} bytes long", s.size)));
     }
@@ -450,7 +463,7 @@ fn parse(s: &mut Src) -> Result<GgufInfo, GgufError> {
     })
 }
 
-fn read_scalar(s: &mut Src, ty: u32, what: &str) -> Result<MetaValue, GgufError> {
+fn read_scalar<R: Read + Seek>(s: &mut Src<R>, ty: u32, what: &str) -> Result<MetaValue, GgufError> {
     Ok(match ty {
         0 => MetaValue::U64(s.array::<1>(what)?[0].into()),
         1 => MetaValue::I64(i8::from_le_bytes(s.array(what)?).into()),
@@ -469,7 +482,12 @@ fn read_scalar(s: &mut Src, ty: u32, what: &str) -> Result<MetaValue, GgufError>
 }
 
 /// Skips an array value, scanning `tokenizer.ggml.tokens` for FIM token texts.
-fn read_array(s: &mut Src, key: &str, what: &str, fim: &mut FimScan) -> Result<MetaValue, GgufError> {
+fn read_array<R: Read + Seek>(
+    s: &mut Src<R>,
+    key: &str,
+    what: &str,
+    fim: &mut FimScan,
+) -> Result<MetaValue, GgufError> {
     let elem_type = s.u32(what)?;
     let len = s.u64(what)?;
     if len > MAX_ARRAY_LEN || len > s.left() {
@@ -499,7 +517,11 @@ fn read_array(s: &mut Src, key: &str, what: &str, fim: &mut FimScan) -> Result<M
 }
 
 /// Reads a tensor's shape, type and offset; returns (elements, type name, bytes, offset).
-fn read_tensor(s: &mut Src, name: &str, what: &str) -> Result<(u64, &'static str, u64, u64), GgufError> {
+fn read_tensor<R: Read + Seek>(
+    s: &mut Src<R>,
+    name: &str,
+    what: &str,
+) -> Result<(u64, &'static str, u64, u64), GgufError> {
     let n_dims = s.u32(what)?;
     if n_dims > MAX_DIMS {
         return Err(s.corrupt(format!("tensor {} has {n_dims} dimensions; at most {MAX_DIMS} are allowed", show(name))));
@@ -508,7 +530,7 @@ fn read_tensor(s: &mut Src, name: &str, what: &str) -> Result<(u64, &'static str
     for d in dims.iter_mut().take(n_dims as usize) {
         *d = s.u64(what)?;
     }
-    let bad_shape = |s: &Src| s.corrupt(format!("tensor {} has an impossible shape {dims:?}", show(name)));
+    let bad_shape = |s: &Src<R>| s.corrupt(format!("tensor {} has an impossible shape {dims:?}", show(name)));
     let elements = dims
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))

@@ -1,20 +1,20 @@
-//! The bounds-checked little-endian reader the GGUF parser reads through: every read says what it
-//! was for, and a short file or a bad length becomes a typed error naming the file.
+//! The bounds-checked little-endian reader the GGUF parser reads through (a file, a handle already
+//! open, or memory): every read says what it was for, and a short file or a bad length becomes a
+//! typed error naming the file.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 
 use super::{GgufError, MAX_STRING_LEN};
 
 /// A bounds-checked little-endian reader that tracks its position in the file.
-pub(super) struct Src {
-    pub(super) r: BufReader<File>,
+pub(super) struct Src<R> {
+    pub(super) r: BufReader<R>,
     pub(super) pos: u64,
     pub(super) size: u64,
     pub(super) path: String,
 }
 
-impl Src {
+impl<R: Read + Seek> Src<R> {
     pub(super) fn left(&self) -> u64 {
         self.size - self.pos
     }

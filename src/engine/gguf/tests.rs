@@ -127,11 +127,17 @@ fn tmp_path() -> PathBuf {
     std::env::temp_dir().join(format!("airgate-gguf-test-{}-{n}.gguf", std::process::id()))
 }
 
+/// Reads `bytes` from a file, and checks that reading them from memory gives the same answer.
 fn read_bytes(bytes: &[u8]) -> Result<GgufInfo, GgufError> {
     let path = tmp_path();
     std::fs::write(&path, bytes).unwrap();
     let result = read(&path);
     std::fs::remove_file(&path).unwrap();
+    match (&result, super::read_bytes(bytes)) {
+        (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        (Err(a), Err(b)) => assert_eq!(kind(a), kind(&b), "{a} / {b}"),
+        (a, b) => panic!("from a file {a:?}, from memory {b:?}"),
+    }
     if let Err(e) = &result {
         let msg = e.to_string();
         assert!(msg.starts_with(&path.display().to_string()), "no path: {msg}");
@@ -269,6 +275,8 @@ fn every_truncation_is_an_error() {
         file.set_len(cut).unwrap();
         let err = read(&path).expect_err("truncated file accepted");
         assert_ne!(kind(&err), "io", "cut at {cut}: {err}");
+        let err = super::read_bytes(&bytes[..cut as usize]).expect_err("truncated bytes accepted");
+        assert_ne!(kind(&err), "io", "cut at {cut} in memory: {err}");
     }
     std::fs::remove_file(&path).unwrap();
 }

@@ -128,6 +128,7 @@ fn named(endpoint: &str, identifier: &str) -> ModelRequest {
         endpoint: Some(endpoint.into()),
         api_key: Some("sk-gitlab".into()),
         identifier: Some(identifier.into()),
+        registered_only: false,
     }
 }
 
@@ -264,4 +265,18 @@ fn a_non_http_endpoint_is_bad_input() {
         let e = world.refused(&named(url, "custom_openai/Mistral-7B"), Feature::CodeCompletions);
         assert!(matches!(&e, FeatureError::BadInput(m) if m.contains(url) && m.contains("http(s)")), "{url}: {e}");
     }
+}
+
+#[test]
+fn an_unauthenticated_caller_may_name_only_registered_endpoints() {
+    let world = World::new();
+    let anonymous =
+        |endpoint: &str| ModelRequest { registered_only: true, ..named(endpoint, "custom_openai/Codestral-22B") };
+    let e = world.refused(&anonymous("http://10.0.0.9:6379/v1"), Feature::CodeGenerations);
+    assert!(matches!(e, FeatureError::Refused(_)), "{e:?}");
+    // The registered one (trailing slash or not) is served with the admin's settings; airgate itself too.
+    assert!(!world.route(&anonymous("http://vllm:8000/v1"), Feature::CodeGenerations).1);
+    assert!(world.route(&anonymous("http://airgate.example:8080/v1"), Feature::CodeGenerations).1);
+    // An authenticated caller is not limited.
+    assert!(!world.route(&named("http://10.0.0.9:6379/v1", "custom_openai/x"), Feature::CodeGenerations).1);
 }

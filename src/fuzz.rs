@@ -1,0 +1,139 @@
+//! Fuzz entry points: each takes arbitrary bytes, runs one parser or builder the way the server does, and panics only on a defect (a crash, or a broken invariant).
+//!
+//! The targets in `fuzz/fuzz_targets/` (cargo-fuzz, libFuzzer) are one call each into this module,
+//! and the corpus in `fuzz/corpus/<target>/` is replayed through the same functions by the unit
+//! test below, so `cargo test` keeps every input the fuzzer ever kept working. Inputs that carry
+//! several texts split them on NUL bytes ([`fields`]).
+
+use crate::prompt::react::{ParsedEvent, ReactParser};
+use crate::prompt::{self, CompletionInput, Estimate, Family, GenerationInput, TokenCount};
+
+/// A fuzz entry point: arbitrary bytes in, a panic only on a defect.
+pub type Target = fn(&[u8]);
+
+/// Every target: (name, entry point). The name is the directory under `fuzz/corpus/`.
+pub const TARGETS: &[(&str, Target)] = &[("gguf", gguf), ("react_output", react_output), ("code_prompt", code_prompt)];
+
+/// The GGUF header parser on a file's bytes: an error or metadata, never a panic; what it accepts
+/// answers every question `model inspect` asks.
+pub fn gguf(data: &[u8]) {
+    if let Ok(info) = crate::engine::gguf::read_bytes(data) {
+        let _ = (info.architecture(), info.name(), info.context_length(), info.sliding_window());
+        let _ = (info.file_type(), info.quantization(), info.has_chat_template(), info.fim_tokens());
+    }
+}
+
+/// The ReAct output parser: the model output after the first byte, fed whole and in chunks whose
+/// lengths come from the first byte. Both must give the same answer text and the same final event;
+/// `push` only ever emits non-empty answer deltas, `finish` exactly one event.
+pub fn react_output(data: &[u8]) {
+    let Some((&seed, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    let whole = parse_react(&[&text]);
+    let mut chunks = Vec::new();
+    let (mut at, mut step) = (0, usize::from(seed % 7) + 1);
+    while at < text.len() {
+        let mut end = (at + step).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        chunks.push(&text[at..end]);
+        at = end;
+        step = step * 5 % 11 + 1;
+    }
+    assert_eq!(parse_react(&chunks), whole, "chunking changed the outcome: {chunks:?}");
+}
+
+/// (answer text streamed, the event `finish` returned).
+fn parse_react(chunks: &[&str]) -> (String, ParsedEvent) {
+    let offered = ["issue_reader", "gitlab_documentation"].map(String::from).to_vec();
+    let mut parser = ReactParser::new(offered);
+    let mut answer = String::new();
+    for chunk in chunks {
+        for event in parser.push(chunk) {
+            match event {
+                ParsedEvent::FinalAnswerDelta { text, finish_reason: None } if !text.is_empty() => {
+                    answer.push_str(&text)
+                }
+                other => panic!("push emitted {other:?}"),
+            }
+        }
+    }
+    let mut last = parser.finish("stop");
+    assert_eq!(last.len(), 1, "finish returned {last:?}");
+    let last = last.pop().expect("one event");
+    if let ParsedEvent::FinalAnswerDelta { text, .. } = &last {
+        answer.push_str(text);
+        return (answer, ParsedEvent::FinalAnswerDelta { text: String::new(), finish_reason: None });
+    }
+    (answer, last)
+}
+
+/// The code-suggestion prompt builders and the clean-up of their answers. Fields: file name,
+/// prefix, suffix, model output, `prompt_enhancer` JSON, then context snippets; the first two bytes
+/// pick the family and the token budget. A raw FIM prompt never passes its budget.
+pub fn code_prompt(data: &[u8]) {
+    let Some((&[pick, size], rest)) = data.split_first_chunk::<2>() else { return };
+    let f = fields(rest, 5);
+    let family = Family::ALL[usize::from(pick) % Family::ALL.len()];
+    let budget = usize::from(size) * 16;
+    let context: Vec<(String, String)> = f[5..].iter().map(|c| ("snippet".to_string(), c.clone())).collect();
+    let language = prompt::language(&f[0], None).unwrap_or_default();
+    let input =
+        CompletionInput { file_name: &f[0], language: &language, prefix: &f[1], suffix: &f[2], context: &context };
+    let (pre, suf, mid) = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>");
+    let plan = prompt::fim_raw(pre, suf, mid, &input, budget, &Estimate);
+    let prompt::Built::Raw(text) = &plan.prompt else { panic!("fim_raw built {:?}", plan.prompt) };
+    let fixed = Estimate.count(&format!("{pre}{suf}{mid}"));
+    assert!(Estimate.count(text) <= budget.max(fixed), "prompt over its budget of {budget} tokens");
+    assert!(plan.context_tokens_used <= plan.context_tokens_sent);
+    let _ = prompt::completion(family, &input, budget, &Estimate);
+    let enhancer = serde_json::from_str(&f[4]).ok();
+    let generation = GenerationInput {
+        file_name: &f[0],
+        language: &language,
+        prefix: &f[1],
+        suffix: &f[2],
+        instruction: Some(&f[3]),
+        enhancer: enhancer.as_ref(),
+    };
+    let _ = prompt::generation(family, &generation, budget, &Estimate);
+    let _ = prompt::clean_completion(&f[3], &f[1], &f[2], Some(family));
+    let _ = prompt::clean_generation(&f[3], &f[1]);
+    let mut cutter = prompt::LineCutter::new();
+    let mut streamed = String::new();
+    for chunk in f[3].split_inclusive(' ') {
+        streamed.extend(cutter.push(chunk));
+    }
+    streamed.extend(cutter.finish());
+}
+
+/// `data` split on NUL bytes into at least `min` texts (UTF-8, invalid bytes replaced).
+pub fn fields(data: &[u8], min: usize) -> Vec<String> {
+    let mut out: Vec<String> = data.split(|&b| b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+    out.resize(out.len().max(min), String::new());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every input kept in `fuzz/corpus/` still runs through its target.
+    #[test]
+    fn the_fuzz_corpus_replays_cleanly() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+        let mut replayed = 0;
+        for (name, target) in super::TARGETS {
+            let dir = root.join(name);
+            let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let data = std::fs::read(&path).unwrap();
+                if std::panic::catch_unwind(|| target(&data)).is_err() {
+                    panic!("{name}: {} fails", path.display());
+                }
+                replayed += 1;
+            }
+        }
+        assert!(replayed >= super::TARGETS.len() * 3, "only {replayed} corpus inputs");
+    }
+}
