@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::settings::{
     APPLIED, DEFAULT_MODEL, EXPANDED_LOGGING, FEATURE_ROUTES, GITLAB_URL, JWT_SIGNING_KEY, RECORDED_MODEL_PARAMS,
-    RUNAWAY_ANSWERS, RunawayPolicy, Setting,
+    RUNAWAY_ANSWERS, RunawayPolicy, Setting, V1_KEY_REQUIRED,
 };
 use super::{
     ApiKeyRecord, Ctx, EndpointRecord, FeatureRoutes, MODELS, ModelRecord, RecordedParams, SETTINGS, Store, StoreError,
@@ -120,6 +120,11 @@ impl Store {
             put(RUNAWAY_ANSWERS.key(), runaway.map(|r| encode(p, "output caps", r)).transpose()?)?;
             put(JWT_SIGNING_KEY.key(), set.jwt_signing_key.as_ref().map(|k| encode(p, "signing key", k)).transpose()?)?;
             put(APPLIED.key(), set.applied.as_ref().map(|a| encode(p, "applied document", a)).transpose()?)?;
+            // Keys in the set make `/v1` require one, as the first key an admin creates does; a set
+            // without keys never opens it (the setting stays as it was).
+            if !set.api_keys.is_empty() {
+                put(V1_KEY_REQUIRED.key(), Some(encode(p, "/v1 access", &true)?))?;
+            }
         }
         txn.commit().ctx(p)
     }

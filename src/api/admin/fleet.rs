@@ -122,6 +122,9 @@ pub(super) async fn apply_local(
     let (store, set) = (node.life.store.clone(), plan.set.clone());
     blocking(move || store.replace_config_set(&set).map_err(store_err)).await?;
     node.api_keys.set_stored(&plan.set.api_keys);
+    if !plan.set.api_keys.is_empty() {
+        node.api_keys.set_required(true);
+    }
     let keys_changed = before.gitlab_url != plan.set.gitlab_url || before.jwt_signing_key != plan.set.jwt_signing_key;
     if keys_changed {
         node.gitlab.replace(auth);
