@@ -92,62 +92,10 @@ fn check_at(root: &Value, schema: &Value, path: &str) -> Result<(), SchemaError>
         }
         return Err(err(path, format!("the JSON-schema keyword `{key}` is not supported in constrained output")));
     }
-    let types = types_of(map, path)?;
-    let non_null: Vec<&&str> = types.iter().filter(|t| **t != "null").collect();
-    let integers = !non_null.is_empty() && non_null.iter().all(|t| **t == "integer");
-    for bound in ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"] {
-        if let Some(v) = map.get(bound) {
-            if !v.is_number() {
-                return Err(err(path, format!("`{bound}` must be a number")));
-            }
-            if !integers {
-                return Err(err(
-                    path,
-                    format!("`{bound}` is supported on integers only (the grammar cannot bound a `number`)"),
-                ));
-            }
-        }
-    }
-    if let Some(format) = map.get("format") {
-        match format.as_str() {
-            Some(f) if FORMATS.contains(&f) => {}
-            Some(f) => {
-                return Err(err(path, format!("the string format `{f}` is not supported in constrained output")));
-            }
-            None => return Err(err(path, "`format` must be a string")),
-        }
-    }
-    if let Some(pattern) = map.get("pattern") {
-        let Some(p) = pattern.as_str() else { return Err(err(path, "`pattern` must be a string")) };
-        check_pattern(p).map_err(|why| err(path, format!("the pattern `{p}` is not supported: {why}")))?;
-    }
-    for count in ["minItems", "maxItems", "minLength", "maxLength"] {
-        if let Some(v) = map.get(count)
-            && v.as_u64().is_none_or(|n| n > 100_000)
-        {
-            return Err(err(path, format!("`{count}` must be a whole number up to 100000")));
-        }
-    }
-    if let Some(required) = map.get("required")
-        && !required.as_array().is_some_and(|r| r.iter().all(Value::is_string))
-    {
-        return Err(err(path, "`required` must be a list of property names"));
-    }
-    if let Some(values) = map.get("enum")
-        && values.as_array().is_none_or(|v| v.is_empty())
-    {
-        return Err(err(path, "`enum` must be a non-empty list"));
-    }
-    if let Some(r) = map.get("$ref") {
-        let Some(r) = r.as_str() else { return Err(err(path, "`$ref` must be a string")) };
-        if !r.starts_with("#/") && r != "#" {
-            return Err(err(
-                path,
-                format!("`$ref` {r} points outside this schema; only `#/...` references are supported"),
-            ));
-        }
-        if resolve(root, r).is_none() {
-            return Err(err(path, format!("`$ref` {r} does not resolve")));
+    let integers = integers_only(&types_of(map, path)?);
+    for (key, value) in map {
+        if let Some(problem) = keyword_problem(root, key, value, integers) {
+            return Err(err(path, problem));
         }
     }
     if let Some(props) = map.get("properties") {
@@ -190,6 +138,54 @@ fn check_at(root: &Value, schema: &Value, path: &str) -> Result<(), SchemaError>
     Ok(())
 }
 
+/// Whether the schema's types (nulls aside) are all `integer`: only those take numeric bounds.
+fn integers_only(types: &[&str]) -> bool {
+    let non_null: Vec<&&str> = types.iter().filter(|t| **t != "null").collect();
+    !non_null.is_empty() && non_null.iter().all(|t| **t == "integer")
+}
+
+/// Why a grammar cannot hold the keyword `key: value` of a schema object (`integers`: its type is
+/// integer only), or `None` when it can. Shared by [`check`] (which refuses) and [`loosen`] (which drops).
+fn keyword_problem(root: &Value, key: &str, value: &Value, integers: bool) -> Option<String> {
+    match key {
+        k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => None,
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
+            if !value.is_number() {
+                Some(format!("`{key}` must be a number"))
+            } else if !integers {
+                Some(format!("`{key}` is supported on integers only (the grammar cannot bound a `number`)"))
+            } else {
+                None
+            }
+        }
+        "format" => match value.as_str() {
+            Some(f) if FORMATS.contains(&f) => None,
+            Some(f) => Some(format!("the string format `{f}` is not supported in constrained output")),
+            None => Some("`format` must be a string".into()),
+        },
+        "pattern" => match value.as_str() {
+            Some(p) => check_pattern(p).err().map(|why| format!("the pattern `{p}` is not supported: {why}")),
+            None => Some("`pattern` must be a string".into()),
+        },
+        "minItems" | "maxItems" | "minLength" | "maxLength" => {
+            value.as_u64().is_none_or(|n| n > 100_000).then(|| format!("`{key}` must be a whole number up to 100000"))
+        }
+        "required" => (!value.as_array().is_some_and(|r| r.iter().all(Value::is_string)))
+            .then(|| "`required` must be a list of property names".into()),
+        "enum" => value.as_array().is_none_or(|v| v.is_empty()).then(|| "`enum` must be a non-empty list".into()),
+        "$ref" => match value.as_str() {
+            None => Some("`$ref` must be a string".into()),
+            Some(r) if !r.starts_with("#/") && r != "#" => {
+                Some(format!("`$ref` {r} points outside this schema; only `#/...` references are supported"))
+            }
+            Some(r) if resolve(root, r).is_none() => Some(format!("`$ref` {r} does not resolve")),
+            Some(_) => None,
+        },
+        k if SUPPORTED.contains(&k) => None,
+        k => Some(format!("the JSON-schema keyword `{k}` is not supported in constrained output")),
+    }
+}
+
 /// The schema with what [`check`] refuses taken out (unknown keywords, bounds on non-integers,
 /// unsupported formats and patterns, bad counts, references that do not resolve), for tools whose
 /// schema a client wrote: the grammar then holds what it can. If the result still fails the check,
@@ -203,22 +199,12 @@ fn loosen_at(root: &Value, schema: &Value) -> Value {
     let Value::Object(map) = schema else {
         return if schema.is_boolean() { Value::Bool(true) } else { Value::Object(Map::new()) };
     };
-    let types = types_of(map, "").unwrap_or_default();
-    let non_null: Vec<&&str> = types.iter().filter(|t| **t != "null").collect();
-    let integers = !non_null.is_empty() && non_null.iter().all(|t| **t == "integer");
+    let integers = integers_only(&types_of(map, "").unwrap_or_default());
     let mut out = Map::new();
     for (key, value) in map {
         let keep = match key.as_str() {
-            k if ANNOTATIONS.contains(&k) || k.starts_with("x-") => true,
-            "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => integers && value.is_number(),
-            "format" => value.as_str().is_some_and(|f| FORMATS.contains(&f)),
-            "pattern" => value.as_str().is_some_and(|p| check_pattern(p).is_ok()),
-            "minItems" | "maxItems" | "minLength" | "maxLength" => value.as_u64().is_some_and(|n| n <= 100_000),
             "type" => types_of(map, "").is_ok(),
-            "$ref" => value.as_str().is_some_and(|r| r.starts_with('#') && resolve(root, r).is_some()),
-            "enum" => value.as_array().is_some_and(|v| !v.is_empty()),
-            "required" => value.as_array().is_some_and(|r| r.iter().all(Value::is_string)),
-            k => SUPPORTED.contains(&k),
+            k => keyword_problem(root, k, value, integers).is_none(),
         };
         if !keep {
             continue;
