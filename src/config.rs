@@ -174,6 +174,9 @@ pub struct ModelSpec {
     pub embeddings: bool,
     /// Pooling for its embeddings (`mean`, `cls` or `last`) instead of the model's own (or mean).
     pub pooling: Option<String>,
+    /// Speculative decoding for code completions and generations (`speculation = false` in its
+    /// table turns it off).
+    pub speculation: bool,
 }
 
 /// The pooling names a model's `pooling` may take.
@@ -359,7 +362,12 @@ impl Config {
                     if let Some(p) = t.pooling.as_deref().filter(|p| !POOLING_NAMES.contains(p)) {
                         return Err(format!("pooling {p:?} of model {:?} must be one of mean, cls, last", m.name));
                     }
-                    Ok(ModelSpec { embeddings: t.embeddings.unwrap_or(false), pooling: t.pooling.clone(), ..m })
+                    Ok(ModelSpec {
+                        embeddings: t.embeddings.unwrap_or(false),
+                        pooling: t.pooling.clone(),
+                        speculation: t.speculation.unwrap_or(true),
+                        ..m
+                    })
                 }),
             }
             .map_err(|e| invalid("models", &origin, e))?;
@@ -520,6 +528,7 @@ impl Config {
                 name: Some(m.name.clone()),
                 embeddings: m.embeddings.then_some(true),
                 pooling: m.pooling.clone(),
+                speculation: (!m.speculation).then_some(false),
             })
         });
         let f = FileConfig {

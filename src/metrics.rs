@@ -31,6 +31,8 @@ pub const KV_CACHE_TOKENS: &str = "airgate_kv_cache_tokens";
 pub const KV_CACHE_CAPACITY: &str = "airgate_kv_cache_capacity_tokens";
 pub const TOOL_CALLS: &str = "airgate_tool_calls_total";
 pub const REPETITION_STOPS: &str = "airgate_repetition_stops_total";
+pub const DRAFT_TOKENS: &str = "airgate_draft_tokens_total";
+pub const DRAFT_ACCEPTED: &str = "airgate_draft_tokens_accepted_total";
 pub const EMBEDDING_INPUTS: &str = "airgate_embedding_inputs_total";
 pub const EMBEDDING_TOKENS: &str = "airgate_embedding_tokens_total";
 pub const EMBEDDING_SECONDS: &str = "airgate_embedding_request_duration_seconds";
@@ -89,6 +91,11 @@ fn describe() {
     describe_counter!(
         TOOL_CALLS,
         "Tool calls a model wrote, by result: valid, malformed (returned as text), cut (the output ended inside it), repaired (an upstream's, asked for again)."
+    );
+    describe_counter!(DRAFT_TOKENS, "Speculative decoding: draft tokens (looked up in the prompt) the model verified.");
+    describe_counter!(
+        DRAFT_ACCEPTED,
+        "Speculative decoding: draft tokens the model confirmed (each one a decoding step saved)."
     );
     describe_counter!(REPETITION_STOPS, "Generations the repetition guard stopped because they repeated themselves.");
     describe_counter!(EMBEDDING_INPUTS, "Inputs embedded, by model and feature.");

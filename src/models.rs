@@ -54,6 +54,7 @@ pub fn load_params_from(c: &crate::config::Config, m: &ModelRecord) -> LoadParam
         queue_depth: c.queue_depth,
         max_output_tokens: c.max_output_tokens,
         prefix_reuse: c.prefix_reuse,
+        speculation: m.speculation.unwrap_or(c.models.iter().find(|s| s.name == m.name).is_none_or(|s| s.speculation)),
         mlock: c.mlock,
         gpu_layers: m.gpu_layers.unwrap_or(0),
         stopping: Default::default(),
@@ -84,6 +85,7 @@ pub fn new_record(name: &str, path: &str, size: u64) -> ModelRecord {
         autoload: None,
         embeddings: None,
         pooling: None,
+        speculation: None,
     }
 }
 
@@ -194,6 +196,7 @@ pub async fn probe(engine: &dyn Engine) -> Result<String, String> {
         stop: Vec::new(),
         repetition_guard: false,
         ignore_eos: false,
+        speculate: false,
         deadline: Some(Instant::now() + Duration::from_secs(30)),
         feature: "diagnostics",
         constraint: None,

@@ -42,6 +42,10 @@ pub struct GenerateRequest {
     pub repetition_guard: bool,
     /// Keep generating past end-of-generation tokens (benchmarks use it to force a token count).
     pub ignore_eos: bool,
+    /// Local engines: draft tokens from the prompt and verify them in batches (speculative
+    /// decoding), where the model allows it. The answer is the same; code copies from its prompt,
+    /// so it comes sooner.
+    pub speculate: bool,
     /// When the answer stops being useful: a request still queued then is dropped without running.
     pub deadline: Option<std::time::Instant>,
     /// The GitLab feature (or API surface) asking: a metrics label.
@@ -66,6 +70,7 @@ impl GenerateRequest {
             stop: Vec::new(),
             repetition_guard: false,
             ignore_eos: false,
+            speculate: false,
             deadline: None,
             feature,
             constraint: None,
@@ -162,6 +167,15 @@ pub struct Usage {
     pub truncated_tokens: u32,
     /// Prompt tokens served from the slot's KV cache instead of being evaluated.
     pub cached_tokens: u32,
+    /// Speculative decoding: draft tokens the model verified, and how many it confirmed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub draft_tokens: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub draft_accepted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a running generation sends back, in order: any number of `Text` (and, from an upstream that

@@ -130,6 +130,8 @@ fn to_request(plan: &PromptPlan, kind: Kind, policy: &RunawayPolicy) -> Generate
         stop: plan.stop.clone(),
         repetition_guard: policy.guard(),
         deadline: Some(Instant::now() + deadline),
+        // Code copies from its own file: drafts from the prompt are often right.
+        speculate: true,
         ..GenerateRequest::new(prompt, feature.as_str())
     }
 }

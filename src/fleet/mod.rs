@@ -93,6 +93,10 @@ pub struct ModelDoc {
     /// Embeddings pooling: `mean`, `cls` or `last` (left out: automatic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooling: Option<String>,
+    /// Speculative decoding for code completions and generations (left out: the boot config's
+    /// choice, on by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculation: Option<bool>,
     /// Loaded at start (default true); false keeps it registered but unloaded.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub load: bool,

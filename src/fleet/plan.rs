@@ -245,6 +245,7 @@ fn model_record(m: &ModelDoc, existing: Option<&ModelRecord>, now: u64) -> Resul
         autoload: Some(m.load),
         embeddings: m.embeddings,
         pooling: m.pooling.clone(),
+        speculation: m.speculation,
     })
 }
 
@@ -265,6 +266,7 @@ fn model_doc(r: &ModelRecord, recorded: Option<&RecordedParams>) -> ModelDoc {
         gpu_layers: r.gpu_layers,
         embeddings: r.embeddings,
         pooling: r.pooling,
+        speculation: r.speculation,
         load: r.autoload != Some(false),
     }
 }
@@ -288,6 +290,7 @@ fn field_diffs(old: &ModelDoc, new: &ModelDoc) -> Vec<String> {
     diff("gpu_layers", show(&old.gpu_layers), show(&new.gpu_layers));
     diff("embeddings", show(&old.embeddings), show(&new.embeddings));
     diff("pooling", show(&old.pooling), show(&new.pooling));
+    diff("speculation", show(&old.speculation), show(&new.speculation));
     diff("load", old.load.to_string(), new.load.to_string());
     out
 }

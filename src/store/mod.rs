@@ -117,6 +117,10 @@ pub struct ModelRecord {
     /// config's, else automatic.
     #[serde(default)]
     pub pooling: Option<String>,
+    /// Speculative decoding for code completions and generations: `Some` = the admin's choice,
+    /// `None` = the boot config's (`speculation` in its model table; on by default).
+    #[serde(default)]
+    pub speculation: Option<bool>,
 }
 
 /// Handle on the open database. Cheap to clone; `Send + Sync`. The file stays open (and

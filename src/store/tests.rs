@@ -18,6 +18,7 @@ fn model(name: &str) -> ModelRecord {
     ModelRecord {
         embeddings: None,
         pooling: None,
+        speculation: None,
         name: name.into(),
         path: format!("/models/{name}.gguf"),
         sha256: None,

@@ -197,14 +197,15 @@ function numberField(label, name, value, min, max, hint) {
 
 const numOrNull = (input) => (input.value.trim() === "" ? null : Number(input.value));
 
-/// Whether a generation model serves /v1/embeddings too: the boot config's choice, on or off.
-function embeddingsField(current) {
+/// A switch whose empty choice is the boot config's: on, off or as configured.
+function switchField(label, name, current, hint) {
   const value = current === true ? "on" : current === false ? "off" : "";
-  const opt = (v, label) => el("option", { value: v, selected: v === value }, label);
-  return field("Serve embeddings", "embeddings", { tag: "select", optionalMark: false,
-    options: [opt("", "as configured"), opt("on", "yes"), opt("off", "no")],
-    hint: "/v1/embeddings from a generation model too (off unless the config's model table says so); an embeddings model always serves them." });
+  const opt = (v, text) => el("option", { value: v, selected: v === value }, text);
+  return field(label, name, { tag: "select", optionalMark: false,
+    options: [opt("", "as configured"), opt("on", "yes"), opt("off", "no")], hint });
 }
+
+const switchValue = (select) => (select.value === "" ? null : select.value === "on");
 
 function poolingField(current) {
   const opt = (v, label) => el("option", { value: v, selected: v === (current || "") }, label);
@@ -227,8 +228,11 @@ function modelCard(page, initial) {
     numberField("Slots (parallel requests)", "parallel", m.parallel, 1, 64, "Empty: automatic."),
     numberField("CPU threads", "threads", m.threads, 1, 1024, "Empty: automatic."),
     numberField("GPU layers", "gpu_layers", m.gpu_layers, 0, 1000, "Empty: automatic; 0: CPU only."),
-    embeddingsField(m.embeddings),
+    switchField("Serve embeddings", "embeddings", m.embeddings,
+      "/v1/embeddings from a generation model too (off unless the config's model table says so); an embeddings model always serves them."),
     poolingField(m.pooling),
+    switchField("Speculative decoding", "speculation", m.speculation,
+      "Code completions and generations draft tokens from their own prompt and verify them in one step (on unless the config's model table says otherwise). Answers stay the same."),
     el("div", { class: "buttons span" }, el("button", { type: "submit", dataset: { action: "save-model" }, "aria-label": `Save settings of ${name}` }, "Save settings")));
   onSubmit(params, async () => {
     const wasLoaded = isLoaded(m) || m.status === "failed";
@@ -243,8 +247,9 @@ function modelCard(page, initial) {
         parallel: numOrNull(params.parallel),
         threads: numOrNull(params.threads),
         gpu_layers: numOrNull(params.gpu_layers),
-        embeddings: params.embeddings.value === "" ? null : params.embeddings.value === "on",
+        embeddings: switchValue(params.embeddings),
         pooling: params.pooling.value || null,
+        speculation: switchValue(params.speculation),
       });
     } catch (e) {
       update(m);

@@ -60,6 +60,7 @@ fn model_json(life: &Lifecycle, m: &ModelRecord) -> Value {
         "added_at": m.added_at,
         "embeddings": m.embeddings,
         "pooling": m.pooling,
+        "speculation": m.speculation,
         // What the loaded model serves now: its vectors' width, pooling and input limit.
         "embedding": life.registry.get(&m.name).and_then(|e| e.embeddings()),
     })
@@ -214,6 +215,10 @@ struct ParamsBody {
     /// `mean`, `cls` or `last` (empty: the model's own, else mean).
     #[serde(default)]
     pooling: Option<String>,
+    /// Speculative decoding for code completions and generations (empty: the boot config's choice,
+    /// else on).
+    #[serde(default)]
+    speculation: Option<bool>,
 }
 
 fn check_params(p: &ParamsBody) -> Result<(), ApiError> {
@@ -252,10 +257,11 @@ async fn update(
     (m.ctx_size, m.parallel, m.threads, m.gpu_layers) = (body.ctx_size, body.parallel, body.threads, body.gpu_layers);
     m.embeddings = body.embeddings;
     m.pooling = body.pooling.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+    m.speculation = body.speculation;
     save(&life, &m).await?;
     let detail = format!(
-        "ctx_size {:?}, parallel {:?}, threads {:?}, gpu_layers {:?}, family {:?}, embeddings {:?}, pooling {:?}",
-        m.ctx_size, m.parallel, m.threads, m.gpu_layers, m.family, m.embeddings, m.pooling
+        "ctx_size {:?}, parallel {:?}, threads {:?}, gpu_layers {:?}, family {:?}, embeddings {:?}, pooling {:?}, speculation {:?}",
+        m.ctx_size, m.parallel, m.threads, m.gpu_layers, m.family, m.embeddings, m.pooling, m.speculation
     );
     admin.audit("update_model", &name, &detail);
     if life.registry.status(&name).is_some() {
@@ -350,6 +356,7 @@ async fn try_it(
         stop: Vec::new(),
         repetition_guard: false,
         ignore_eos: false,
+        speculate: false,
         deadline: None,
         feature: "admin_try",
         constraint: None,

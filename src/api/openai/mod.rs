@@ -103,6 +103,7 @@ fn generate_request(
         stop: req.stop_strings()?,
         repetition_guard: req.repetition_guard,
         ignore_eos: req.ignore_eos,
+        speculate: req.speculative,
         // OpenAI clients set their own timeouts; a queued request runs however long it waited.
         deadline: None,
         feature: "openai",

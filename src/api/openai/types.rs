@@ -67,6 +67,10 @@ pub struct GenerationRequest {
     /// itself (off unless asked for; GitLab features have it on).
     #[serde(default)]
     pub repetition_guard: bool,
+    /// airgate's extension: speculative decoding with drafts from the prompt (off unless asked
+    /// for; GitLab's code completions and generations have it on). The answer is the same.
+    #[serde(default)]
+    pub speculative: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@ mod pages;
 mod plan;
 mod sample;
 mod schedule;
+mod speculate;
 mod worker;
 
 use std::ffi::{CStr, c_char, c_void};
@@ -18,6 +19,7 @@ use std::sync::{Arc, OnceLock, mpsc as std_mpsc};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use llama_cpp_2::context::params::KvCacheType;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
@@ -49,6 +51,8 @@ pub struct LoadParams {
     pub max_output_tokens: u32,
     /// Reuse a slot's cached prompt prefix.
     pub prefix_reuse: bool,
+    /// Speculative decoding for requests that ask for it (prompt lookup, [`speculate`]).
+    pub speculation: bool,
     /// Lock the weights in RAM.
     pub mlock: bool,
     pub gpu_layers: u32,
@@ -136,6 +140,7 @@ pub struct LlamaEngine {
     ready: Arc<AtomicBool>,
     queue_depth: usize,
     max_output_tokens: u32,
+    speculation: bool,
     /// The embeddings thread, when the model embeds.
     embedder: Option<embed::Embedder>,
     /// False for an embeddings model: it has no generation thread.
@@ -200,6 +205,9 @@ impl LlamaEngine {
             threads: params.threads,
             batch_size: params.batch_size,
             prefix_reuse: params.prefix_reuse,
+            // BF16 on the CPU keeps batched and one-token logits equal ([`speculate`]); offloaded
+            // layers keep the type every GPU backend's attention supports.
+            kv_type: if params.gpu_layers == 0 { KvCacheType::BF16 } else { KvCacheType::F16 },
             name: params.name.clone(),
             jobs: job_rx,
             queued: queued.clone(),
@@ -232,6 +240,7 @@ impl LlamaEngine {
             ready,
             queue_depth: params.queue_depth,
             max_output_tokens: params.max_output_tokens,
+            speculation: params.speculation,
             embedder,
             generates,
         })
@@ -423,6 +432,7 @@ impl Engine for LlamaEngine {
             stop: req.stop,
             repetition_guard: req.repetition_guard,
             ignore_eos: req.ignore_eos,
+            speculate: req.speculate && self.speculation,
             deadline: req.deadline,
             feature: req.feature,
             events: tx,

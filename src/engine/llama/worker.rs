@@ -6,7 +6,7 @@ use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -18,9 +18,13 @@ use tokio::sync::mpsc;
 use super::plan::Plan;
 use super::sample::{build_sampler, constrained};
 use super::schedule::{self, Waiting};
+use super::speculate::{self, MAX_DRAFT};
 use crate::engine::repeat::{GuardConfig, RepeatGuard};
 use crate::engine::stop::StopMatcher;
-use crate::engine::{Event, FinishReason, SamplingParams, Timings, Usage};
+use crate::engine::{Event, FinishReason, SamplingParams, Usage};
+use ending::{cut_at_shutdown, drop_cancelled, finish, take_utf8};
+
+mod ending;
 
 /// Shortest cached prefix worth reusing.
 const MIN_REUSE: usize = 32;
@@ -44,6 +48,8 @@ pub(super) struct Job {
     /// Stop the generation when it starts repeating itself ([`RepeatGuard`]).
     pub repetition_guard: bool,
     pub ignore_eos: bool,
+    /// Draft from the prompt and verify in batches ([`speculate`]).
+    pub speculate: bool,
     pub deadline: Option<Instant>,
     /// The GitLab feature (or API surface) the request serves: a metrics label.
     pub feature: &'static str,
@@ -63,6 +69,8 @@ pub(super) struct Worker {
     pub threads: u32,
     pub batch_size: u32,
     pub prefix_reuse: bool,
+    /// The KV cache's element type ([`speculate`] says why BF16 on the CPU).
+    pub kv_type: KvCacheType,
     pub jobs: std_mpsc::Receiver<Job>,
     pub queued: Arc<AtomicUsize>,
     pub ready: Arc<AtomicBool>,
@@ -81,6 +89,11 @@ struct Running {
     cached_tokens: usize,
     /// The last sampled token, not yet fed to the model.
     next: Option<LlamaToken>,
+    /// The draft tokens fed after `next` in the current batch, awaiting verification.
+    drafted: Vec<LlamaToken>,
+    /// Draft tokens verified so far, and how many of them the model confirmed.
+    draft_tokens: u32,
+    draft_accepted: u32,
     generated: u32,
     pending_bytes: Vec<u8>,
     stop: StopMatcher,
@@ -114,7 +127,9 @@ impl Worker {
             .with_n_threads(self.threads as i32)
             .with_n_threads_batch(self.threads as i32)
             .with_swa_full(true)
-            .with_kv_unified(false);
+            .with_kv_unified(false)
+            .with_type_k(self.kv_type)
+            .with_type_v(self.kv_type);
         let mut ctx = match self.model.new_context(self.backend, params) {
             Ok(ctx) => ctx,
             Err(e) => {
@@ -213,7 +228,21 @@ impl Worker {
             return false;
         }
         for slot in slots.iter_mut() {
-            self.sample(ctx, slot);
+            let rejected = self.sample(ctx, slot);
+            if rejected > 0 {
+                // The draft tokens after the first the model disagreed with leave the cache.
+                let from = slot.cached.len() - rejected;
+                if !matches!(ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(from as u32), None), Ok(true)) {
+                    let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                    slot.cached.clear();
+                    slot.prompt_cached = 0;
+                    if let Some(run) = slot.running.take() {
+                        let _ = run.job.events.try_send(Event::Failed("the KV cache refused a removal".into()));
+                    }
+                } else {
+                    slot.cached.truncate(from);
+                }
+            }
         }
         true
     }
@@ -259,8 +288,15 @@ impl Worker {
         true
     }
 
-    /// The next token of every generating slot whose client keeps up.
+    /// The next token of every generating slot whose client keeps up, and the draft tokens after it
+    /// when one slot generates alone and speculates ([`speculate`]: the batch stays within the rows
+    /// whose logits equal those of decoding one token at a time).
     fn fill_generation(&self, slots: &mut [Slot], batch: &mut LlamaBatch) {
+        let generating = slots
+            .iter()
+            .filter_map(|s| s.running.as_ref())
+            .filter(|r| r.next.is_some() && r.job.events.capacity() >= 2)
+            .count();
         for slot in slots.iter_mut() {
             let Some(run) = slot.running.as_mut() else { continue };
             let Some(token) = run.next else { continue };
@@ -274,6 +310,22 @@ impl Worker {
             slot.cached.push(token);
             run.next = None;
             run.logits_at = Some(at);
+            if generating == 1 && run.job.speculate {
+                let room = (self.batch_size as usize - batch.n_tokens() as usize)
+                    .min(run.job.max_tokens.saturating_sub(run.generated + 1) as usize)
+                    .min((self.ctx_per_slot as usize).saturating_sub(slot.cached.len() + 2))
+                    .min(run.job.events.capacity() - 2)
+                    .min(MAX_DRAFT);
+                let draft = speculate::draft(&slot.cached, room);
+                for &token in &draft {
+                    if batch.add(token, slot.cached.len() as i32, &[slot.seq], true).is_err() {
+                        break;
+                    }
+                    slot.cached.push(token);
+                    run.drafted.push(token);
+                }
+                run.draft_tokens += run.drafted.len() as u32;
+            }
         }
     }
 
@@ -320,10 +372,39 @@ impl Worker {
         Some(long)
     }
 
-    /// Samples the slot's next token if the last decode produced its logits, and streams the text.
-    fn sample(&self, ctx: &LlamaContext<'_>, slot: &mut Slot) {
-        let Some(run) = slot.running.as_mut() else { return };
-        let Some(idx) = run.logits_at.take() else { return };
+    /// Samples the slot's next token if the last decode produced its logits, and streams the text;
+    /// with draft tokens in the batch, goes on row by row while the sampled token confirms the
+    /// draft. Returns how many draft tokens were not confirmed (their cache entries must go).
+    fn sample(&self, ctx: &LlamaContext<'_>, slot: &mut Slot) -> usize {
+        let Some(run) = slot.running.as_mut() else { return 0 };
+        let Some(first) = run.logits_at.take() else { return 0 };
+        let drafted = std::mem::take(&mut run.drafted);
+        let feature = run.job.feature;
+        let mut confirmed = 0;
+        for (row, at) in (first..).take(drafted.len() + 1).enumerate() {
+            let Some(token) = self.sample_row(ctx, slot, at, drafted.len() - row) else { break };
+            let Some(run) = slot.running.as_mut() else { break };
+            if drafted.get(row) == Some(&token) {
+                confirmed += 1;
+                run.draft_accepted += 1;
+            } else {
+                run.next = Some(token);
+                break;
+            }
+        }
+        if !drafted.is_empty() {
+            let labels = [("model", self.name.clone()), ("feature", feature.to_string())];
+            metrics::counter!(crate::metrics::DRAFT_TOKENS, &labels).increment(drafted.len() as u64);
+            metrics::counter!(crate::metrics::DRAFT_ACCEPTED, &labels).increment(confirmed as u64);
+        }
+        drafted.len() - confirmed
+    }
+
+    /// Samples one row of the last batch for the slot and streams its text; `unverified` draft
+    /// tokens follow the row's in the cache. The token when the request goes on (not yet fed to the
+    /// model), `None` when it finished.
+    fn sample_row(&self, ctx: &LlamaContext<'_>, slot: &mut Slot, idx: i32, unverified: usize) -> Option<LlamaToken> {
+        let run = slot.running.as_mut()?;
         let token = match run.grammar.as_mut() {
             None => Some(run.sampler.sample(ctx, idx)),
             Some(grammar) => constrained(ctx, idx, &mut run.sampler, grammar, &mut run.candidates),
@@ -331,7 +412,7 @@ impl Worker {
         let Some(token) = token else {
             run.job.span.in_scope(|| tracing::warn!("the output grammar allows no next token: request ended"));
             finish(&self.name, slot, FinishReason::Stop);
-            return;
+            return None;
         };
         let vocab = self.model.vocab();
         if let Some(grammar) = run.grammar.as_mut()
@@ -346,7 +427,7 @@ impl Worker {
         run.first_token.get_or_insert(now);
         if vocab.is_eog(token) && !run.job.ignore_eos {
             finish(&self.name, slot, FinishReason::Stop);
-            return;
+            return None;
         }
         run.generated += 1;
         let cycle = run.guard.as_mut().and_then(|g| g.push(token.0 as u32));
@@ -373,11 +454,14 @@ impl Worker {
             metrics::counter!(crate::metrics::REPETITION_STOPS, "model" => self.name.clone(), "feature" => run.job.feature)
                 .increment(1);
             finish(&self.name, slot, FinishReason::Repetition);
-        } else if run.generated >= run.job.max_tokens || slot.cached.len() + 1 >= self.ctx_per_slot as usize {
+        } else if run.generated >= run.job.max_tokens
+            || slot.cached.len() - unverified + 1 >= self.ctx_per_slot as usize
+        {
             finish(&self.name, slot, FinishReason::Length);
         } else {
-            run.next = Some(token);
+            return Some(token);
         }
+        None
     }
 }
 
@@ -440,6 +524,9 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, mut j
         evaluated: keep,
         cached_tokens: keep,
         next: None,
+        drafted: Vec::new(),
+        draft_tokens: 0,
+        draft_accepted: 0,
         generated: 0,
         pending_bytes: Vec::new(),
         logits_at: None,
@@ -448,109 +535,9 @@ fn assign(ctx: &mut LlamaContext<'_>, model: &LlamaModel, slot: &mut Slot, mut j
     });
 }
 
-/// Frees the slots of clients that went away; their evaluated tokens stay cached for reuse.
-fn drop_cancelled(model: &str, slots: &mut [Slot]) {
-    for slot in slots.iter_mut() {
-        if let Some(run) = slot.running.as_ref().filter(|r| r.job.events.is_closed()) {
-            run.job
-                .span
-                .in_scope(|| tracing::info!(generated = run.generated, "client went away; generation cancelled"));
-            metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => model.to_string(), "feature" => run.job.feature)
-                .increment(1);
-            slot.running = None;
-            // A sampled-but-unfed token is not in the cache, so `cached` stays exact.
-        }
-    }
-}
-
-/// The server's shutdown deadline arrived: every running request ends now, with finish reason
-/// `cancelled` (its client, if still connected, gets the text so far and a proper end).
-fn cut_at_shutdown(model: &str, slots: &mut [Slot]) {
-    for slot in slots.iter_mut() {
-        if let Some(run) = slot.running.as_ref() {
-            run.job.span.in_scope(|| {
-                tracing::info!(generated = run.generated, "shutdown deadline reached; generation cancelled")
-            });
-            metrics::counter!(crate::metrics::REQUESTS_CANCELLED, "model" => model.to_string(), "feature" => run.job.feature)
-                .increment(1);
-            finish(model, slot, FinishReason::Cancelled);
-        }
-    }
-}
-
-/// Ends the slot's request with the remaining text and a `Done` event.
-fn finish(model: &str, slot: &mut Slot, finish: FinishReason) {
-    let Some(mut run) = slot.running.take() else { return };
-    let mut tail = String::from_utf8_lossy(&run.pending_bytes).into_owned();
-    tail = {
-        let mut held = run.stop.push(&tail);
-        if !held.stopped {
-            held.emit.push_str(&run.stop.finish());
-        }
-        held.emit
-    };
-    if !tail.is_empty() {
-        let _ = run.job.events.try_send(Event::Text(tail));
-    }
-    let now = Instant::now();
-    let first = run.first_token.unwrap_or(now);
-    let usage = Usage {
-        prompt_tokens: run.job.tokens.len() as u32 + run.job.truncated,
-        completion_tokens: run.generated,
-        truncated_tokens: run.job.truncated,
-        cached_tokens: run.cached_tokens as u32,
-    };
-    let timings = Timings {
-        queued: run.started.duration_since(run.job.enqueued),
-        prompt: first.duration_since(run.started),
-        generation: now.duration_since(first),
-    };
-    record_done(model, run.job.feature, &usage, &timings);
-    let _ = run.job.events.try_send(Event::Done { finish, usage, timings });
-}
-
-fn record_done(model: &str, feature: &'static str, usage: &Usage, timings: &Timings) {
-    use crate::metrics::*;
-    let labels = [("model", model.to_string()), ("feature", feature.to_string())];
-    metrics::counter!(PROMPT_TOKENS, &labels).increment(u64::from(usage.prompt_tokens));
-    metrics::counter!(PROMPT_TOKENS_CACHED, &labels).increment(u64::from(usage.cached_tokens));
-    metrics::counter!(GENERATED_TOKENS, &labels).increment(u64::from(usage.completion_tokens));
-    // Prompt evaluation ends with the first token: the time to first token is the prompt's duration.
-    metrics::histogram!(TIME_TO_FIRST_TOKEN, &labels).record(timings.prompt.as_secs_f64());
-    metrics::histogram!(GENERATION_SECONDS, &labels).record(timings.generation.as_secs_f64());
-}
-
-/// Takes the longest valid UTF-8 prefix out of `bytes`, leaving an incomplete trailing character behind.
-fn take_utf8(bytes: &mut Vec<u8>) -> String {
-    let valid = match std::str::from_utf8(bytes) {
-        Ok(_) => bytes.len(),
-        Err(e) if e.error_len().is_none() => e.valid_up_to(),
-        // Invalid bytes in the middle: replace them rather than stall the stream.
-        Err(_) => {
-            let text = String::from_utf8_lossy(bytes).into_owned();
-            bytes.clear();
-            return text;
-        }
-    };
-    let rest = bytes.split_off(valid);
-    String::from_utf8(std::mem::replace(bytes, rest)).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utf8_split_across_tokens() {
-        let mut buf = "é".as_bytes()[..1].to_vec();
-        assert_eq!(take_utf8(&mut buf), "");
-        buf.extend(&"é".as_bytes()[1..]);
-        buf.extend(b"x");
-        assert_eq!(take_utf8(&mut buf), "éx");
-        assert!(buf.is_empty());
-        let mut bad = vec![b'a', 0xff, b'b'];
-        assert_eq!(take_utf8(&mut bad), "a\u{fffd}b");
-    }
 
     #[test]
     fn prefix_length() {

@@ -205,8 +205,8 @@ pub(super) fn parse_payload(data: &str) -> Result<Payload, String> {
         Usage {
             prompt_tokens: count("/prompt_tokens"),
             completion_tokens: count("/completion_tokens"),
-            truncated_tokens: 0,
             cached_tokens: count("/prompt_tokens_details/cached_tokens"),
+            ..Usage::default()
         }
     });
     Ok(Payload::Chunk(Chunk { text, reasoning, tool_calls, finish_reason, usage }))
@@ -285,7 +285,7 @@ mod tests {
                 r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":8}}}"#
             ),
             Ok(Payload::Chunk(Chunk {
-                usage: Some(Usage { prompt_tokens: 12, completion_tokens: 3, truncated_tokens: 0, cached_tokens: 8 }),
+                usage: Some(Usage { prompt_tokens: 12, completion_tokens: 3, cached_tokens: 8, ..Usage::default() }),
                 ..Chunk::default()
             }))
         );
