@@ -174,10 +174,13 @@ pub struct ModelSpec {
     pub embeddings: bool,
     /// Pooling for its embeddings (`mean`, `cls` or `last`) instead of the model's own (or mean).
     pub pooling: Option<String>,
-    /// Speculative decoding for code completions and generations (`speculation = false` in its
-    /// table turns it off).
-    pub speculation: bool,
+    /// Speculative decoding for code completions and generations: `off`, `exact` or `fast`
+    /// (`None`: the engine's default).
+    pub speculation: Option<String>,
 }
+
+/// The names a model's `speculation` may take.
+pub const SPECULATION_NAMES: [&str; 3] = ["off", "exact", "fast"];
 
 /// The pooling names a model's `pooling` may take.
 pub const POOLING_NAMES: [&str; 3] = ["mean", "cls", "last"];
@@ -362,10 +365,13 @@ impl Config {
                     if let Some(p) = t.pooling.as_deref().filter(|p| !POOLING_NAMES.contains(p)) {
                         return Err(format!("pooling {p:?} of model {:?} must be one of mean, cls, last", m.name));
                     }
+                    if let Some(s) = t.speculation.as_deref().filter(|s| !SPECULATION_NAMES.contains(s)) {
+                        return Err(format!("speculation {s:?} of model {:?} must be one of off, exact, fast", m.name));
+                    }
                     Ok(ModelSpec {
                         embeddings: t.embeddings.unwrap_or(false),
                         pooling: t.pooling.clone(),
-                        speculation: t.speculation.unwrap_or(true),
+                        speculation: t.speculation.clone(),
                         ..m
                     })
                 }),
@@ -528,7 +534,7 @@ impl Config {
                 name: Some(m.name.clone()),
                 embeddings: m.embeddings.then_some(true),
                 pooling: m.pooling.clone(),
-                speculation: (!m.speculation).then_some(false),
+                speculation: m.speculation.clone(),
             })
         });
         let f = FileConfig {

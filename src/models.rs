@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::activity::Tapped;
 use crate::config::Config;
 use crate::engine::embed::Pooling;
-use crate::engine::llama::{EmbedOptions, LlamaEngine, LoadParams, Stopping};
+use crate::engine::llama::{EmbedOptions, LlamaEngine, LoadParams, Speculation, Stopping};
 use crate::engine::{Engine, ModelRegistry, ModelStatus};
 use crate::store::settings::RECORDED_MODEL_PARAMS;
 use crate::store::{ModelRecord, RecordedParams, Store};
@@ -54,12 +54,24 @@ pub fn load_params_from(c: &crate::config::Config, m: &ModelRecord) -> LoadParam
         queue_depth: c.queue_depth,
         max_output_tokens: c.max_output_tokens,
         prefix_reuse: c.prefix_reuse,
-        speculation: m.speculation.unwrap_or(c.models.iter().find(|s| s.name == m.name).is_none_or(|s| s.speculation)),
+        speculation: speculation(c, m),
         mlock: c.mlock,
         gpu_layers: m.gpu_layers.unwrap_or(0),
         stopping: Default::default(),
         embeddings: embed_options(c, m),
     }
+}
+
+/// Speculative decoding on the model: the admin's choice in its record, else its boot-config
+/// table's, else the default: off on the CPU, where verifying a draft costs about as much per
+/// token as decoding it (docs/performance.md has the measurements).
+pub fn speculation(c: &crate::config::Config, m: &ModelRecord) -> Speculation {
+    let spec = c.models.iter().find(|s| s.name == m.name);
+    m.speculation
+        .as_deref()
+        .or(spec.and_then(|s| s.speculation.as_deref()))
+        .and_then(Speculation::parse)
+        .unwrap_or_default()
 }
 
 /// Embeddings on the model: the admin's choice in its record, else its boot-config table's.

@@ -105,7 +105,7 @@ pub(super) struct ModelTable {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pooling: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) speculation: Option<bool>,
+    pub(super) speculation: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for FileModel {
@@ -166,7 +166,7 @@ pub(super) fn model_spec(path: &str, name: Option<&str>) -> Result<ModelSpec, St
         let p = path.display();
         return Err(format!("model name {name:?} (for {p}) must match [A-Za-z0-9._-]{{1,64}}"));
     }
-    Ok(ModelSpec { path, name, embeddings: false, pooling: None, speculation: true })
+    Ok(ModelSpec { path, name, embeddings: false, pooling: None, speculation: None })
 }
 
 /// Turns a toml error into "line N, key `k`: message" (the key is recovered from the source line).

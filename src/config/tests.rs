@@ -194,6 +194,12 @@ fn bad_values_name_key_line_and_origin() {
         ("", "log_level = \"\"", "", "log_level|config file"),
         ("--model /m/x.gguf:bad*name", "", "", "models|flag --model|bad*name"),
         ("", "models = [{ path = \"/m/e.gguf\", pooling = \"max\" }]", "", "models|pooling \"max\"|mean, cls, last"),
+        (
+            "",
+            "models = [{ path = \"/m/e.gguf\", speculation = \"on\" }]",
+            "",
+            "models|speculation \"on\"|off, exact, fast",
+        ),
         ("", "models = [{ path = \"/m/e.gguf\", embeddings = \"on\" }]", "", "line 1|invalid type"),
         ("", "[auth]\nbypass = \"yes\"", "", "line 2|key `auth.bypass`|invalid type"),
         ("", "[auth]\nbypas = true", "", "line 2|key `auth.bypas`|unknown field"),

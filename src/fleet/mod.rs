@@ -93,10 +93,10 @@ pub struct ModelDoc {
     /// Embeddings pooling: `mean`, `cls` or `last` (left out: automatic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooling: Option<String>,
-    /// Speculative decoding for code completions and generations (left out: the boot config's
-    /// choice, on by default).
+    /// Speculative decoding for code completions and generations: `off`, `exact` or `fast` (left
+    /// out: the boot config's choice, else the engine's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub speculation: Option<bool>,
+    pub speculation: Option<String>,
     /// Loaded at start (default true); false keeps it registered but unloaded.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub load: bool,
@@ -213,6 +213,9 @@ impl Document {
             }
             if let Some(p) = m.pooling.as_deref().filter(|p| !crate::config::POOLING_NAMES.contains(p)) {
                 bad(key("pooling"), format!("`{p}` is not one of mean, cls, last"));
+            }
+            if let Some(s) = m.speculation.as_deref().filter(|s| !crate::config::SPECULATION_NAMES.contains(s)) {
+                bad(key("speculation"), format!("`{s}` is not one of off, exact, fast"));
             }
             for (field, value) in [("ctx_size", m.ctx_size), ("parallel", m.parallel)] {
                 if value == Some(0) {

@@ -245,7 +245,7 @@ fn model_record(m: &ModelDoc, existing: Option<&ModelRecord>, now: u64) -> Resul
         autoload: Some(m.load),
         embeddings: m.embeddings,
         pooling: m.pooling.clone(),
-        speculation: m.speculation,
+        speculation: m.speculation.clone(),
     })
 }
 

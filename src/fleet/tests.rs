@@ -95,6 +95,7 @@ fn errors_name_the_line_and_the_key() {
         ),
         ("[settings.output_caps]\nembeddings_code = 10\n", "embeddings_code generates no text"),
         ("[[models]]\nname = \"a\"\npath = \"/a.gguf\"\npooling = \"max\"\n", "key `models[0].pooling`"),
+        ("[[models]]\nname = \"a\"\npath = \"/a.gguf\"\nspeculation = \"yes\"\n", "key `models[0].speculation`"),
         (
             "[[endpoints]]\nname = \"e\"\nurl = \"http://h/v1\"\nmodel = \"m\"\napi_key = { env = \"9X\" }\n",
             "line 5, key `endpoints[0].api_key`",

@@ -117,10 +117,11 @@ pub struct ModelRecord {
     /// config's, else automatic.
     #[serde(default)]
     pub pooling: Option<String>,
-    /// Speculative decoding for code completions and generations: `Some` = the admin's choice,
-    /// `None` = the boot config's (`speculation` in its model table; on by default).
+    /// Speculative decoding for code completions and generations (`off`, `exact`, `fast`):
+    /// `Some` = the admin's choice, `None` = the boot config's (`speculation` in its model table),
+    /// else the engine's default.
     #[serde(default)]
-    pub speculation: Option<bool>,
+    pub speculation: Option<String>,
 }
 
 /// Handle on the open database. Cheap to clone; `Send + Sync`. The file stays open (and

@@ -207,6 +207,13 @@ function switchField(label, name, current, hint) {
 
 const switchValue = (select) => (select.value === "" ? null : select.value === "on");
 
+function speculationField(current) {
+  const opt = (v, label) => el("option", { value: v, selected: v === (current || "") }, label);
+  return field("Speculative decoding", "speculation", { tag: "select", optionalMark: false,
+    options: [opt("", "as configured"), opt("off", "off"), opt("exact", "exact (same answers)"), opt("fast", "fast (answers may differ slightly)")],
+    hint: "Code completions and generations draft tokens from their own prompt and verify several in one step. Exact keeps every greedy answer byte for byte; fast verifies more at once. As configured: the config's model table, else off." });
+}
+
 function poolingField(current) {
   const opt = (v, label) => el("option", { value: v, selected: v === (current || "") }, label);
   return field("Embeddings pooling", "pooling", { tag: "select", optionalMark: false,
@@ -231,8 +238,7 @@ function modelCard(page, initial) {
     switchField("Serve embeddings", "embeddings", m.embeddings,
       "/v1/embeddings from a generation model too (off unless the config's model table says so); an embeddings model always serves them."),
     poolingField(m.pooling),
-    switchField("Speculative decoding", "speculation", m.speculation,
-      "Code completions and generations draft tokens from their own prompt and verify them in one step (on unless the config's model table says otherwise). Answers stay the same."),
+    speculationField(m.speculation),
     el("div", { class: "buttons span" }, el("button", { type: "submit", dataset: { action: "save-model" }, "aria-label": `Save settings of ${name}` }, "Save settings")));
   onSubmit(params, async () => {
     const wasLoaded = isLoaded(m) || m.status === "failed";
@@ -249,7 +255,7 @@ function modelCard(page, initial) {
         gpu_layers: numOrNull(params.gpu_layers),
         embeddings: switchValue(params.embeddings),
         pooling: params.pooling.value || null,
-        speculation: switchValue(params.speculation),
+        speculation: params.speculation.value || null,
       });
     } catch (e) {
       update(m);

@@ -215,10 +215,10 @@ struct ParamsBody {
     /// `mean`, `cls` or `last` (empty: the model's own, else mean).
     #[serde(default)]
     pooling: Option<String>,
-    /// Speculative decoding for code completions and generations (empty: the boot config's choice,
-    /// else on).
+    /// Speculative decoding for code completions and generations: `off`, `exact` or `fast` (empty:
+    /// the boot config's choice, else the default).
     #[serde(default)]
-    speculation: Option<bool>,
+    speculation: Option<String>,
 }
 
 fn check_params(p: &ParamsBody) -> Result<(), ApiError> {
@@ -236,6 +236,11 @@ fn check_params(p: &ParamsBody) -> Result<(), ApiError> {
         && Pooling::parse(p).is_none()
     {
         fields.push(("pooling".into(), "must be mean, cls or last (empty: automatic)".into()));
+    }
+    if let Some(s) = p.speculation.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        && !crate::config::SPECULATION_NAMES.contains(&s)
+    {
+        fields.push(("speculation".into(), "must be off, exact or fast (empty: as configured)".into()));
     }
     if let Some(f) = p.family.as_deref().filter(|f| !f.trim().is_empty())
         && let Err(e) = Family::parse(f)
@@ -257,7 +262,7 @@ async fn update(
     (m.ctx_size, m.parallel, m.threads, m.gpu_layers) = (body.ctx_size, body.parallel, body.threads, body.gpu_layers);
     m.embeddings = body.embeddings;
     m.pooling = body.pooling.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
-    m.speculation = body.speculation;
+    m.speculation = body.speculation.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     save(&life, &m).await?;
     let detail = format!(
         "ctx_size {:?}, parallel {:?}, threads {:?}, gpu_layers {:?}, family {:?}, embeddings {:?}, pooling {:?}, speculation {:?}",

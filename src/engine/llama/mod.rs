@@ -32,6 +32,7 @@ use super::{
     GenerateRequest, ModelInfo, Prompt, SamplingParams, TemplateSource, gguf,
 };
 pub use embed::EmbedOptions;
+pub use speculate::Speculation;
 
 /// Capacity of one request's event channel; the worker skips a slot whose client is this far behind.
 const EVENT_CHANNEL: usize = 64;
@@ -52,7 +53,7 @@ pub struct LoadParams {
     /// Reuse a slot's cached prompt prefix.
     pub prefix_reuse: bool,
     /// Speculative decoding for requests that ask for it (prompt lookup, [`speculate`]).
-    pub speculation: bool,
+    pub speculation: Speculation,
     /// Lock the weights in RAM.
     pub mlock: bool,
     pub gpu_layers: u32,
@@ -140,7 +141,7 @@ pub struct LlamaEngine {
     ready: Arc<AtomicBool>,
     queue_depth: usize,
     max_output_tokens: u32,
-    speculation: bool,
+    speculation: Speculation,
     /// The embeddings thread, when the model embeds.
     embedder: Option<embed::Embedder>,
     /// False for an embeddings model: it has no generation thread.
@@ -432,7 +433,7 @@ impl Engine for LlamaEngine {
             stop: req.stop,
             repetition_guard: req.repetition_guard,
             ignore_eos: req.ignore_eos,
-            speculate: req.speculate && self.speculation,
+            max_draft: if req.speculate { self.speculation.max_draft() } else { 0 },
             deadline: req.deadline,
             feature: req.feature,
             events: tx,

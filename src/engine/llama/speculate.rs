@@ -10,8 +10,47 @@
 //! single-query split path (`exact.rs` checks both on the real model). Within that bound a greedy
 //! answer is the same, byte for byte, with or without speculation.
 
-/// Most draft tokens one generation step verifies.
+/// Most draft tokens one generation step verifies in [`Speculation::Exact`].
 pub const MAX_DRAFT: usize = 2;
+
+/// Most draft tokens one generation step verifies in [`Speculation::Fast`]: eight rows, the
+/// batch the repacked kernels run most efficiently per row.
+pub const FAST_DRAFT: usize = 7;
+
+/// Whether and how a model speculates (a per-model setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Speculation {
+    #[default]
+    Off,
+    /// At most [`MAX_DRAFT`] draft tokens a step: greedy answers are byte-for-byte those without
+    /// speculation.
+    Exact,
+    /// Up to [`FAST_DRAFT`] draft tokens a step: more tokens per step, but a verified token's logits
+    /// can differ in the last bits from one-token decoding, so a greedy answer may take another
+    /// turn where two tokens were all but tied.
+    Fast,
+}
+
+impl Speculation {
+    /// By name, as the config, the admin API and fleet files spell it (`off`, `exact`, `fast`).
+    pub fn parse(name: &str) -> Option<Speculation> {
+        match name {
+            "off" => Some(Speculation::Off),
+            "exact" => Some(Speculation::Exact),
+            "fast" => Some(Speculation::Fast),
+            _ => None,
+        }
+    }
+
+    /// Most draft tokens a step verifies.
+    pub fn max_draft(self) -> usize {
+        match self {
+            Speculation::Off => 0,
+            Speculation::Exact => MAX_DRAFT,
+            Speculation::Fast => FAST_DRAFT,
+        }
+    }
+}
 
 /// The longest n-gram looked up; shorter ones are tried down to [`MIN_NGRAM`].
 const MAX_NGRAM: usize = 4;
@@ -81,6 +120,20 @@ mod tests {
         let line = "    return self.cache[key]\n";
         let context = format!("def get(self, key):\n{line}\ndef get_or(self, key):\n    return self.c");
         assert_eq!(draft(&toks(&context), 2), toks("ac"));
+    }
+
+    #[test]
+    fn modes() {
+        for (name, mode, drafts) in [
+            ("off", Speculation::Off, 0),
+            ("exact", Speculation::Exact, MAX_DRAFT),
+            ("fast", Speculation::Fast, FAST_DRAFT),
+        ] {
+            assert_eq!(Speculation::parse(name), Some(mode));
+            assert_eq!(mode.max_draft(), drafts);
+        }
+        assert_eq!(Speculation::parse("on"), None);
+        assert_eq!(Speculation::default(), Speculation::Off);
     }
 
     #[test]

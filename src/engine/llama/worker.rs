@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::plan::Plan;
 use super::sample::{build_sampler, constrained};
 use super::schedule::{self, Waiting};
-use super::speculate::{self, MAX_DRAFT};
+use super::speculate;
 use crate::engine::repeat::{GuardConfig, RepeatGuard};
 use crate::engine::stop::StopMatcher;
 use crate::engine::{Event, FinishReason, SamplingParams, Usage};
@@ -48,8 +48,8 @@ pub(super) struct Job {
     /// Stop the generation when it starts repeating itself ([`RepeatGuard`]).
     pub repetition_guard: bool,
     pub ignore_eos: bool,
-    /// Draft from the prompt and verify in batches ([`speculate`]).
-    pub speculate: bool,
+    /// Most draft tokens (from the prompt, [`speculate`]) a step verifies; 0: no speculation.
+    pub max_draft: usize,
     pub deadline: Option<Instant>,
     /// The GitLab feature (or API surface) the request serves: a metrics label.
     pub feature: &'static str,
@@ -310,12 +310,12 @@ impl Worker {
             slot.cached.push(token);
             run.next = None;
             run.logits_at = Some(at);
-            if generating == 1 && run.job.speculate {
+            if generating == 1 && run.job.max_draft > 0 {
                 let room = (self.batch_size as usize - batch.n_tokens() as usize)
                     .min(run.job.max_tokens.saturating_sub(run.generated + 1) as usize)
                     .min((self.ctx_per_slot as usize).saturating_sub(slot.cached.len() + 2))
                     .min(run.job.events.capacity() - 2)
-                    .min(MAX_DRAFT);
+                    .min(run.job.max_draft);
                 let draft = speculate::draft(&slot.cached, room);
                 for &token in &draft {
                     if batch.add(token, slot.cached.len() as i32, &[slot.seq], true).is_err() {

@@ -185,7 +185,7 @@ fn load_bert(dir: &std::path::Path, pooling: u32, options: EmbedOptions) -> supe
         queue_depth: 8,
         max_output_tokens: 0,
         prefix_reuse: false,
-        speculation: false,
+        speculation: Default::default(),
         mlock: false,
         gpu_layers: 0,
         stopping: Default::default(),

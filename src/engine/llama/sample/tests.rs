@@ -18,7 +18,7 @@ fn engine() -> LlamaEngine {
         queue_depth: 4,
         max_output_tokens: 0,
         prefix_reuse: true,
-        speculation: true,
+        speculation: Default::default(),
         mlock: false,
         gpu_layers: 0,
         stopping: Stopping::default(),

@@ -2,9 +2,10 @@
 //! without it, drafts are actually made and confirmed, and sampled answers still finish normally.
 
 use super::super::{LlamaEngine, LoadParams, Stopping};
+use super::Speculation;
 use crate::engine::{Engine, GenerateRequest, Generated, Prompt, SamplingParams, collect};
 
-fn engine() -> LlamaEngine {
+fn engine(speculation: Speculation) -> LlamaEngine {
     LlamaEngine::load(LoadParams {
         name: "spec".into(),
         path: crate::engine::test_model_path(),
@@ -15,7 +16,7 @@ fn engine() -> LlamaEngine {
         queue_depth: 4,
         max_output_tokens: 0,
         prefix_reuse: false,
-        speculation: true,
+        speculation,
         mlock: false,
         gpu_layers: 0,
         stopping: Stopping::default(),
@@ -53,7 +54,7 @@ fn prompts() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greedy_answers_are_the_same_with_and_without_speculation() {
-    let engine = engine();
+    let engine = engine(Speculation::Exact);
     let (mut drafted, mut accepted) = (0, 0);
     for prompt in prompts() {
         let plain = run(&engine, &prompt, false, 0.0).await;
@@ -74,15 +75,17 @@ async fn greedy_answers_are_the_same_with_and_without_speculation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sampled_answers_speculate_and_finish() {
-    let engine = engine();
+async fn sampled_and_fast_answers_speculate_and_finish() {
     let prompt = &prompts()[1];
-    let mut drafted = 0;
-    for _ in 0..3 {
-        let out = run(&engine, prompt, true, 0.7).await;
-        assert!(out.usage.completion_tokens > 0 && !out.text.is_empty());
-        assert!(out.usage.completion_tokens <= 64);
-        drafted += out.usage.draft_tokens;
+    for (mode, temperature) in [(Speculation::Exact, 0.7), (Speculation::Fast, 0.0), (Speculation::Fast, 0.7)] {
+        let engine = engine(mode);
+        let mut drafted = 0;
+        for _ in 0..3 {
+            let out = run(&engine, prompt, true, temperature).await;
+            assert!(out.usage.completion_tokens > 0 && !out.text.is_empty(), "{mode:?}");
+            assert!(out.usage.completion_tokens <= 64, "{mode:?}");
+            drafted += out.usage.draft_tokens;
+        }
+        assert!(drafted > 0, "{mode:?}");
     }
-    assert!(drafted > 0);
 }
