@@ -1,5 +1,8 @@
 //! Speculation on the real model, through the engine: greedy answers are byte-for-byte the answers
 //! without it, drafts are actually made and confirmed, and sampled answers still finish normally.
+//! This guards the model thread's bookkeeping (rows, confirmation, cache removal); the numbers
+//! themselves are guarded bit for bit by `exact.rs` (a wider draft still passes here: its rounding
+//! differences rarely flip a greedy pick in 64 tokens, which is why they are checked on logits).
 
 use super::super::{LlamaEngine, LoadParams, Stopping};
 use super::Speculation;
