@@ -103,7 +103,7 @@ fn generate_request(
         stop: req.stop_strings()?,
         repetition_guard: req.repetition_guard,
         ignore_eos: req.ignore_eos,
-        // OpenAI clients set their own timeouts; a queued request runs however long it waited.
+        // No deadline of its own: the engine's queue wait (`queue_wait_secs`, then 503) bounds it.
         deadline: None,
         feature: "openai",
         constraint: None,

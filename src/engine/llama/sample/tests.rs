@@ -16,6 +16,7 @@ fn engine() -> LlamaEngine {
         threads: 2,
         batch_size: 128,
         queue_depth: 4,
+        queue_wait: std::time::Duration::from_secs(60),
         max_output_tokens: 0,
         prefix_reuse: true,
         mlock: false,
