@@ -290,7 +290,7 @@ fn fuzz_target(name: &'static str, target: Target, until: Instant, threads: usiz
                     input.clear();
                 }
                 local += 1;
-                if local % 1024 == 0 {
+                if local.is_multiple_of(1024) {
                     execs.fetch_add(1024, Ordering::Relaxed);
                 }
             }

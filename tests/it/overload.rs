@@ -111,10 +111,10 @@ async fn a_saturated_model_refuses_with_retry_after_instead_of_cutting_streams()
     for task in burst {
         answers.push(task.await.unwrap());
     }
-    let (v4, v2): (Vec<(usize, Answer)>, Vec<(usize, Answer)>) =
-        answers.into_iter().enumerate().partition(|(i, _)| i % 2 == 1);
-    let v2: Vec<Answer> = v2.into_iter().map(|(_, a)| a).collect();
-    let v4: Vec<Answer> = v4.into_iter().map(|(_, a)| a).collect();
+    let (mut v2, mut v4) = (Vec::new(), Vec::new());
+    for (i, answer) in answers.into_iter().enumerate() {
+        if i % 2 == 0 { v2.push(answer) } else { v4.push(answer) }
+    }
     let (ran_v2, refused_v2) = judge("v2 completions", &v2, "detail", true);
     let (ran_v4, refused_v4) = judge("v4 suggestions", &v4, "detail", false);
     for a in v4.iter().filter(|a| a.status == 200) {
