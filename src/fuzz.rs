@@ -41,18 +41,8 @@ pub fn openai_body(data: &[u8]) {
 pub fn toolcall(data: &[u8]) {
     use crate::prompt::toolcall::{MISTRAL_THINK, Syntax, THINK};
     let Some((&[pick, seed], rest)) = data.split_first_chunk::<2>() else { return };
-    const SYNTAXES: [Syntax; 9] = [
-        Syntax::Hermes,
-        Syntax::Llama3,
-        Syntax::MistralArray,
-        Syntax::MistralArgs,
-        Syntax::Harmony,
-        Syntax::DeepSeekV31,
-        Syntax::DeepSeekR1,
-        Syntax::Json,
-        Syntax::Json,
-    ];
-    let syntax = SYNTAXES[usize::from(pick) % SYNTAXES.len()];
+    // Nine picks: the last one is airgate's own JSON form again.
+    let syntax = Syntax::ALL.get(usize::from(pick) % 9).copied().unwrap_or(Syntax::Json);
     let think = [None, Some(THINK), Some(MISTRAL_THINK)][usize::from(pick / 16) % 3];
     let (in_reasoning, strict, keep) = (pick & 0x40 != 0, pick & 0x80 != 0, pick & 0x08 != 0);
     let text = String::from_utf8_lossy(rest);

@@ -78,16 +78,7 @@ fn every_syntax_grammar_compiles_with_llama_cpp() {
         ToolRules { name: "get_weather".into(), gbnf: gbnf.clone() },
         ToolRules { name: "get-time.v2".into(), gbnf: gbnf.clone() },
     ];
-    let syntaxes = [
-        Syntax::Hermes,
-        Syntax::Llama3,
-        Syntax::MistralArray,
-        Syntax::MistralArgs,
-        Syntax::Harmony,
-        Syntax::DeepSeekV31,
-        Syntax::DeepSeekR1,
-        Syntax::Json,
-    ];
+    let syntaxes = Syntax::ALL;
     for syntax in syntaxes {
         for (choice, answer, think, in_reasoning) in [
             (Choice::Auto, None, None, false),
