@@ -3,7 +3,7 @@
 #   make run     install what is missing, build, serve on 0.0.0.0:5052
 #   make test    install what is missing, fmt check, clippy, cargo test, package tests
 #   make package .deb + .rpm into dist/ (make bundle: the signed USB air-gap bundle)
-#   make fuzz    libFuzzer on the parsers and request bodies; make soak: load, crash, soak suites
+#   make fuzz    fuzz the parsers and request bodies (stable); make soak: load, crash, soak suites
 #   make help    list all targets
 #
 # Everything heavy lives outside the clone, under $(AIRGATE_CACHE):
@@ -124,7 +124,7 @@ bench: build ## airgate vs llama.cpp's llama-server (not part of test); results 
 		--instruct-model "$(AIRGATE_CACHE)/models/smollm2-135m-instruct-q4_1.gguf"
 
 .PHONY: fuzz soak
-fuzz: ## fuzz every target in fuzz/ (libFuzzer; FUZZ_SECONDS=1200 in all); not part of test
+fuzz: ## fuzz every target (stable mutational loop in the release test binary, FUZZ_ENGINE=libfuzzer for cargo-fuzz; FUZZ_SECONDS=1200 in all); not part of test
 	@AIRGATE_CACHE="$(AIRGATE_CACHE)" scripts/fuzz.sh
 
 soak: build ## load, crash-safety, soak and secrets suites on the default model (~30 min); not part of test

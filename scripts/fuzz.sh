@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# `make fuzz`: every cargo-fuzz target in fuzz/ (libFuzzer), one after another, for a time budget.
+# `make fuzz`: every fuzz target (airgate::fuzz::TARGETS) for a time budget, then
+# `fuzz: N passed, M failed`; exits 1 when a target crashed or hung.
 #
 #   scripts/fuzz.sh                     FUZZ_SECONDS (default 1200) split over the targets
-#   FUZZ_TARGETS="gguf react_output" scripts/fuzz.sh      a subset
-#   FUZZ_MERGE=1 scripts/fuzz.sh        afterwards, merge what added coverage into fuzz/corpus/
+#   FUZZ_TARGETS="gguf toolcall" scripts/fuzz.sh          a subset
 #
-# Toolchain: nightly with AddressSanitizer when rustup has (or can install) it; otherwise the stable
-# toolchain without a sanitizer (libFuzzer's coverage instrumentation needs no nightly feature).
-# cargo-fuzz (pinned) goes into $AIRGATE_CACHE/tools, the build into $AIRGATE_CACHE/fuzz-target,
-# each target's growing corpus into $AIRGATE_CACHE/fuzz-corpus/<target> (seeded from
-# fuzz/corpus/<target>, which `cargo test` replays), crash inputs into $AIRGATE_CACHE/fuzz-artifacts.
-# Prints one line per target (execs, execs/s, corpus, crashes) and `fuzz: N passed, M failed`;
-# exits 1 when a target crashed, leaked, timed out or ran out of memory.
+# Two engines:
+# - stable (the default): the mutational loop in src/fuzz/campaign.rs, inside the release test binary
+#   `make test` builds (same flags and target dir: nothing is built twice, llama.cpp least of all).
+#   Coverage-blind, JSON-aware, on every core; seeds from fuzz/corpus/<target>, crash and hang inputs
+#   into $AIRGATE_CACHE/fuzz-artifacts. One line per target (execs, execs/s, crashes).
+# - FUZZ_ENGINE=libfuzzer: cargo-fuzz in fuzz/ (coverage-guided). Nightly with AddressSanitizer when
+#   rustup has it, else stable without a sanitizer; cargo-fuzz (pinned) goes into $AIRGATE_CACHE/tools,
+#   the build into $AIRGATE_CACHE/fuzz-target (its own llama.cpp build: slow the first time), each
+#   target's growing corpus into $AIRGATE_CACHE/fuzz-corpus/<target>; FUZZ_MERGE=1 merges what added
+#   coverage into fuzz/corpus/.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,11 +25,27 @@ SECONDS_TOTAL="${FUZZ_SECONDS:-1200}"
 TARGET_TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
 WORK_CORPUS="$AIRGATE_CACHE/fuzz-corpus"
 ARTIFACTS="$AIRGATE_CACHE/fuzz-artifacts"
-export CARGO_TARGET_DIR="$AIRGATE_CACHE/fuzz-target"
 # shellcheck source=scripts/common.sh
 source "$REPO_ROOT/scripts/common.sh"
 setup_lock fuzz
 
+if [[ "${FUZZ_ENGINE:-stable}" == stable ]]; then
+    mkdir -p "$ARTIFACTS"
+    cd "$REPO_ROOT"
+    say "building the release test binary (make test's flags and target dir: ${CARGO_TARGET_DIR:-$AIRGATE_CACHE/target})"
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$AIRGATE_CACHE/target}"
+    flags=(--release --target "$TARGET_TRIPLE" --features static --lib)
+    [[ -f Cargo.lock ]] && flags+=(--locked)
+    RUSTFLAGS="-C target-feature=+crt-static" cargo test "${flags[@]}" --no-run --quiet
+    say "fuzzing for $SECONDS_TOTAL s in all"
+    set +e +o pipefail
+    FUZZ_SECONDS="$SECONDS_TOTAL" FUZZ_ARTIFACTS="$ARTIFACTS" RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo test "${flags[@]}" --quiet fuzz::campaign::campaign -- --ignored --nocapture --test-threads 1 \
+        | grep -vE '^(running [0-9]+ tests?|test fuzz::campaign::campaign .*|test result: .*|)$'
+    exit "${PIPESTATUS[0]}"
+fi
+
+export CARGO_TARGET_DIR="$AIRGATE_CACHE/fuzz-target"
 # The Makefile's static-binary flags are for the shipped build, not for this one.
 unset RUSTFLAGS CARGO_BUILD_TARGET
 

@@ -53,6 +53,9 @@ pub struct ConfigArgs {
     /// Requests waiting per model [default: 64]
     #[arg(long, value_name = "N")]
     pub queue_depth: Option<usize>,
+    /// Seconds a request may wait for a slot before a 503 with Retry-After [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub queue_wait_secs: Option<u64>,
     /// Most tokens one request may generate, whatever it asks for; 0 = no cap but the context [default: 0]
     #[arg(long, value_name = "TOKENS")]
     pub max_output_tokens: Option<u32>,
@@ -129,6 +132,8 @@ pub struct Config {
     pub parallel: u32,
     pub batch_size: u32,
     pub queue_depth: usize,
+    /// The longest a request waits for a slot (then 503 + Retry-After).
+    pub queue_wait_secs: u64,
     /// 0 = no cap beyond the context.
     pub max_output_tokens: u32,
     /// Reuse the KV cache of a slot whose tokens start like the new prompt.
@@ -391,6 +396,7 @@ impl Config {
         let parallel = l.ranged("parallel", a.parallel, f.parallel, 4, 1..=64)?;
         let batch_size = l.ranged("batch_size", a.batch_size, f.batch_size, 512, 32..=8192)?;
         let queue_depth = l.ranged("queue_depth", a.queue_depth, f.queue_depth, 64, 1..=100_000)?;
+        let queue_wait_secs = l.ranged("queue_wait_secs", a.queue_wait_secs, f.queue_wait_secs, 60, 1..=3600)?;
         let max_output_tokens =
             l.ranged("max_output_tokens", a.max_output_tokens, f.max_output_tokens, 0, 0..=1_048_576)?;
         let max_body_bytes = l.ranged("max_body_bytes", a.max_body_bytes, f.max_body_bytes, 16 << 20, 1..=1 << 40)?;
@@ -466,6 +472,7 @@ impl Config {
             parallel,
             batch_size,
             queue_depth,
+            queue_wait_secs,
             max_output_tokens,
             prefix_reuse,
             mlock,
@@ -547,6 +554,7 @@ impl Config {
             parallel: Some(self.parallel),
             batch_size: Some(self.batch_size),
             queue_depth: Some(self.queue_depth),
+            queue_wait_secs: Some(self.queue_wait_secs),
             max_output_tokens: Some(self.max_output_tokens),
             prefix_reuse: Some(self.prefix_reuse),
             mlock: Some(self.mlock),

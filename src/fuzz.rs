@@ -2,8 +2,10 @@
 //!
 //! The targets in `fuzz/fuzz_targets/` (cargo-fuzz, libFuzzer) are one call each into this module,
 //! and the corpus in `fuzz/corpus/<target>/` is replayed through the same functions by the unit
-//! test below, so `cargo test` keeps every input the fuzzer ever kept working. Inputs that carry
-//! several texts split them on NUL bytes ([`fields`]).
+//! test below, so `cargo test` keeps every input the fuzzer ever kept working. `make fuzz` runs them
+//! on the stable toolchain through `campaign` (a mutational loop inside the release test binary),
+//! or with libFuzzer (`FUZZ_ENGINE=libfuzzer`). Inputs that carry several texts split them on NUL
+//! bytes ([`fields`]).
 
 use crate::prompt::react::{ParsedEvent, ReactParser};
 use crate::prompt::{self, CompletionInput, Estimate, Family, GenerationInput, TokenCount};
@@ -12,7 +14,103 @@ use crate::prompt::{self, CompletionInput, Estimate, Family, GenerationInput, To
 pub type Target = fn(&[u8]);
 
 /// Every target: (name, entry point). The name is the directory under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, Target)] = &[("gguf", gguf), ("react_output", react_output), ("code_prompt", code_prompt)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("gguf", gguf),
+    ("react_output", react_output),
+    ("code_prompt", code_prompt),
+    ("gitlab_body", gitlab_body),
+    ("openai_body", openai_body),
+    ("toolcall", toolcall),
+];
+
+/// The GitLab request bodies (see `api::gitlab::fuzz`): a refusal must be a 4xx.
+pub fn gitlab_body(data: &[u8]) {
+    crate::api::gitlab::fuzz::body(data);
+}
+
+/// The `/v1` request bodies (see `api::openai::fuzz`): a refusal must be a 4xx.
+pub fn openai_body(data: &[u8]) {
+    crate::api::openai::fuzz::body(data);
+}
+
+/// The tool-call output parser (`prompt::toolcall`): the first byte picks the call syntax, the
+/// reasoning tags and the parser's options, the second the chunk lengths; the rest is model output.
+/// Fed whole and in chunks it must give the client the same text, reasoning and calls, and its
+/// pieces keep their order rules (arguments only inside a call, call indexes counting up, no call
+/// left open).
+pub fn toolcall(data: &[u8]) {
+    use crate::prompt::toolcall::{MISTRAL_THINK, Syntax, THINK};
+    let Some((&[pick, seed], rest)) = data.split_first_chunk::<2>() else { return };
+    // Nine picks: the last one is airgate's own JSON form again.
+    let syntax = Syntax::ALL.get(usize::from(pick) % 9).copied().unwrap_or(Syntax::Json);
+    let think = [None, Some(THINK), Some(MISTRAL_THINK)][usize::from(pick / 16) % 3];
+    let (in_reasoning, strict, keep) = (pick & 0x40 != 0, pick & 0x80 != 0, pick & 0x08 != 0);
+    let text = String::from_utf8_lossy(rest);
+    let run = |chunks: &[&str]| {
+        let parser = crate::prompt::toolcall::Parser::new(syntax, true, think, in_reasoning).strict(strict);
+        let mut parser = if keep { parser.keep_whitespace() } else { parser };
+        let mut pieces = Vec::new();
+        for chunk in chunks {
+            pieces.extend(parser.push(chunk));
+        }
+        pieces.extend(parser.finish());
+        assembled(pieces)
+    };
+    let whole = run(&[&text]);
+    assert_eq!(run(&chunked(&text, seed)), whole, "chunking changed the parse");
+}
+
+/// Parser pieces with neighbouring texts joined and each call's arguments put together, checking
+/// their order rules on the way.
+fn assembled(pieces: Vec<crate::prompt::toolcall::Piece>) -> Vec<(u8, String, String)> {
+    use crate::prompt::toolcall::Piece;
+    let mut out: Vec<(u8, String, String)> = Vec::new();
+    let mut open: Option<(usize, String, String)> = None;
+    let mut next = 0;
+    let text = |kind: u8, s: String, out: &mut Vec<(u8, String, String)>| match out.last_mut() {
+        Some((k, t, _)) if *k == kind => t.push_str(&s),
+        _ => out.push((kind, s, String::new())),
+    };
+    for piece in pieces {
+        match piece {
+            Piece::Reasoning(s) => text(1, s, &mut out),
+            // Malformed call text reaches the client as content (`features::toolchat`): compared
+            // as such, since where a malformed opening is cut off may depend on the chunks.
+            Piece::Content(s) | Piece::Malformed(s) => text(0, s, &mut out),
+            Piece::CallStart { index, name } => {
+                assert!(open.is_none() && index == next, "call {index} starts out of order");
+                next += 1;
+                open = Some((index, name, String::new()));
+            }
+            Piece::CallArgs { index, fragment } => match open.as_mut() {
+                Some((i, _, args)) if *i == index => args.push_str(&fragment),
+                _ => panic!("arguments of call {index} outside it"),
+            },
+            Piece::CallEnd { index, complete } => match open.take() {
+                Some((i, name, args)) if i == index => out.push((3 + u8::from(complete), name, args)),
+                _ => panic!("call {index} ends without starting"),
+            },
+        }
+    }
+    assert!(open.is_none(), "a call was left open");
+    out
+}
+
+/// `text` cut into chunks whose lengths (in bytes, widened to character boundaries) follow `seed`.
+fn chunked(text: &str, seed: u8) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    let (mut at, mut step) = (0, usize::from(seed % 7) + 1);
+    while at < text.len() {
+        let mut end = (at + step).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        chunks.push(&text[at..end]);
+        at = end;
+        step = step * 5 % 11 + 1;
+    }
+    chunks
+}
 
 /// The GGUF header parser on a file's bytes: an error or metadata, never a panic; what it accepts
 /// answers every question `model inspect` asks.
@@ -30,17 +128,7 @@ pub fn react_output(data: &[u8]) {
     let Some((&seed, rest)) = data.split_first() else { return };
     let text = String::from_utf8_lossy(rest);
     let whole = parse_react(&[&text]);
-    let mut chunks = Vec::new();
-    let (mut at, mut step) = (0, usize::from(seed % 7) + 1);
-    while at < text.len() {
-        let mut end = (at + step).min(text.len());
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        chunks.push(&text[at..end]);
-        at = end;
-        step = step * 5 % 11 + 1;
-    }
+    let chunks = chunked(&text, seed);
     assert_eq!(parse_react(&chunks), whole, "chunking changed the outcome: {chunks:?}");
 }
 
@@ -114,6 +202,10 @@ pub fn fields(data: &[u8], min: usize) -> Vec<String> {
     out.resize(out.len().max(min), String::new());
     out
 }
+
+/// `make fuzz` on the stable toolchain: a mutational loop over the kept corpus (an ignored test).
+#[cfg(test)]
+mod campaign;
 
 #[cfg(test)]
 mod tests {

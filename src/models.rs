@@ -52,6 +52,7 @@ pub fn load_params_from(c: &crate::config::Config, m: &ModelRecord) -> LoadParam
         threads: m.threads.unwrap_or(c.threads),
         batch_size: c.batch_size,
         queue_depth: c.queue_depth,
+        queue_wait: std::time::Duration::from_secs(c.queue_wait_secs),
         max_output_tokens: c.max_output_tokens,
         prefix_reuse: c.prefix_reuse,
         speculation: speculation(c, m),

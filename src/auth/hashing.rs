@@ -41,6 +41,7 @@ impl HashPool {
         for i in 0..threads {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new().name(format!("airgate-hash-{i}")).spawn(move || {
+                crate::sys::set_thread_nice(crate::sys::COMPUTE_NICE);
                 loop {
                     let job = crate::sync::lock(&rx).recv();
                     match job {

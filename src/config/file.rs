@@ -21,6 +21,7 @@ pub(super) struct FileConfig {
     pub(super) parallel: Option<u32>,
     pub(super) batch_size: Option<u32>,
     pub(super) queue_depth: Option<usize>,
+    pub(super) queue_wait_secs: Option<u64>,
     pub(super) max_output_tokens: Option<u32>,
     pub(super) prefix_reuse: Option<bool>,
     pub(super) mlock: Option<bool>,

@@ -38,6 +38,7 @@ fn defaults() {
     assert!(c.models.is_empty() && c.api_keys.is_empty() && c.threads >= 1);
     assert_eq!([c.ctx_size, c.parallel, c.batch_size], [4096, 4, 512]);
     assert_eq!((c.queue_depth, c.max_body_bytes, c.shutdown_timeout_secs), (64, 16 << 20, 30));
+    assert_eq!(c.queue_wait_secs, 60);
     assert_eq!((c.tls, c.gitlab_url, c.config_file), (None, None, None));
     assert_eq!((c.log_format, c.log_level.as_str()), (LogFormat::Auto, "info"));
     assert_eq!((c.auth_bypass, c.logging_expanded, c.log_file), (false, false, None));
@@ -54,6 +55,7 @@ fn scalar_layers_override_each_other() {
         ("parallel", "1", "2", "64"),
         ("batch_size", "32", "64", "8192"),
         ("queue_depth", "1", "2", "100000"),
+        ("queue_wait_secs", "1", "2", "3600"),
         ("gitlab_url", r#""https://f.example""#, "http://e.example", "https://g.example:8443/gl"),
         ("max_body_bytes", "1024", "2048", "4096"),
         ("shutdown_timeout_secs", "0", "1", "86400"),

@@ -16,7 +16,7 @@ pub struct JsonBody<T, E = ApiError>(pub T, pub PhantomData<E>);
 impl<S, T, E> FromRequest<S> for JsonBody<T, E>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: DeserializeOwned + Send + 'static,
     E: From<ApiError> + IntoResponse,
 {
     type Rejection = E;
@@ -26,7 +26,11 @@ where
     }
 }
 
-async fn read<S: Send + Sync, T: DeserializeOwned>(req: Request, state: &S) -> Result<T, ApiError> {
+/// Bodies larger than this are parsed on a blocking thread: parsing megabytes of JSON would hold an
+/// async thread (and every connection waiting on it) for milliseconds.
+const BIG_BODY: usize = 256 << 10;
+
+async fn read<S: Send + Sync, T: DeserializeOwned + Send + 'static>(req: Request, state: &S) -> Result<T, ApiError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(ct) = content_type.as_deref()
         && !ct.starts_with("application/json")
@@ -43,6 +47,11 @@ async fn read<S: Send + Sync, T: DeserializeOwned>(req: Request, state: &S) -> R
             ApiError::bad_request(format!("cannot read the request body: {rejection}"))
         }
     })?;
+    if bytes.len() > BIG_BODY {
+        return tokio::task::spawn_blocking(move || parse(&bytes))
+            .await
+            .map_err(|e| ApiError::Internal(format!("parsing the body: {e}")))?;
+    }
     parse(&bytes)
 }
 

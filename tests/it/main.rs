@@ -20,6 +20,7 @@ mod hardening;
 mod issuer;
 mod openai;
 mod ops;
+mod overload;
 mod prompts;
 mod python;
 mod runaway;

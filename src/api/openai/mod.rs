@@ -104,7 +104,7 @@ fn generate_request(
         repetition_guard: req.repetition_guard,
         ignore_eos: req.ignore_eos,
         speculate: req.speculative,
-        // OpenAI clients set their own timeouts; a queued request runs however long it waited.
+        // No deadline of its own: the engine's queue wait (`queue_wait_secs`, then 503) bounds it.
         deadline: None,
         feature: "openai",
         constraint: None,

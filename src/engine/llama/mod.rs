@@ -7,6 +7,7 @@ mod embed;
 mod exact;
 mod pages;
 mod plan;
+mod queue;
 mod sample;
 mod schedule;
 mod speculate;
@@ -14,9 +15,9 @@ mod worker;
 
 use std::ffi::{CStr, c_char, c_void};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, mpsc as std_mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use llama_cpp_2::context::params::KvCacheType;
@@ -25,7 +26,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ChatMessage, Constraint, EmbedInfo, EmbedRequest, Embedded, Engine, EngineError, EventStream, FimTokens,
@@ -48,6 +49,8 @@ pub struct LoadParams {
     pub threads: u32,
     pub batch_size: u32,
     pub queue_depth: usize,
+    /// The longest a request waits for a slot before it is refused ([`EngineError::Expired`]).
+    pub queue_wait: Duration,
     /// Most tokens one request may generate; 0 = bounded only by the context.
     pub max_output_tokens: u32,
     /// Reuse a slot's cached prompt prefix.
@@ -136,10 +139,8 @@ pub struct LlamaEngine {
     /// The GGUF's own Jinja template, when it has one.
     source: Option<TemplateSource>,
     fim: Option<FimTokens>,
-    jobs: std_mpsc::SyncSender<worker::Job>,
-    queued: Arc<AtomicUsize>,
+    queue: queue::Queue,
     ready: Arc<AtomicBool>,
-    queue_depth: usize,
     max_output_tokens: u32,
     speculation: Speculation,
     /// The embeddings thread, when the model embeds.
@@ -194,8 +195,7 @@ impl LlamaEngine {
             None => None,
         };
         let generates = !embed_setup.is_some_and(|s| s.only);
-        let (jobs, job_rx) = std_mpsc::sync_channel(params.queue_depth.max(1));
-        let queued = Arc::new(AtomicUsize::new(0));
+        let (queue, job_rx) = queue::Queue::new(&params.name, params.queue_depth, params.queue_wait);
         let ready = Arc::new(AtomicBool::new(false));
         let (started_tx, started_rx) = std_mpsc::channel();
         let worker = worker::Worker {
@@ -211,7 +211,7 @@ impl LlamaEngine {
             kv_type: if params.gpu_layers == 0 { KvCacheType::BF16 } else { KvCacheType::F16 },
             name: params.name.clone(),
             jobs: job_rx,
-            queued: queued.clone(),
+            queued: queue.queued.clone(),
             ready: ready.clone(),
             stopping: params.stopping.clone(),
         };
@@ -236,10 +236,8 @@ impl LlamaEngine {
             template,
             source,
             fim,
-            jobs,
-            queued,
+            queue,
             ready,
-            queue_depth: params.queue_depth,
             max_output_tokens: params.max_output_tokens,
             speculation: params.speculation,
             embedder,
@@ -401,13 +399,14 @@ impl Engine for LlamaEngine {
                 self.info.name
             )));
         }
-        let prompt = match req.prompt {
-            Prompt::Text(text) => text,
-            Prompt::Chat(messages) => self.render_chat(&messages)?,
-        };
-        let model = self.model.clone();
-        let (constraint, special_text) = (req.constraint.clone(), req.special_text.clone());
+        let (model, template) = (self.model.clone(), self.template.clone());
+        let (prompt, constraint, special_text) = (req.prompt, req.constraint.clone(), req.special_text.clone());
+        // Templating, tokenizing and grammar building are CPU work: off the async threads.
         let (tokens, grammar, special) = tokio::task::spawn_blocking(move || {
+            let prompt = match prompt {
+                Prompt::Text(text) => text,
+                Prompt::Chat(messages) => render_chat(&model, &template, &messages)?,
+            };
             let grammar = constraint.map(|c| grammar_sampler(&model, &c)).transpose()?;
             Ok::<_, EngineError>((tokenize(&model, &prompt), grammar, special_tokens(&model, &special_text)))
         })
@@ -423,6 +422,7 @@ impl Engine for LlamaEngine {
         }
         check_sampling(&req.sampling)?;
         let (tx, rx) = mpsc::channel(EVENT_CHANNEL);
+        let (admit, admitted) = oneshot::channel();
         let job = worker::Job {
             tokens,
             max_tokens,
@@ -434,27 +434,14 @@ impl Engine for LlamaEngine {
             repetition_guard: req.repetition_guard,
             ignore_eos: req.ignore_eos,
             max_draft: if req.speculate { self.speculation.max_draft() } else { 0 },
-            deadline: req.deadline,
+            deadline: Some(self.queue.deadline(req.deadline)),
             feature: req.feature,
             events: tx,
+            admit: Some(admit),
             enqueued: Instant::now(),
             span: tracing::Span::current(),
         };
-        self.queued.fetch_add(1, Ordering::AcqRel);
-        match self.jobs.try_send(job) {
-            Ok(()) => Ok(rx),
-            Err(err) => {
-                self.queued.fetch_sub(1, Ordering::AcqRel);
-                match err {
-                    std_mpsc::TrySendError::Full(_) => {
-                        metrics::counter!(crate::metrics::QUEUE_REJECTED, "model" => self.info.name.clone())
-                            .increment(1);
-                        Err(EngineError::QueueFull { model: self.info.name.clone(), depth: self.queue_depth })
-                    }
-                    std_mpsc::TrySendError::Disconnected(_) => Err(EngineError::Unavailable(self.info.name.clone())),
-                }
-            }
-        }
+        self.queue.submit(job, rx, admitted).await
     }
 
     async fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
@@ -479,7 +466,7 @@ impl Engine for LlamaEngine {
     }
 
     fn queue_depth(&self) -> usize {
-        self.queued.load(Ordering::Acquire) + self.embedder.as_ref().map_or(0, embed::Embedder::queue_depth)
+        self.queue.waiting() + self.embedder.as_ref().map_or(0, embed::Embedder::queue_depth)
     }
 
     fn embeddings(&self) -> Option<EmbedInfo> {

@@ -13,7 +13,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::plan::Plan;
 use super::sample::{build_sampler, constrained};
@@ -54,6 +54,8 @@ pub(super) struct Job {
     /// The GitLab feature (or API surface) the request serves: a metrics label.
     pub feature: &'static str,
     pub events: mpsc::Sender<Event>,
+    /// Fired when a slot takes the job: `generate` answers then ([`Queue::submit`](super::queue::Queue::submit)).
+    pub admit: Option<oneshot::Sender<()>>,
     pub enqueued: Instant,
     /// The request's span: what the model thread logs about this request carries its correlation id.
     pub span: tracing::Span,
@@ -118,6 +120,8 @@ struct Slot {
 impl Worker {
     /// Creates the context, warms it up, reports back on `started`, then serves jobs until the engine is dropped.
     pub fn run(self, started: std_mpsc::Sender<Result<(), String>>) {
+        // Before llama.cpp starts its compute threads: they inherit it.
+        crate::sys::set_thread_nice(crate::sys::COMPUTE_NICE);
         let n_ctx = self.ctx_per_slot.saturating_mul(self.slots);
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
@@ -251,7 +255,7 @@ impl Worker {
     fn intake(&self, ctx: &mut LlamaContext<'_>, slots: &mut [Slot]) -> bool {
         while slots.iter().any(|s| s.running.is_none()) {
             let busy = slots.iter().any(|s| s.running.is_some());
-            let job = if busy {
+            let mut job = if busy {
                 match self.jobs.try_recv() {
                     Ok(job) => job,
                     Err(std_mpsc::TryRecvError::Empty) => return true,
@@ -279,6 +283,9 @@ impl Worker {
                 metrics::counter!(crate::metrics::REQUESTS_EXPIRED, "model" => self.name.clone(), "feature" => job.feature)
                     .increment(1);
                 continue;
+            }
+            if let Some(admit) = job.admit.take() {
+                let _ = admit.send(());
             }
             let slot = best_slot(slots, &job.tokens);
             metrics::histogram!(crate::metrics::QUEUE_WAIT, "model" => self.name.clone(), "feature" => job.feature)

@@ -84,6 +84,18 @@ pub const DEEPSEEK_CALL_END: &str = "<｜tool▁call▁end｜>";
 pub const DEEPSEEK_SEP: &str = "<｜tool▁sep｜>";
 
 impl Syntax {
+    /// Every call syntax.
+    pub const ALL: [Syntax; 8] = [
+        Syntax::Hermes,
+        Syntax::Llama3,
+        Syntax::MistralArray,
+        Syntax::MistralArgs,
+        Syntax::Harmony,
+        Syntax::DeepSeekV31,
+        Syntax::DeepSeekR1,
+        Syntax::Json,
+    ];
+
     /// The syntax a chat template teaches (its own rendering of past calls says it); `Json` when the
     /// template knows no tool calls or there is none.
     pub fn detect(template: Option<&str>) -> Syntax {

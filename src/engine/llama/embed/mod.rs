@@ -142,7 +142,10 @@ impl Embedder {
             Worker { model, backend, setup, threads, name: name.to_string(), jobs: rx, queued: queued.clone() };
         std::thread::Builder::new()
             .name(format!("embed-{name}"))
-            .spawn(move || worker.run(started_tx))
+            .spawn(move || {
+                crate::sys::set_thread_nice(crate::sys::COMPUTE_NICE);
+                worker.run(started_tx)
+            })
             .map_err(|e| EngineError::Internal(format!("cannot start the embeddings thread: {e}")))?;
         match started_rx.recv() {
             Ok(Ok(())) => Ok(Embedder { jobs, queued, info, name: name.to_string(), queue_depth }),

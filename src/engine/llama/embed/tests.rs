@@ -183,6 +183,7 @@ fn load_bert(dir: &std::path::Path, pooling: u32, options: EmbedOptions) -> supe
         threads: 1,
         batch_size: 512,
         queue_depth: 8,
+        queue_wait: std::time::Duration::from_secs(60),
         max_output_tokens: 0,
         prefix_reuse: false,
         speculation: Default::default(),

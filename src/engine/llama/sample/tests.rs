@@ -16,6 +16,7 @@ fn engine() -> LlamaEngine {
         threads: 2,
         batch_size: 128,
         queue_depth: 4,
+        queue_wait: std::time::Duration::from_secs(60),
         max_output_tokens: 0,
         prefix_reuse: true,
         speculation: Default::default(),
@@ -78,16 +79,7 @@ fn every_syntax_grammar_compiles_with_llama_cpp() {
         ToolRules { name: "get_weather".into(), gbnf: gbnf.clone() },
         ToolRules { name: "get-time.v2".into(), gbnf: gbnf.clone() },
     ];
-    let syntaxes = [
-        Syntax::Hermes,
-        Syntax::Llama3,
-        Syntax::MistralArray,
-        Syntax::MistralArgs,
-        Syntax::Harmony,
-        Syntax::DeepSeekV31,
-        Syntax::DeepSeekR1,
-        Syntax::Json,
-    ];
+    let syntaxes = Syntax::ALL;
     for syntax in syntaxes {
         for (choice, answer, think, in_reasoning) in [
             (Choice::Auto, None, None, false),

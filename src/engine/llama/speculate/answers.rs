@@ -17,6 +17,7 @@ fn engine(speculation: Speculation) -> LlamaEngine {
         threads: 2,
         batch_size: 512,
         queue_depth: 4,
+        queue_wait: std::time::Duration::from_secs(60),
         max_output_tokens: 0,
         prefix_reuse: false,
         speculation,

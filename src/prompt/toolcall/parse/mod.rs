@@ -365,7 +365,13 @@ impl Parser {
         if let Some((at, marker)) = marker {
             let before = self.cut(at);
             self.content(before);
-            self.cut(marker.len());
+            let tag = self.cut(marker.len());
+            if self.spoke && self.think.is_some_and(|t| t.open == marker) {
+                // Text came first, in this very chunk: a reasoning block opens only at the start, so
+                // the tag is text, as it is when that text came in an earlier chunk.
+                self.content(tag);
+                return true;
+            }
             self.opened(marker);
             return true;
         }

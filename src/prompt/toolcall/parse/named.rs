@@ -26,11 +26,12 @@ impl Parser {
         if let Some((at, marker)) = find_first(&self.buf, &ends) {
             let name_part = self.cut(at);
             self.cut(marker.len());
-            let name = format!("{}{name_part}", self.pending.strip_prefix(TOOL_CALLS).unwrap_or(&self.pending));
+            let raw = format!("{}{name_part}", self.pending.strip_prefix(TOOL_CALLS).unwrap_or(&self.pending));
             self.pending.clear();
-            let name = name.trim().to_string();
-            if name.is_empty() || name.len() > MAX_NAME {
-                self.out.push(Piece::Malformed(format!("{TOOL_CALLS}{name}{marker}")));
+            let name = raw.trim().to_string();
+            // The same rule as for a name still arriving (below): no whitespace inside it.
+            if name.is_empty() || name.len() > MAX_NAME || name.contains(char::is_whitespace) {
+                self.out.push(Piece::Malformed(format!("{TOOL_CALLS}{raw}{marker}")));
                 self.mode = Mode::Text;
                 return true;
             }
@@ -45,7 +46,8 @@ impl Parser {
         let keep = if eof { 0 } else { partial_suffix(&self.buf, &ends) };
         let part = self.cut(self.buf.len() - keep);
         self.pending.push_str(&part);
-        if self.pending.len() > MAX_NAME + TOOL_CALLS.len() || self.pending.contains(char::is_whitespace) {
+        // Whitespace may still end the name (`name [ARGS]`); inside it, it makes the call malformed.
+        if self.pending.len() > MAX_NAME + TOOL_CALLS.len() || self.pending.trim_end().contains(char::is_whitespace) {
             let text = std::mem::take(&mut self.pending);
             self.out.push(Piece::Malformed(text));
             self.mode = Mode::Text;
