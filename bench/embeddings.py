@@ -54,6 +54,7 @@ def airgate_server(b, R, label: str):
         b.args.airgate, "serve",
         "--config", str(config),
         "--listen", f"127.0.0.1:{port}",
+        "--dws-listen", "127.0.0.1:0",
         "--threads", str(b.args.threads),
         "--ctx-size", "1024",
         "--parallel", "1",
