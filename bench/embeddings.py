@@ -54,6 +54,7 @@ def airgate_server(b, R, label: str):
         b.args.airgate, "serve",
         "--config", str(config),
         "--listen", f"127.0.0.1:{port}",
+        "--dws-listen", "127.0.0.1:0",
         "--threads", str(b.args.threads),
         "--ctx-size", "1024",
         "--parallel", "1",
@@ -65,7 +66,7 @@ def airgate_server(b, R, label: str):
 
 
 def llama_server(b, R, label: str):
-    """llama-server's embeddings mode: mean pooling, 8 slots of 512 tokens, 512-token batches."""
+    """llama-server's embeddings mode: mean pooling, 8 slots sharing one KV buffer, 512-token batches."""
     port = R.free_port()
     argv = [
         b.args.llama_server,
@@ -73,7 +74,7 @@ def llama_server(b, R, label: str):
         "-m", str(b.model),
         "-t", str(b.args.threads), "-tb", str(b.args.threads),
         "--embedding", "--pooling", "mean",
-        "-c", "4096", "-np", "8",
+        "-c", "4096", "-np", "8", "-kvu",
         "-b", "512", "-ub", "512",
         "--cache-ram", "0",
         "--fit", "off",
@@ -116,12 +117,15 @@ def measure(b, R, kind: str, port: int, rnd: int) -> None:
     b.add(kind, "b10_prompt_tokens", [t / per_client for _, t in results])
     # the first client's vectors of this round, to compare the two servers
     b.b10_vectors.setdefault(rnd, {})[kind] = results[0][0][:a.b10_batch]
+    # the same inputs one per request (untimed): what each server answers with no neighbours
+    alone = [embed(R, port, b.model_name, [t])[0][0] for t in texts[:a.b10_batch]]
+    b.b10_alone.setdefault(rnd, {})[kind] = alone
 
 
 def run_round(b, rnd: int, R) -> None:
     """One A/B pass: airgate, then llama-server, each started afresh."""
     if not hasattr(b, "b10_vectors"):
-        b.b10_vectors = {}
+        b.b10_vectors, b.b10_alone = {}, {}
     for kind, launch in (("airgate", airgate_server), ("llama", llama_server)):
         b.wait_quiet()
         t0 = time.time()
@@ -134,14 +138,19 @@ def run_round(b, rnd: int, R) -> None:
         R.log(f"    {kind:8s} B10 embeddings done in {time.time() - t0:5.1f} s")
 
 
-def cosines(b) -> list[float]:
+def cos(x, y) -> float:
+    dot = sum(p * q for p, q in zip(x, y))
+    norm = math.sqrt(sum(p * p for p in x)) * math.sqrt(sum(q * q for q in y))
+    return dot / norm if norm else 0.0
+
+
+def cosines(b, left=("b10_vectors", "airgate"), right=("b10_vectors", "llama")) -> list[float]:
+    """Cosines between two sets of vectors of the same inputs, every round."""
     out = []
-    for pair in getattr(b, "b10_vectors", {}).values():
-        if "airgate" in pair and "llama" in pair:
-            for x, y in zip(pair["airgate"], pair["llama"]):
-                dot = sum(p * q for p, q in zip(x, y))
-                norm = math.sqrt(sum(p * p for p in x)) * math.sqrt(sum(q * q for q in y))
-                out.append(dot / norm if norm else 0.0)
+    for rnd, pair in getattr(b, left[0], {}).items():
+        other = getattr(b, right[0], {}).get(rnd, {})
+        if left[1] in pair and right[1] in other:
+            out.extend(cos(x, y) for x, y in zip(pair[left[1]], other[right[1]]))
     return out
 
 
@@ -153,6 +162,10 @@ def rows(b, args, R) -> list[str]:
     at, lt = R.median(g(A, "b10_tokens_s")), R.median(g(L, "b10_tokens_s"))
     pt = R.median(g(A, "b10_prompt_tokens"))
     cos = cosines(b)
+    alone = cosines(b, ("b10_vectors", "airgate"), ("b10_alone", "llama"))
+    self_a = cosines(b, ("b10_vectors", "airgate"), ("b10_alone", "airgate"))
+    self_l = cosines(b, ("b10_vectors", "llama"), ("b10_alone", "llama"))
+    low = lambda v: R.fmt(min(v) if v else None, 4)  # noqa: E731
     mib = lambda x: None if x is None else x / R.MiB  # noqa: E731
     ar, lr = R.median(g(A, "b10_rss")), R.median(g(L, "b10_rss"))
     return [
@@ -163,15 +176,19 @@ def rows(b, args, R) -> list[str]:
         f"| B10 | cosine airgate vs llama-server vectors, min / median ({len(cos)} inputs) | "
         f"{R.fmt(min(cos) if cos else None, 4)} / {R.fmt(R.median(cos), 4)} | – | – | ≥ 0.99 | "
         f"{R.status(None if not cos else min(cos) >= 0.99)} |",
+        f"| B10 | cosine airgate vs llama-server with each input sent alone, min / median | "
+        f"{low(alone)} / {R.fmt(R.median(alone), 4)} | – | – | ≥ 0.99 | {R.status(None if not alone else min(alone) >= 0.99)} |",
+        f"| B10 | cosine of a server's batched vectors vs the same input alone, min | {low(self_a)} | {low(self_l)} | – | – | – |",
     ]
 
 
 HOW = (
     "- B10: `POST /v1/embeddings` on both (OpenAI shape), {clients} clients at once, each {requests} requests of "
     "{batch} Python chunks of ~{chars} characters; inputs/s = all inputs ÷ wall time. airgate: the model's table "
-    "has `embeddings = true` (mean pooling in airgate over 128-token chunks, its own embeddings context beside one "
-    "generation slot, `--ctx-size 1024`); llama-server: `--embedding --pooling mean -c 4096 -np 8 -b 512 -ub 512`. "
-    "The cosine compares the two servers' vectors of the same inputs."
+    "has `embeddings = true` (mean pooling in airgate over 64-token chunks, decodes stopped before the logits, its "
+    "own embeddings context beside one generation slot, `--ctx-size 1024`); llama-server: `--embedding --pooling "
+    "mean -c 4096 -np 8 -kvu -b 512 -ub 512` (without `-kvu` its batched vectors are wrong). The cosines compare "
+    "the two servers' vectors of the same inputs, and each with the inputs sent one per request (untimed)."
 )
 
 
