@@ -24,18 +24,8 @@ const GENERATED: usize = 8;
 /// Evaluates `tokens[from..]` in the plan's batches, then generates greedily the way the worker
 /// does (one token per batch); returns the logits of the prompt's last token and of each step.
 fn run(ctx: &mut LlamaContext<'_>, plan: Plan, tokens: &[LlamaToken], from: usize) -> Vec<Vec<f32>> {
-    let mut batch = LlamaBatch::new(512, 1);
-    let mut pos = from;
-    while pos < tokens.len() {
-        let end = plan.next_batch(pos, tokens.len());
-        batch.clear();
-        for (i, &token) in tokens.iter().enumerate().take(end).skip(pos) {
-            batch.add(token, i as i32, &[0], i + 1 == tokens.len()).unwrap();
-        }
-        ctx.decode(&mut batch).unwrap();
-        pos = end;
-    }
-    let mut logits = vec![ctx.get_logits_ith(batch.n_tokens() - 1).to_vec()];
+    let mut logits = vec![evaluate(ctx, plan, tokens, from)];
+    let mut batch = LlamaBatch::new(1, 1);
     for step in 0..GENERATED {
         let last = logits.last().unwrap();
         let next = last.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as i32;
@@ -62,11 +52,10 @@ fn context_params(n_ctx: u32) -> LlamaContextParams {
         .with_type_v(KvCacheType::BF16)
 }
 
-/// Evaluates `tokens` from scratch in the plan's batches; the logits of the last one.
-fn prompt(ctx: &mut LlamaContext<'_>, plan: Plan, tokens: &[LlamaToken]) -> Vec<f32> {
-    ctx.clear_kv_cache();
+/// Evaluates `tokens[from..]` in the plan's batches; the logits of the last token.
+fn evaluate(ctx: &mut LlamaContext<'_>, plan: Plan, tokens: &[LlamaToken], from: usize) -> Vec<f32> {
     let mut batch = LlamaBatch::new(512, 1);
-    let mut pos = 0;
+    let mut pos = from;
     while pos < tokens.len() {
         let end = plan.next_batch(pos, tokens.len());
         batch.clear();
@@ -146,7 +135,8 @@ fn verifying_drafts_in_one_batch_gives_bit_identical_logits() {
     // Short and long contexts: flash attention takes another path once the cache holds 512 cells.
     for len in [100, 333, 700] {
         // The reference: greedy, one token per decode.
-        let mut logits = vec![prompt(&mut ctx, plan, &source[..len])];
+        ctx.clear_kv_cache();
+        let mut logits = vec![evaluate(&mut ctx, plan, &source[..len], 0)];
         let mut tokens = Vec::new();
         let mut batch = LlamaBatch::new(512, 1);
         for step in 0..STEPS {
