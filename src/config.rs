@@ -184,10 +184,8 @@ pub struct ModelSpec {
     pub speculation: Option<String>,
 }
 
-/// The names a model's `speculation` may take.
+/// The names a model's `speculation` and `pooling` may take.
 pub const SPECULATION_NAMES: [&str; 3] = ["off", "exact", "fast"];
-
-/// The pooling names a model's `pooling` may take.
 pub const POOLING_NAMES: [&str; 3] = ["mean", "cls", "last"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -366,20 +364,7 @@ impl Config {
         for entry in entries {
             let m = match entry {
                 FileModel::Spec(s) => parse_model_spec(&s),
-                FileModel::Table(t) => model_spec(&t.path.to_string_lossy(), t.name.as_deref()).and_then(|m| {
-                    if let Some(p) = t.pooling.as_deref().filter(|p| !POOLING_NAMES.contains(p)) {
-                        return Err(format!("pooling {p:?} of model {:?} must be one of mean, cls, last", m.name));
-                    }
-                    if let Some(s) = t.speculation.as_deref().filter(|s| !SPECULATION_NAMES.contains(s)) {
-                        return Err(format!("speculation {s:?} of model {:?} must be one of off, exact, fast", m.name));
-                    }
-                    Ok(ModelSpec {
-                        embeddings: t.embeddings.unwrap_or(false),
-                        pooling: t.pooling.clone(),
-                        speculation: t.speculation.clone(),
-                        ..m
-                    })
-                }),
+                FileModel::Table(t) => model_spec(&t.path.to_string_lossy(), t.name.as_deref()).and_then(|m| t.spec(m)),
             }
             .map_err(|e| invalid("models", &origin, e))?;
             if models.iter().any(|o| o.name == m.name) {

@@ -109,6 +109,21 @@ pub(super) struct ModelTable {
     pub(super) speculation: Option<String>,
 }
 
+impl ModelTable {
+    /// The table's settings on the spec its path and name make, checked.
+    pub(super) fn spec(&self, m: ModelSpec) -> Result<ModelSpec, String> {
+        if let Some(p) = self.pooling.as_deref().filter(|p| !super::POOLING_NAMES.contains(p)) {
+            return Err(format!("pooling {p:?} of model {:?} must be one of mean, cls, last", m.name));
+        }
+        if let Some(s) = self.speculation.as_deref().filter(|s| !super::SPECULATION_NAMES.contains(s)) {
+            return Err(format!("speculation {s:?} of model {:?} must be one of off, exact, fast", m.name));
+        }
+        let (embeddings, pooling, speculation) =
+            (self.embeddings.unwrap_or(false), self.pooling.clone(), self.speculation.clone());
+        Ok(ModelSpec { embeddings, pooling, speculation, ..m })
+    }
+}
+
 impl<'de> Deserialize<'de> for FileModel {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

@@ -206,9 +206,13 @@ impl LlamaEngine {
             threads: params.threads,
             batch_size: params.batch_size,
             prefix_reuse: params.prefix_reuse,
-            // BF16 on the CPU keeps batched and one-token logits equal ([`speculate`]); offloaded
-            // layers keep the type every GPU backend's attention supports.
-            kv_type: if params.gpu_layers == 0 { KvCacheType::BF16 } else { KvCacheType::F16 },
+            // A model that speculates on the CPU keeps batched and one-token logits equal with BF16
+            // ([`speculate`]); otherwise F16, llama.cpp's default, which every backend supports.
+            kv_type: if params.gpu_layers == 0 && params.speculation != Speculation::Off {
+                KvCacheType::BF16
+            } else {
+                KvCacheType::F16
+            },
             name: params.name.clone(),
             jobs: job_rx,
             queued: queue.queued.clone(),
