@@ -386,7 +386,6 @@ impl Worker {
         let Some(run) = slot.running.as_mut() else { return 0 };
         let Some(first) = run.logits_at.take() else { return 0 };
         let drafted = std::mem::take(&mut run.drafted);
-        let feature = run.job.feature;
         let mut confirmed = 0;
         for (row, at) in (first..).take(drafted.len() + 1).enumerate() {
             let Some(token) = self.sample_row(ctx, slot, at, drafted.len() - row) else { break };
@@ -398,11 +397,6 @@ impl Worker {
                 run.next = Some(token);
                 break;
             }
-        }
-        if !drafted.is_empty() {
-            let labels = [("model", self.name.clone()), ("feature", feature.to_string())];
-            metrics::counter!(crate::metrics::DRAFT_TOKENS, &labels).increment(drafted.len() as u64);
-            metrics::counter!(crate::metrics::DRAFT_ACCEPTED, &labels).increment(confirmed as u64);
         }
         drafted.len() - confirmed
     }

@@ -75,6 +75,10 @@ fn record_done(model: &str, feature: &'static str, usage: &Usage, timings: &Timi
     metrics::counter!(PROMPT_TOKENS, &labels).increment(u64::from(usage.prompt_tokens));
     metrics::counter!(PROMPT_TOKENS_CACHED, &labels).increment(u64::from(usage.cached_tokens));
     metrics::counter!(GENERATED_TOKENS, &labels).increment(u64::from(usage.completion_tokens));
+    if usage.draft_tokens > 0 {
+        metrics::counter!(DRAFT_TOKENS, &labels).increment(u64::from(usage.draft_tokens));
+        metrics::counter!(DRAFT_ACCEPTED, &labels).increment(u64::from(usage.draft_accepted));
+    }
     // Prompt evaluation ends with the first token: the time to first token is the prompt's duration.
     metrics::histogram!(TIME_TO_FIRST_TOKEN, &labels).record(timings.prompt.as_secs_f64());
     metrics::histogram!(GENERATION_SECONDS, &labels).record(timings.generation.as_secs_f64());
