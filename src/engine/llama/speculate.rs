@@ -6,8 +6,8 @@
 //! How many draft tokens one step may verify is bounded by exactness, not by speed: llama.cpp's
 //! CPU kernels give a token the same logits in a batch of up to [`MAX_DRAFT`]` + 1` rows as alone
 //! (a batch of four or more rows takes the repacked matrix kernels' 4-row path, which rounds
-//! differently), and the model's KV cache is BF16 so that flash attention never takes its
-//! single-query split path (`exact.rs` checks both on the real model). Within that bound a greedy
+//! differently), and a speculating model's KV cache is BF16 so that flash attention never takes
+//! its single-query split path (`exact.rs` checks both on the real model). Within that bound a greedy
 //! answer is the same, byte for byte, with or without speculation.
 
 /// Most draft tokens one generation step verifies in [`Speculation::Exact`].
